@@ -1,0 +1,101 @@
+"""Encapsulation overhead per class and UDP port, and per node pair."""
+from __future__ import annotations
+
+import pandas as pd
+
+# Nominal bytes a class adds in front of the inner IP packet, by outer IP version (DESIGN table).
+NOMINAL_OVERHEAD = {
+    "vxlan": {4: 50, 6: 70},
+    "geneve": {4: 50, 6: 70},   # plus options
+    "ipip": {4: 20}, "6in4": {4: 20}, "4in6": {6: 40}, "6in6": {6: 40},
+    "gre": {4: 24, 6: 44},      # plus key/sequence
+    "udp-tunnel": {4: 28, 6: 48},
+    "native": {4: 0, 6: 0},
+}
+TUNNEL_CLASSES = frozenset(NOMINAL_OVERHEAD) - {"native"}
+CLASS_KEY = ["outer_class", "tunnel_port"]
+PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
+
+
+class OverheadAnalyzer:
+    def __init__(self):
+        self.by_class: pd.DataFrame | None = None
+        self.by_pair: pd.DataFrame | None = None
+        self.vnis: dict = {}          # (class, port) -> set of VNIs
+        self.chains: dict = {}        # full chain -> packets (the per-layer view tshark gives)
+
+    def update(self, facts: pd.DataFrame) -> None:
+        if facts.empty:
+            return
+        has_inner = (facts["outer_len"] >= 0) & (facts["inner_len"] >= 0)
+        overhead = (facts["outer_len"] - facts["inner_len"]).where(has_inner, 0).clip(lower=0)
+        frame = pd.DataFrame({
+            "outer_class": facts["outer_class"], "tunnel_port": facts["tunnel_port"],
+            "outer_src": facts["outer_src"], "outer_dst": facts["outer_dst"],
+            "packets": 1, "wire_bytes": facts["wirelen"],
+            "inner_bytes": facts["inner_len"].where(has_inner, 0).clip(lower=0),
+            "overhead_bytes": overhead,
+            "by_plausibility": facts["by_plausibility"].astype(int),
+            "offload": facts["offload"].astype(int),
+            "outer_ipv6": (facts["outer_ipv"] == 6).astype(int),
+        })
+        self._absorb(frame)
+        tunnelled = facts[facts["vni"] >= 0]
+        for (cls, port), vnis in tunnelled.groupby(CLASS_KEY)["vni"]:
+            self.vnis.setdefault((cls, int(port)), set()).update(int(v) for v in vnis.unique()[:4096])
+        for chain, count in facts["encap"].value_counts().items():
+            self.chains[chain] = self.chains.get(chain, 0) + int(count)
+
+    def _absorb(self, frame: pd.DataFrame) -> None:
+        sums = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]
+        by_class = frame.groupby(CLASS_KEY, sort=False)[sums].sum().reset_index()
+        by_pair = frame[frame["outer_class"] != "non-ip"].groupby(PAIR_KEY, sort=False)[sums].sum().reset_index()
+        self.by_class = by_class if self.by_class is None else \
+            pd.concat([self.by_class, by_class]).groupby(CLASS_KEY, sort=False)[sums].sum().reset_index()
+        self.by_pair = by_pair if self.by_pair is None else \
+            pd.concat([self.by_pair, by_pair]).groupby(PAIR_KEY, sort=False)[sums].sum().reset_index()
+
+    def merge(self, other: "OverheadAnalyzer") -> None:
+        for table in (other.by_class, other.by_pair):
+            if table is not None:
+                self._absorb(table)
+        for key, vnis in other.vnis.items():
+            self.vnis.setdefault(key, set()).update(vnis)
+        for chain, count in other.chains.items():
+            self.chains[chain] = self.chains.get(chain, 0) + count
+
+    def result(self) -> dict:
+        rows = []
+        if self.by_class is not None:
+            for record in self.by_class.sort_values("packets", ascending=False).to_dict("records"):
+                cls, port = record["outer_class"], int(record["tunnel_port"])
+                packets = int(record["packets"])
+                rows.append({
+                    "type": cls,
+                    "udp_port": port if port >= 0 else None,
+                    "packets": packets,
+                    "wire_bytes": int(record["wire_bytes"]),
+                    "inner_bytes": int(record["inner_bytes"]),
+                    "overhead_bytes": int(record["overhead_bytes"]),
+                    "overhead_pct": round(100.0 * record["overhead_bytes"] / record["wire_bytes"], 2)
+                    if record["wire_bytes"] else 0.0,
+                    "overhead_per_packet": round(record["overhead_bytes"] / packets, 2) if packets else 0.0,
+                    "nominal_overhead": _nominal(cls, int(record["outer_ipv6"]), packets),
+                    "vnis": sorted(self.vnis.get((cls, port), ())),
+                    "by_plausibility": int(record["by_plausibility"]),
+                    "offload_frames": int(record["offload"]),
+                })
+        pairs = [] if self.by_pair is None else [
+            {"type": r["outer_class"], "src": r["outer_src"], "dst": r["outer_dst"], "packets": int(r["packets"]),
+             "wire_bytes": int(r["wire_bytes"]), "overhead_bytes": int(r["overhead_bytes"])}
+            for r in self.by_pair[self.by_pair["outer_class"].isin(TUNNEL_CLASSES)]
+            .sort_values("packets", ascending=False).to_dict("records")]
+        return {"classes": rows, "node_pairs": pairs, "chains": dict(sorted(self.chains.items()))}
+
+
+def _nominal(cls: str, ipv6_packets: int, packets: int):
+    table = NOMINAL_OVERHEAD.get(cls)
+    if not table:
+        return None
+    version = 6 if ipv6_packets * 2 > packets else 4
+    return table.get(version)

@@ -1,0 +1,77 @@
+"""Capture-wide counters: packets, time span, damage, checksums, plausibility-only tunnels."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .overhead import TUNNEL_CLASSES
+
+CSUM_BAD = 2
+EXAMPLE_CAP = 5
+
+
+class CaptureStats:
+    def __init__(self):
+        self.packets = 0
+        self.bytes = 0
+        self.captured_bytes = 0
+        self.start = None
+        self.end = None
+        self.counts = {"truncated": 0, "malformed": 0, "too_deep": 0, "offload": 0, "duplicates": 0,
+                       "bad_outer_checksum": 0, "checked_outer_checksum": 0}
+        self.examples: dict[str, list] = {}   # counter -> a few (ts, description)
+        self.plausibility_ports: dict = {}    # (class, port) -> packets
+
+    def update(self, facts: pd.DataFrame) -> None:
+        if facts.empty:
+            return
+        self.packets += len(facts)
+        self.bytes += int(facts["wirelen"].sum())
+        self.captured_bytes += int(facts["caplen"].sum())
+        start, end = float(facts["ts"].min()), float(facts["ts"].max())
+        self.start = start if self.start is None else min(self.start, start)
+        self.end = end if self.end is None else max(self.end, end)
+        tunnel = facts["outer_class"].isin(TUNNEL_CLASSES)
+        masks = {
+            "truncated": facts["truncated"], "malformed": facts["malformed"], "too_deep": facts["too_deep"],
+            "offload": facts["offload"],
+            "duplicates": facts["duplicate"] if "duplicate" in facts else facts["truncated"] & False,
+            "bad_outer_checksum": tunnel & (facts["outer_udp_csum"] == CSUM_BAD),
+            "checked_outer_checksum": tunnel & (facts["outer_udp_csum"] >= 1),
+        }
+        for name, mask in masks.items():
+            hits = int(mask.sum())
+            if not hits:
+                continue
+            self.counts[name] += hits
+            kept = self.examples.setdefault(name, [])
+            for row in facts[mask].head(EXAMPLE_CAP - len(kept)).itertuples(index=False):
+                kept.append({"ts": row.ts, "packet": _describe(row)})
+        plausible = facts[facts["by_plausibility"]]
+        for (cls, port), count in plausible.groupby(["outer_class", "tunnel_port"]).size().items():
+            self.plausibility_ports[(cls, int(port))] = self.plausibility_ports.get((cls, int(port)), 0) + int(count)
+
+    def merge(self, other: "CaptureStats") -> None:
+        self.packets += other.packets
+        self.bytes += other.bytes
+        self.captured_bytes += other.captured_bytes
+        for bound, pick in (("start", min), ("end", max)):
+            mine, theirs = getattr(self, bound), getattr(other, bound)
+            setattr(self, bound, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+        for name, count in other.counts.items():
+            self.counts[name] += count
+        for name, items in other.examples.items():
+            self.examples[name] = (self.examples.get(name, []) + items)[:EXAMPLE_CAP]
+        for key, count in other.plausibility_ports.items():
+            self.plausibility_ports[key] = self.plausibility_ports.get(key, 0) + count
+
+    def result(self) -> "CaptureStats":
+        return self
+
+
+def _describe(row) -> str:
+    if row.outer_ipv:
+        text = f"{row.encap} {row.outer_src} > {row.outer_dst}"
+        if row.inner_src and row.inner_src != row.outer_src:
+            text += f" (inner {row.inner_src} > {row.inner_dst})"
+        return text + f", {row.wirelen} bytes on the wire, {row.caplen} captured"
+    return f"{row.encap}, {row.wirelen} bytes on the wire, {row.caplen} captured"

@@ -1,0 +1,168 @@
+"""Node <-> pod topology: who lives behind which underlay address.
+
+Tunnelled traffic tells it directly: the inner source is behind the outer
+source and the inner destination behind the outer destination. Natively
+routed traffic does not; there the BGP UPDATEs in the capture (each node
+advertising its pod CIDR) are the truth, and pod addresses are matched to them.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+import pandas as pd
+
+from .overhead import TUNNEL_CLASSES
+
+ADDRESS_CAP = 100_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
+DEFAULT_NODE_PREFIX = {4: 24, 6: 64}  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
+
+
+class TopologyAnalyzer:
+    def __init__(self, cap: int = ADDRESS_CAP):
+        self.cap = cap
+        self.pods: set = set()          # (node ip, vni, pod ip)
+        self.macs: set = set()          # (node ip, inner source MAC) - the VTEP MAC
+        self.peers: set = set()         # (node ip, peer node ip)
+        self.native_addresses: set = set()
+        self.bgp_routes: set = set()    # (speaker ip, prefix)
+        self.dropped = 0
+
+    def _add(self, target: set, items) -> None:
+        for item in items:
+            if len(target) < self.cap:
+                target.add(item)
+            elif item not in target:
+                self.dropped += 1
+
+    def update(self, facts: pd.DataFrame) -> None:
+        tunnelled = facts[facts["outer_class"].isin(TUNNEL_CLASSES) & (facts["inner_src"] != facts["outer_src"])
+                          & (facts["inner_ipv"] > 0)]
+        if not tunnelled.empty:
+            forward = tunnelled[["outer_src", "vni", "inner_src"]].drop_duplicates()
+            backward = tunnelled[["outer_dst", "vni", "inner_dst"]].drop_duplicates()
+            self._add(self.pods, map(tuple, forward.itertuples(index=False)))
+            self._add(self.pods, map(tuple, backward.itertuples(index=False)))
+            macs = tunnelled.loc[tunnelled["inner_smac"] != "", ["outer_src", "inner_smac"]].drop_duplicates()
+            self._add(self.macs, map(tuple, macs.itertuples(index=False)))
+            pairs = tunnelled[["outer_src", "outer_dst"]].drop_duplicates()
+            self._add(self.peers, map(tuple, pairs.itertuples(index=False)))
+        native = facts[(facts["outer_class"] == "native")]
+        if not native.empty:
+            self._add(self.native_addresses, pd.unique(native[["inner_src", "inner_dst"]].to_numpy().ravel()))
+            announcements = native.loc[native["bgp_prefixes"] != "", ["outer_src", "bgp_prefixes"]]
+            for speaker, prefixes in announcements.itertuples(index=False):
+                self._add(self.bgp_routes, ((speaker, prefix) for prefix in prefixes.split()))
+
+    def merge(self, other: "TopologyAnalyzer") -> None:
+        for name in ("pods", "macs", "peers", "native_addresses", "bgp_routes"):
+            self._add(getattr(self, name), getattr(other, name))
+        self.dropped += other.dropped
+
+    def result(self) -> dict:
+        nodes: dict[str, dict] = {}
+
+        def node(ip):
+            return nodes.setdefault(ip, {"ip": ip, "macs": set(), "pods": set(), "pod_cidrs": [],
+                                         "pod_cidr_source": None, "peers": set(), "vnis": set(),
+                                         "advertised": set()})
+
+        for node_ip, vni, pod in self.pods:
+            entry = node(node_ip)
+            entry["pods"].add(pod)
+            if vni >= 0:
+                entry["vnis"].add(int(vni))
+        for node_ip, mac in self.macs:
+            node(node_ip)["macs"].add(mac)
+        for node_ip, peer in self.peers:
+            node(node_ip)["peers"].add(peer)
+            node(peer)["peers"].add(node_ip)
+        for speaker, prefix in self.bgp_routes:
+            node(speaker)["advertised"].add(prefix)
+        self._native_pods(nodes)
+        conflicts = self._conflicts()
+        _infer_pod_cidrs(nodes)
+        out = []
+        for ip in sorted(nodes, key=_address_sort_key):
+            entry = nodes[ip]
+            out.append({
+                "ip": ip,
+                "macs": sorted(entry["macs"]),
+                "pods": sorted(entry["pods"], key=_address_sort_key),
+                "pod_cidrs": entry["pod_cidrs"],
+                "pod_cidr_source": entry["pod_cidr_source"],
+                "bgp_advertised": sorted(entry["advertised"]),
+                "vnis": sorted(entry["vnis"]),
+                "peers": sorted(entry["peers"], key=_address_sort_key),
+            })
+        return {"nodes": out, "conflicts": conflicts, "dropped": self.dropped}
+
+    def _native_pods(self, nodes: dict) -> None:
+        routes = []
+        for speaker, prefix in self.bgp_routes:
+            try:
+                routes.append((ipaddress.ip_network(prefix, strict=False), speaker))
+            except ValueError:
+                continue
+        if not routes:
+            return
+        for address in self.native_addresses:
+            try:
+                parsed = ipaddress.ip_address(address)
+            except ValueError:
+                continue
+            for network, speaker in routes:
+                if parsed.version == network.version and parsed in network and address != speaker:
+                    nodes[speaker]["pods"].add(address)
+
+    def _conflicts(self) -> list[dict]:
+        behind: dict = {}
+        for node_ip, vni, pod in self.pods:
+            behind.setdefault((pod, vni), set()).add(node_ip)
+        return [{"pod": pod, "vni": vni if vni >= 0 else None, "nodes": sorted(nodes_)}
+                for (pod, vni), nodes_ in sorted(behind.items(), key=lambda kv: _address_sort_key(kv[0][0]))
+                if len(nodes_) > 1]
+
+
+def _address_sort_key(address: str):
+    try:
+        parsed = ipaddress.ip_address(address)
+        return (parsed.version, int(parsed))
+    except ValueError:
+        return (9, 0)
+
+
+def _infer_pod_cidrs(nodes: dict) -> None:
+    """BGP-advertised prefixes where there are any; otherwise the node's pods' covering prefix,
+    widened to the Kubernetes default per-node size when that covers no other node's pod."""
+    pods_by_node = {ip: [ipaddress.ip_address(p) for p in entry["pods"]] for ip, entry in nodes.items()}
+    for ip, entry in nodes.items():
+        if entry["advertised"]:
+            entry["pod_cidrs"] = sorted(entry["advertised"])
+            entry["pod_cidr_source"] = "bgp"
+            continue
+        cidrs = []
+        for version in (4, 6):
+            mine = [p for p in pods_by_node[ip] if p.version == version]
+            if not mine:
+                continue
+            others = [p for other, pods in pods_by_node.items() if other != ip for p in pods if p.version == version]
+            covering = _covering_network(mine)
+            widened = covering.supernet(new_prefix=DEFAULT_NODE_PREFIX[version]) \
+                if covering.prefixlen > DEFAULT_NODE_PREFIX[version] else covering
+            if not any(p in widened for p in others):
+                cidrs.append(str(widened))
+                entry["pod_cidr_source"] = "inferred"
+            elif not any(p in covering for p in others):
+                cidrs.append(str(covering))
+                entry["pod_cidr_source"] = "inferred (narrowed: other nodes' pods are close)"
+            else:
+                entry["pod_cidr_source"] = "none: this node's pods interleave with another node's"
+        entry["pod_cidrs"] = cidrs
+
+
+def _covering_network(addresses):
+    low, high = int(min(addresses)), int(max(addresses))
+    bits = 32 if addresses[0].version == 4 else 128
+    prefix = bits - (low ^ high).bit_length()
+    network_class = ipaddress.IPv4Network if bits == 32 else ipaddress.IPv6Network
+    return network_class((low >> (bits - prefix) << (bits - prefix), prefix))

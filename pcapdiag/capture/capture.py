@@ -1,0 +1,266 @@
+"""Opening a capture: sniff the format, check it can be read, hand out batches."""
+from __future__ import annotations
+
+from .chunks import ChunkedInput
+from .damage import DamageLog
+from .errors import CaptureError
+from .linktypes import describe_link_type, is_supported
+from .pcap import FILE_HEADER_LEN, PcapWalker, find_record_start, parse_file_header
+from .pcapng import PcapngWalker, prescan_interfaces
+from .records import Record, RecordBatch
+from .sniff import describe_non_capture, sniff_format
+from .source import CHUNK_SIZE, GzipSource, RawSource, display_name, open_raw
+
+DEFAULT_BATCH_RECORDS = 65536
+
+
+def open_capture(path: str, start: int | None = None, end: int | None = None) -> "Capture":
+    """Open a pcap or pcapng file (gzip-compressed or not; "-" reads stdin).
+
+    ``start``/``end`` restrict reading to the records that *start* in
+    [start, end) of an uncompressed classic pcap file, for parallel workers
+    splitting one file with ``split_offsets``.
+
+    Raises CaptureError, with one user-facing line, when the input cannot be
+    read as a capture at all. Damage inside a readable capture never raises.
+    """
+    name = display_name(path)
+    fileobj, size, seekable = open_raw(path)
+    try:
+        return Capture._open(path, name, fileobj, size, seekable, start, end)
+    except BaseException:
+        if path != "-":
+            fileobj.close()
+        raise
+
+
+class Capture:
+    """One capture being read, front to back, once.
+
+    Attributes: ``path``, ``format`` ("pcap" | "pcapng"), ``nanosecond``,
+    ``compressed`` (gzip), ``link_types`` (distinct, in order first seen),
+    ``interface_link_types`` (pcapng: one per interface), ``snaplen``,
+    ``size`` (bytes on disk, None for a pipe) and, while reading,
+    ``bytes_read``, ``records_read``, ``damage`` and ``warnings``.
+    """
+
+    def __init__(self, path: str, fmt: str, source, walker, compressed: bool):
+        self.path = path
+        self.format = fmt
+        self.compressed = compressed
+        self._source = source
+        self._walker = walker
+        self._log = walker.log
+        self.damage: dict[str, int] = self._log.counters
+        self.records_read = 0
+        self._started = False
+        self._pcap_link_types: list[int] = []
+        self._prescan_interfaces = []
+        self.snaplen: int | None = None
+        self._nanosecond = False
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def _open(cls, path, name, fileobj, size, seekable, start, end) -> "Capture":
+        raw = RawSource(fileobj, name, size)
+        head = raw.read(CHUNK_SIZE)
+        if not head:
+            raise CaptureError(f"empty file: {name}" if path != "-" else "empty input on stdin")
+        fmt = sniff_format(head)
+        source, data, compressed = raw, head, False
+        if fmt == "gzip":
+            compressed = True
+            source = GzipSource(RawSource(fileobj, name, size, prefix=head))
+            data = source.read(CHUNK_SIZE)
+            if not data:
+                raise CaptureError(f"not a capture file: {name} is gzip-compressed but holds no data")
+            fmt = sniff_format(data)
+            if fmt is None or fmt == "gzip":
+                what = "gzip-compressed data" if fmt else describe_non_capture(data)
+                raise CaptureError(f"not a capture file: {name} is gzip-compressed, "
+                                   f"but what it holds looks like {what}")
+        elif fmt is None:
+            if len(head) < 4:
+                raise CaptureError(f"not a capture file: {name} is only {len(head)} bytes long")
+            raise CaptureError(f"not a capture file: {name} looks like {describe_non_capture(head)}")
+
+        ranged = start is not None or end is not None
+        if ranged and (fmt != "pcap" or compressed or not seekable):
+            raise CaptureError(f"byte ranges need an uncompressed classic pcap file: {name}")
+
+        log = DamageLog()
+        if fmt == "pcap":
+            header = parse_file_header(data, name)
+            if not is_supported(header.linktype):
+                raise CaptureError(f"unsupported link type {describe_link_type(header.linktype)} in {name}")
+            if ranged:
+                start = max(start or FILE_HEADER_LEN, FILE_HEADER_LEN)
+                fileobj.seek(start)
+                source = RawSource(fileobj, name, size)
+                chunks = ChunkedInput(source, source.read(CHUNK_SIZE), base=start)
+                walker = PcapWalker(chunks, header, log, start_pos=0, end=end)
+            else:
+                chunks = ChunkedInput(source, data)
+                walker = PcapWalker(chunks, header, log, start_pos=FILE_HEADER_LEN)
+            capture = cls(path, fmt, source, walker, compressed)
+            capture._pcap_link_types = [header.linktype]
+            capture.snaplen = header.snaplen
+            capture._nanosecond = header.nanosecond
+            return capture
+
+        interfaces = prescan_interfaces(data, name)
+        if interfaces and not any(is_supported(i.linktype) for i in interfaces):
+            first = describe_link_type(interfaces[0].linktype)
+            also = f" (and on all {len(interfaces)} interfaces)" if len(interfaces) > 1 else ""
+            raise CaptureError(f"unsupported link type {first} in {name}{also}")
+        walker = PcapngWalker(ChunkedInput(source, data), log, name)
+        capture = cls(path, fmt, source, walker, compressed)
+        capture._prescan_interfaces = interfaces
+        capture.snaplen = interfaces[0].snaplen if interfaces else None
+        return capture
+
+    # -- what is known about the capture -------------------------------------
+
+    @property
+    def interface_link_types(self) -> list[int]:
+        if self.format == "pcap":
+            return list(self._pcap_link_types)
+        seen = self._walker.interface_link_types
+        prescan = [i.linktype for i in self._prescan_interfaces]
+        return list(seen) if len(seen) >= len(prescan) else prescan
+
+    @property
+    def link_types(self) -> list[int]:
+        return list(dict.fromkeys(self.interface_link_types))
+
+    @property
+    def nanosecond(self) -> bool:
+        if self.format == "pcap":
+            return self._nanosecond
+        interfaces = self._prescan_interfaces
+        if self._walker.section is not None:
+            interfaces = interfaces + self._walker.section.interfaces
+        return any(i.ts_divisor > 1_000_000 for i in interfaces)
+
+    @property
+    def size(self) -> int | None:
+        return self._source.size
+
+    @property
+    def bytes_read(self) -> int:
+        return self._source.bytes_read
+
+    @property
+    def reached_end_exactly(self) -> bool:
+        """True when the walk stopped exactly at ``end`` (or, with no ``end``
+        or an ``end`` at or past the end of the file, reached the file's end)."""
+        return self._walker.reached_end_exactly
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._log.warnings() + [sentence for _kind, sentence in self._source.notes]
+
+    # -- reading -------------------------------------------------------------
+
+    def batches(self, max_records: int = DEFAULT_BATCH_RECORDS):
+        """Yield RecordBatches of at most ``max_records`` records, in file order."""
+        import numpy as np
+
+        if self._started:
+            raise RuntimeError("a Capture is a stream: it can be read only once")
+        self._started = True
+        counters = self.damage
+        last_ts = None
+        for batch in self._walker.batches(max_records):
+            counters["caplen_gt_wirelen"] += int(np.count_nonzero(batch.caplens > batch.wirelens))
+            ts = batch.ts
+            backwards = int(np.count_nonzero(ts[1:] < ts[:-1]))
+            if last_ts is not None and ts[0] < last_ts:
+                backwards += 1
+            counters["ts_backwards"] += backwards
+            last_ts = ts[-1]
+            self.records_read += len(batch)
+            yield batch
+        if any(kind == "gzip_truncated" for kind, _ in self._source.notes):
+            counters["truncated_tail"] = 1
+
+    def records(self):
+        """Yield one Record per packet (slower than batches(); for simple consumers)."""
+        for batch in self.batches():
+            yield from batch.records()
+
+    __iter__ = records
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> "Capture":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Capture {self.path!r} {self.format}{' gzip' if self.compressed else ''} "
+                f"link_types={self.link_types} records_read={self.records_read}>")
+
+
+# Parallel processing of one big file -----------------------------------------
+
+MIN_SPLIT_SIZE = 4 << 20
+SPLIT_CHAIN = 8                 # records that must follow a boundary candidate
+SPLIT_WINDOW_MIN = 4 << 20
+SPLIT_WINDOW_MAX = 64 << 20
+
+
+def split_offsets(path: str, parts: int) -> list[int] | None:
+    """Record-boundary byte offsets that cut an uncompressed pcap into ``parts``.
+
+    Returns [data_start, b1, ..., file_size]: a boundary is the first
+    position at or after size*i/parts holding a plausible record header
+    (timestamp within ten years of the first record, sane lengths) followed
+    by a chain of 8 more plausible records. A boundary that cannot be found
+    is left out (fewer, larger parts). Returns None when splitting does not
+    apply: pcapng, gzip, stdin, unreadable, or smaller than 4 MB.
+
+    The heuristic can be fooled (a pcap file carried inside a packet), so
+    workers read with ``open_capture(path, b_i, b_i+1)`` and check
+    ``reached_end_exactly``; a part that does not land on its end means a
+    bad split, and the caller should read the file serially instead.
+    """
+    if path == "-" or parts < 1:
+        return None
+    try:
+        fileobj, size, seekable = open_raw(path)
+    except CaptureError:
+        return None
+    import numpy as np
+
+    with fileobj:
+        if not seekable or size is None or size < MIN_SPLIT_SIZE:
+            return None
+        head = fileobj.read(FILE_HEADER_LEN + 16)
+        if sniff_format(head) != "pcap" or len(head) < FILE_HEADER_LEN + 16:
+            return None
+        header = parse_file_header(head, path)
+        first_ts_sec = int.from_bytes(head[FILE_HEADER_LEN:FILE_HEADER_LEN + 4],
+                                      "little" if header.byte_order == "<" else "big")
+        window = min(max(SPLIT_WINDOW_MIN, (SPLIT_CHAIN + 4) * (header.max_caplen + header.record_header_len)),
+                     SPLIT_WINDOW_MAX)
+        offsets = [FILE_HEADER_LEN]
+        for i in range(1, parts):
+            target = size * i // parts
+            if target <= offsets[-1]:
+                continue
+            fileobj.seek(target)
+            buf = fileobj.read(window)
+            found = find_record_start(np, buf, 0, header, first_ts_sec, min_chain=SPLIT_CHAIN,
+                                      ends_at_eof=target + len(buf) >= size)
+            if found is not None and offsets[-1] < target + found < size:
+                offsets.append(target + found)
+        offsets.append(size)
+        return offsets
+
+
+__all__ = ["Capture", "Record", "RecordBatch", "open_capture", "split_offsets"]

@@ -1,0 +1,53 @@
+"""Counting damage inside a capture and wording it for the user.
+
+Damage never raises: the walkers count it here and carry on (or stop
+cleanly), and the capture reports one sentence per kind of damage.
+"""
+from __future__ import annotations
+
+DAMAGE_COUNTERS = (
+    "truncated_tail",          # 0/1: the input ends inside a record or record header
+    "bad_records",             # records/blocks dropped as unreadable (impossible length, unknown interface, ...)
+    "skipped_bytes",           # bytes jumped over while resynchronising on the next valid record
+    "caplen_gt_wirelen",       # records kept although captured length > original length
+    "ts_backwards",            # records whose timestamp is earlier than the previous record's
+    "trailing_garbage_bytes",  # bytes after the last record that are not a record
+)
+
+
+class DamageLog:
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {name: 0 for name in DAMAGE_COUNTERS}
+        # kind -> [first sentence, times seen, summary template or None]
+        self._notes: dict[str, list] = {}
+
+    def note(self, kind: str, sentence: str, summary: str | None = None) -> None:
+        """Record one occurrence of a kind of damage.
+
+        The first occurrence's sentence is kept (it names the place); if the
+        kind happens again, ``summary`` (formatted with ``count`` and the
+        counters) replaces it in the warnings.
+        """
+        entry = self._notes.get(kind)
+        if entry is None:
+            self._notes[kind] = [sentence, 1, summary]
+        else:
+            entry[1] += 1
+
+    def warnings(self) -> list[str]:
+        out = []
+        for sentence, count, summary in self._notes.values():
+            out.append(summary.format(count=count, **self.counters) if summary and count > 1 else sentence)
+        mismatched = self.counters["caplen_gt_wirelen"]
+        if mismatched:
+            out.append(f"{_records(mismatched)} captured length larger than their original "
+                       "length (kept as captured; the writer's lengths are wrong)")
+        backwards = self.counters["ts_backwards"]
+        if backwards:
+            out.append(f"{_records(backwards)} timestamp earlier than the record before "
+                       "(merged or multi-interface capture?)")
+        return out
+
+
+def _records(n: int) -> str:
+    return "1 record has a" if n == 1 else f"{n} records have a"

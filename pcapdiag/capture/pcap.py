@@ -1,0 +1,358 @@
+"""Classic libpcap files: the file header, the record walk, resynchronisation.
+
+File layout (https://www.tcpdump.org/manpages/pcap-savefile.5.html): a
+24-byte file header, then records of a 16-byte header (ts_sec, ts_frac,
+caplen, wirelen) and caplen bytes of packet data.
+
+The walk is the hot loop of the product. It touches one field per record
+(caplen, to find the next record) and appends the record's start to a list;
+every other field is gathered afterwards for the whole chunk at once with
+numpy, through an overlapping uint32 view that can read at any byte offset.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from .damage import DamageLog
+from .errors import CaptureError
+from .linktypes import LINKTYPE_MASK
+from .records import make_batch, split_batch
+from .sniff import PCAP_MAGICS
+
+FILE_HEADER_LEN = 24
+
+# libpcap refuses records longer than max(snaplen, 262144) (MAXIMUM_SNAPLEN);
+# beyond 64 MiB no link layer can be meant, whatever the snaplen says.
+LIBPCAP_MAX_SNAPLEN = 262144
+ABSURD_LENGTH = 64 << 20
+
+# Resynchronising looks this far ahead for the next valid record header.
+RESYNC_WINDOW = 16 << 20
+# A candidate header must agree with the capture's first timestamp this closely.
+PLAUSIBLE_TS_SPAN = 10 * 365 * 86400
+
+
+@dataclass(frozen=True)
+class PcapHeader:
+    byte_order: str          # "<" or ">"
+    nanosecond: bool
+    record_header_len: int   # 16, or 24 for the modified (Kuznetzov) format
+    version: tuple[int, int]
+    snaplen: int
+    linktype: int
+
+    @property
+    def max_caplen(self) -> int:
+        return min(max(self.snaplen, LIBPCAP_MAX_SNAPLEN), ABSURD_LENGTH)
+
+    @property
+    def ts_divisor(self) -> int:
+        return 1_000_000_000 if self.nanosecond else 1_000_000
+
+
+def parse_file_header(head: bytes, name: str) -> PcapHeader:
+    flavour = PCAP_MAGICS[head[:4]]
+    if len(head) < FILE_HEADER_LEN:
+        raise CaptureError(f"truncated pcap file header in {name} "
+                           f"(the file has {len(head)} of its {FILE_HEADER_LEN} bytes)")
+    major, minor, _thiszone, _sigfigs, snaplen, linktype = struct.unpack_from(
+        flavour.byte_order + "HHiIII", head, 4)
+    return PcapHeader(flavour.byte_order, flavour.nanosecond, flavour.record_header_len,
+                      (major, minor), snaplen, linktype & LINKTYPE_MASK)
+
+
+def walk_records(buf: bytes, pos: int, stop: int, hdr_len: int, max_caplen: int,
+                 caplen_at, starts: list) -> int:
+    """Append the start of each whole record from pos on; return where the walk stopped.
+
+    Stops before a record that starts at or after ``stop``, runs past the end
+    of ``buf``, or declares more than ``max_caplen`` bytes. ``stop`` must be
+    at most len(buf) - hdr_len + 1 so that every header read is in bounds.
+    """
+    buflen = len(buf)
+    append = starts.append
+    while pos < stop:
+        caplen = caplen_at(buf, pos + 8)[0]
+        end = pos + hdr_len + caplen
+        if end > buflen or caplen > max_caplen:
+            break
+        append(pos)
+        pos = end
+    return pos
+
+
+def u32_at_every_offset(np, buf: bytes, byte_order: str):
+    """A read-only uint32 view whose element i is the 4 bytes at buf[i:i+4]."""
+    count = max(len(buf) - 3, 0)
+    return np.ndarray((count,), dtype=byte_order + "u4", buffer=buf, offset=0, strides=(1,))
+
+
+class HeaderCheck:
+    """Is there a believable record header at a position nothing vouches for?
+
+    Stricter than the walk: the sub-second field must be in range, caplen <=
+    wirelen, lengths sane, and the timestamp within ten years of the
+    capture's first record (when one is known).
+    """
+
+    def __init__(self, header: PcapHeader, ref_ts_sec: int | None):
+        self.header = header
+        self.ref_ts_sec = ref_ts_sec
+        self._fields_at = struct.Struct(header.byte_order + "IIII").unpack_from
+
+    def at(self, buf: bytes, pos: int) -> bool:
+        ts_sec, frac, caplen, wirelen = self._fields_at(buf, pos)
+        header = self.header
+        return (frac < header.ts_divisor and caplen <= header.max_caplen
+                and 0 < wirelen <= ABSURD_LENGTH and caplen <= wirelen
+                and (self.ref_ts_sec is None or abs(ts_sec - self.ref_ts_sec) <= PLAUSIBLE_TS_SPAN))
+
+    def candidates(self, np, u32, lo: int, count: int):
+        """Positions lo..lo+count-1 that pass ``at``, vectorised over slices of the view."""
+        header = self.header
+        ts_sec = u32[lo:lo + count]
+        frac = u32[lo + 4:lo + 4 + count]
+        caplen = u32[lo + 8:lo + 8 + count]
+        wirelen = u32[lo + 12:lo + 12 + count]
+        ok = frac < header.ts_divisor
+        ok &= caplen <= header.max_caplen
+        ok &= wirelen > 0
+        ok &= wirelen <= ABSURD_LENGTH
+        ok &= caplen <= wirelen
+        if self.ref_ts_sec is not None:
+            ok &= ts_sec >= max(self.ref_ts_sec - PLAUSIBLE_TS_SPAN, 0)
+            ok &= ts_sec <= self.ref_ts_sec + PLAUSIBLE_TS_SPAN
+        return np.flatnonzero(ok) + lo
+
+
+# Candidates are searched in slices so a nearby resync point is found without
+# building masks over the whole window.
+_SCAN_SLICE = 1 << 20
+
+
+def find_record_start(np, buf: bytes, lo: int, header: PcapHeader, ref_ts_sec: int | None,
+                      min_chain: int, ends_at_eof: bool) -> int | None:
+    """First position >= lo where a plausible header starts a chain of records.
+
+    A candidate is accepted when it and the ``min_chain`` records after it all
+    have plausible headers, or when its chain lands exactly on the end of the
+    input (``ends_at_eof``: the buffer holds the last byte of the capture).
+    """
+    hdr_len = header.record_header_len
+    last = len(buf) - hdr_len          # last position where a whole header fits
+    check = HeaderCheck(header, ref_ts_sec)
+    u32 = u32_at_every_offset(np, buf, header.byte_order)
+    for slice_lo in range(lo, last + 1, _SCAN_SLICE):
+        count = min(_SCAN_SLICE, last + 1 - slice_lo)
+        for start in check.candidates(np, u32, slice_lo, count).tolist():
+            if _chains(buf, start, check, hdr_len, last, min_chain, ends_at_eof):
+                return start
+    return None
+
+
+def _chains(buf: bytes, start: int, check: HeaderCheck, hdr_len: int, last: int,
+            min_chain: int, ends_at_eof: bool) -> bool:
+    pos = start
+    for _ in range(min_chain):
+        pos += hdr_len + check._fields_at(buf, pos)[2]
+        if pos == len(buf):
+            return ends_at_eof
+        if pos > last or not check.at(buf, pos):
+            return False
+    return True
+
+
+class PcapWalker:
+    """Turns the records of one classic pcap stream into RecordBatches.
+
+    Damage policy (counted in ``log``, never raised):
+
+    * input ends inside a record or record header: everything before is
+      yielded, ``truncated_tail`` = 1. A tail too short to be a header and not
+      plausible as one is counted as ``trailing_garbage_bytes`` instead.
+    * a record header with an impossible length (caplen > max(snaplen,
+      262144), or above 64 MiB) or a header of all zeros: the walk
+      RESYNCHRONISES — it scans up to 16 MiB ahead for the next plausible
+      header that starts a chain of 3 plausible records (or a chain ending
+      exactly at the end of the input), counts one ``bad_records`` and the
+      ``skipped_bytes``, and carries on from there. If nothing plausible
+      follows before the input ends, the rest is ``trailing_garbage_bytes``.
+      If nothing is found within 16 MiB and the input goes on, the walk STOPS
+      there with a warning (reading further would be guessing).
+    * caplen > wirelen and timestamps going backwards are counted by the
+      Capture as the batches pass; the records are kept.
+    """
+
+    def __init__(self, chunks, header: PcapHeader, log: DamageLog, start_pos: int,
+                 end: int | None = None):
+        self.chunks = chunks
+        self.header = header
+        self.log = log
+        self.pos = start_pos          # in chunks.buf
+        self.end = end                # stream offset where records must stop starting
+        self.records = 0
+        self.ref_ts_sec: int | None = None
+        self.reached_end_exactly = False
+
+    def batches(self, max_records: int):
+        import numpy as np
+
+        chunks, header = self.chunks, self.header
+        hdr_len = header.record_header_len
+        caplen_at = struct.Struct(header.byte_order + "I").unpack_from
+        max_caplen = header.max_caplen
+        pos = self.pos
+        while True:
+            buf = chunks.buf
+            stop = len(buf) - hdr_len + 1
+            if self.end is not None:
+                stop = min(stop, self.end - chunks.base)
+            starts: list[int] = []
+            pos = walk_records(buf, pos, stop, hdr_len, max_caplen, caplen_at, starts)
+            zero_header_at = None
+            if starts:
+                columns, zero_header_at = self._columns(np, buf, starts)
+                n = len(columns["offsets"])
+                self.records += n
+                if zero_header_at is not None:
+                    pos = starts[zero_header_at]
+                if n:
+                    yield from split_batch(make_batch(np, buf, [columns]), max_records)
+
+            if self.end is not None and chunks.base + pos >= self.end:
+                self.reached_end_exactly = chunks.base + pos == self.end
+                return
+            if zero_header_at is None:
+                if pos + hdr_len > len(buf):                      # header cut by the chunk
+                    read_more = chunks.advance(pos, hdr_len)
+                    pos = 0
+                    if read_more:
+                        continue
+                    self._input_ends_mid_header()
+                    return
+                caplen = caplen_at(buf, pos + 8)[0]
+                if caplen <= max_caplen:                           # record cut by the chunk
+                    if not chunks.eof:
+                        chunks.advance(pos, hdr_len + caplen)
+                        pos = 0
+                        continue
+                    self._input_ends_mid_record(pos)
+                    return
+                reason = f"an impossible captured length ({caplen} bytes)"
+            else:
+                reason = "a header of all zeros"
+            pos = self._resync(np, pos, reason)
+            if pos is None:
+                return
+
+    def _columns(self, np, buf: bytes, starts: list[int]):
+        header = self.header
+        starts_arr = np.array(starts, dtype=np.int64)
+        u32 = u32_at_every_offset(np, buf, header.byte_order)
+        ts_sec = u32[starts_arr]
+        frac = u32[starts_arr + 4]
+        caplens = u32[starts_arr + 8].astype(np.int64)
+        wirelens = u32[starts_arr + 12].astype(np.int64)
+        # Zero padding (preallocated or badly closed files) walks as 16-byte
+        # "records" of length 0; no real record has a zero header.
+        zero = (ts_sec | frac | caplens | wirelens) == 0
+        zero_header_at = int(np.argmax(zero)) if zero.any() else None
+        if zero_header_at is not None:
+            keep = zero_header_at
+            starts_arr, ts_sec, frac = starts_arr[:keep], ts_sec[:keep], frac[:keep]
+            caplens, wirelens = caplens[:keep], wirelens[:keep]
+        if self.ref_ts_sec is None and len(ts_sec):
+            self.ref_ts_sec = int(ts_sec[0])
+        # Same arithmetic as dpkt (sec + frac / 1e6) so timestamps compare equal.
+        ts = ts_sec.astype(np.float64) + frac / float(header.ts_divisor)
+        columns = {
+            "offsets": starts_arr + header.record_header_len,
+            "caplens": caplens,
+            "wirelens": wirelens,
+            "ts": ts,
+            "linktypes": np.full(len(starts_arr), header.linktype, dtype=np.int64),
+        }
+        return columns, zero_header_at
+
+    # -- damage -------------------------------------------------------------
+
+    def _where(self, pos: int) -> str:
+        return f"record {self.records + 1} (byte {self.chunks.base + pos})"
+
+    def _input_ends_mid_header(self) -> None:
+        buf = self.chunks.buf
+        self._reached_input_end()
+        if not buf:
+            return
+        if self._tail_is_plausible(buf):
+            self.log.counters["truncated_tail"] = 1
+            self.log.note("truncated_tail",
+                          f"file ends mid-record after {self.records} records (the last {len(buf)} bytes "
+                          f"are an incomplete record header)")
+        else:
+            self._trailing_garbage(len(buf))
+
+    def _tail_is_plausible(self, tail: bytes) -> bool:
+        """Could these few bytes be the start of a record header? Without four
+        bytes there is nothing to judge, so a cut header is assumed."""
+        header = self.header
+        fields = [struct.unpack_from(header.byte_order + "I", tail, at)[0]
+                  for at in range(0, min(len(tail), 16) - 3, 4)]
+        if fields and self.ref_ts_sec is not None and abs(fields[0] - self.ref_ts_sec) > PLAUSIBLE_TS_SPAN:
+            return False
+        if len(fields) > 1 and fields[1] >= header.ts_divisor:
+            return False
+        if len(fields) > 2 and fields[2] > header.max_caplen:
+            return False
+        return True
+
+    def _input_ends_mid_record(self, pos: int) -> None:
+        buf = self.chunks.buf
+        tail = len(buf) - pos
+        self._reached_input_end()
+        if not self._tail_is_plausible(buf[pos:pos + 16]):
+            self._trailing_garbage(tail)
+            return
+        self.log.counters["truncated_tail"] = 1
+        self.log.note("truncated_tail",
+                      f"file ends mid-record after {self.records} records (the last {tail} bytes "
+                      f"are an incomplete record)")
+
+    def _trailing_garbage(self, nbytes: int) -> None:
+        self.log.counters["trailing_garbage_bytes"] += nbytes
+        self.log.note("trailing_garbage",
+                      f"{nbytes} bytes after the last record (record {self.records}) are not a record "
+                      "and were ignored")
+
+    def _reached_input_end(self) -> None:
+        end_of_input = self.chunks.base + len(self.chunks.buf)
+        self.reached_end_exactly = self.end is None or self.end >= end_of_input
+
+    def _resync(self, np, pos: int, reason: str) -> int | None:
+        """Find the next plausible record after a damaged header at pos (see class doc)."""
+        chunks = self.chunks
+        where = self._where(pos)
+        if len(chunks.buf) - pos < RESYNC_WINDOW and not chunks.eof:
+            chunks.advance(pos, RESYNC_WINDOW)
+            pos = 0
+        found = find_record_start(np, chunks.buf, pos + 1, self.header, self.ref_ts_sec,
+                                  min_chain=2, ends_at_eof=chunks.eof)
+        counters = self.log.counters
+        if found is None:
+            if chunks.eof:
+                self._reached_input_end()
+                self._trailing_garbage(len(chunks.buf) - pos)
+            else:
+                counters["bad_records"] += 1
+                self.log.note("resync_failed",
+                              f"{where} has {reason} and no valid record follows within "
+                              f"{RESYNC_WINDOW >> 20} MiB; stopped reading there")
+            return None
+        counters["bad_records"] += 1
+        counters["skipped_bytes"] += found - pos
+        self.log.note("resync",
+                      f"{where} has {reason}; skipped {found - pos} bytes to the next valid record",
+                      summary="{count} damaged places were skipped by resynchronising on the next "
+                              "valid record ({skipped_bytes} bytes skipped)")
+        return found

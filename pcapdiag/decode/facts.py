@@ -1,0 +1,99 @@
+"""Packet facts: the one fixed set of columns every decoder produces.
+
+This table is the seam between decode/ and analyze/: the reference decoder
+(dpkt, one packet at a time) and the fast decoder (numpy, a whole batch at a
+time) must produce identical rows, and analyzers read nothing else.
+
+Integers use -1 for "absent" so that columns stay int64 (vectorisable);
+strings use "" for absent. Addresses are text (IPv4 dotted, IPv6 compressed).
+"""
+from __future__ import annotations
+
+# (name, kind, missing value). kind: "i" int64, "f" float64, "s" str, "b" bool
+COLUMNS: tuple[tuple[str, str, object], ...] = (
+    ("ts", "f", 0.0),            # seconds since the epoch
+    ("caplen", "i", 0),          # bytes captured
+    ("wirelen", "i", 0),         # bytes on the wire (record's original length)
+    ("linktype", "i", -1),
+    # encapsulation
+    ("encap", "s", ""),          # chain, outermost first: "vxlan", "geneve>gre"; "native"; "non-ip"
+    ("outer_class", "s", ""),    # first element of the chain (the class the packet is counted in)
+    ("tunnel_port", "i", -1),    # UDP dst port of the outermost UDP tunnel
+    ("vni", "i", -1),            # VXLAN VNI / Geneve VNI / GRE key of the outermost tunnel
+    ("by_plausibility", "b", False),  # outermost tunnel recognised by header plausibility, not port
+    # outer (underlay) IP header
+    ("outer_ipv", "i", 0),
+    ("outer_src", "s", ""),
+    ("outer_dst", "s", ""),
+    ("outer_proto", "i", -1),
+    ("outer_len", "i", -1),      # IP total length (IPv6: payload length + 40)
+    ("outer_ip_id", "i", -1),
+    ("outer_df", "b", False),
+    ("outer_mf", "b", False),
+    ("outer_frag_off", "i", 0),  # in bytes
+    ("outer_ttl", "i", -1),
+    ("outer_udp_csum", "i", -1),  # -1 not checked/not UDP tunnel, 0 zero (none), 1 good, 2 bad, 3 partial (offload)
+    # innermost IP header (== outer for native)
+    ("inner_ipv", "i", 0),
+    ("inner_src", "s", ""),
+    ("inner_dst", "s", ""),
+    ("inner_proto", "i", -1),
+    ("inner_len", "i", -1),
+    ("inner_ip_id", "i", -1),
+    ("inner_df", "b", False),
+    ("inner_mf", "b", False),
+    ("inner_frag_off", "i", 0),
+    ("inner_smac", "s", ""),     # inner Ethernet of VXLAN/Geneve (the VTEP MAC)
+    ("inner_dmac", "s", ""),
+    # innermost L4
+    ("sport", "i", -1),
+    ("dport", "i", -1),
+    ("tcp_flags", "i", -1),
+    ("tcp_seq", "i", -1),
+    ("tcp_payload", "i", -1),    # TCP payload bytes by the IP length (not the captured bytes)
+    ("tcp_mss", "i", -1),        # MSS option of a SYN
+    # ICMP errors (innermost), with the packet they quote
+    ("icmp_type", "i", -1),
+    ("icmp_code", "i", -1),
+    ("icmp_mtu", "i", -1),       # next-hop MTU of ICMP 3/4, MTU of ICMPv6 2
+    ("quoted_src", "s", ""),     # innermost addresses of the quoted packet (tunnels unwrapped)
+    ("quoted_dst", "s", ""),
+    ("quoted_proto", "i", -1),
+    ("quoted_sport", "i", -1),
+    ("quoted_dport", "i", -1),
+    ("quoted_len", "i", -1),
+    ("quoted_encap", "s", ""),
+    # anomalies
+    ("truncated", "b", False),   # snaplen cut before the innermost header we wanted
+    ("malformed", "b", False),   # a header that does not parse
+    ("offload", "b", False),     # GSO/GRO/TSO/BIG TCP super-frame: IP length 0, partial checksum, > jumbo
+    ("too_deep", "b", False),    # nesting beyond MAX_DEPTH
+    ("bgp_prefixes", "s", ""),   # BGP UPDATE NLRI announced in this segment, space-separated
+)
+
+COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)
+DEFAULTS = {name: missing for name, _, missing in COLUMNS}
+MAX_DEPTH = 4
+
+
+def new_row() -> dict:
+    return dict(DEFAULTS)
+
+
+def rows_to_frame(rows: list[dict]):
+    """Turn decoded rows into a DataFrame with the fixed column dtypes."""
+    import numpy as np
+    import pandas as pd
+
+    data = {}
+    for name, kind, _ in COLUMNS:
+        values = [row[name] for row in rows]
+        if kind == "i":
+            data[name] = np.array(values, dtype=np.int64)
+        elif kind == "f":
+            data[name] = np.array(values, dtype=np.float64)
+        elif kind == "b":
+            data[name] = np.array(values, dtype=bool)
+        else:
+            data[name] = np.array(values, dtype=object)
+    return pd.DataFrame(data, columns=list(COLUMN_NAMES))

@@ -1,0 +1,32 @@
+"""Several captures analysed as one report (their analyzer states merged)."""
+from __future__ import annotations
+
+from .analyzers import AnalyzerSet
+from .decode import DEFAULT_VXLAN_PORTS
+from .parallel import merge_info, run_in_processes
+
+
+def analyze_files(files: list[str], *, vxlan_ports=(), underlay_mtu=None, decoder="fast", jobs=1, flow_cap=None,
+                  progress=None):
+    from .pipeline import analyze, build_report
+
+    if len(files) == 1:
+        return analyze(files[0], vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder, jobs=jobs,
+                       flow_cap=flow_cap, progress=progress)
+    from .capture import open_capture
+
+    for path in files:  # fail fast, before any work, on a file that cannot be opened
+        open_capture(path).close()
+    ports = frozenset(DEFAULT_VXLAN_PORTS) | frozenset(int(p) for p in vxlan_ports)
+    tasks = [(path, ports, decoder, flow_cap, None, None) for path in files]
+    if jobs > 1 and "-" not in files:
+        results = run_in_processes(tasks, min(jobs, len(files)))
+    else:
+        from .pipeline import analyze_range
+        results = [analyze_range(*task[:4], progress=progress) for task in tasks]
+    state = AnalyzerSet(flow_cap)
+    for file_state, _ in results:
+        state.merge(file_state)
+    report = build_report(", ".join(files), state, merge_info([info for _, info in results]), underlay_mtu)
+    report.file = ", ".join(f.rsplit("/", 1)[-1] for f in files)
+    return report

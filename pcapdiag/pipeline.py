@@ -1,0 +1,72 @@
+"""One streaming pass: capture/ -> decode/ -> analyzers/ -> Report."""
+from __future__ import annotations
+
+import os
+
+from . import __version__
+from .analyzers import AnalyzerSet, DuplicateMarker, FindingBuilder, mtu_model
+from .capture import CaptureError, open_capture
+from .decode import DEFAULT_VXLAN_PORTS
+from .decode.select import make_decoder
+from .report.model import Report
+
+BATCH_RECORDS = 65536
+
+
+def analyze(path: str, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
+            jobs: int | None = 1, flow_cap: int | None = None, progress=None) -> Report:
+    """Analyse one capture file ("-" for stdin) and return its Report.
+
+    vxlan_ports adds UDP ports decoded as VXLAN to the default set (4789, 8472, 4790);
+    underlay_mtu overrides the MTU inferred from the largest outer packet; decoder is
+    "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only);
+    jobs > 1 splits a large uncompressed pcap into chunks analysed in parallel processes.
+    """
+    ports = frozenset(DEFAULT_VXLAN_PORTS) | frozenset(int(p) for p in vxlan_ports)
+    from .parallel import analyze_parallel, plan_chunks
+
+    chunks = plan_chunks(path, jobs) if jobs and jobs > 1 else None
+    if chunks:
+        state, info = analyze_parallel(path, chunks, ports, decoder, flow_cap, progress)
+    else:
+        state, info = analyze_range(path, ports, decoder, flow_cap, progress=progress)
+    return build_report(path, state, info, underlay_mtu)
+
+
+def analyze_range(path, ports, decoder_name, flow_cap, start=None, end=None, progress=None):
+    """Analyse the records of one file (or of the byte range [start, end) of it)."""
+    state = AnalyzerSet(flow_cap)
+    decoder = make_decoder(decoder_name, ports)
+    duplicates = DuplicateMarker()
+    with open_capture(path, start=start, end=end) as capture:
+        for batch in capture.batches(BATCH_RECORDS):
+            facts = decoder.decode_batch(batch)
+            duplicates.mark(facts)
+            state.update(facts)
+            if progress:
+                progress(capture.bytes_read, capture.size, state.stats.packets)
+        info = {"format": capture.format, "link_types": list(capture.link_types), "damage": dict(capture.damage),
+                "warnings": list(capture.warnings), "nanosecond": capture.nanosecond,
+                "compressed": capture.compressed, "exact_end": getattr(capture, "reached_end_exactly", True)}
+    return state, info
+
+
+def build_report(path, state: AnalyzerSet, info: dict, underlay_mtu=None) -> Report:
+    overhead = state.overhead.result()
+    topology = state.topology.result()
+    flows = state.flows.result()
+    model = mtu_model(overhead, state.mtu, underlay_mtu)
+    findings = FindingBuilder(model, overhead, topology, flows, state.mtu, state.stats, info["warnings"]).build()
+    if state.flows.evicted_flows:
+        findings.append({"id": "capture.flow-cap", "severity": "info",
+                         "summary": f"the flow table cap ({state.flows.cap}) was hit: {state.flows.evicted_flows} "
+                                    f"smallest flows ({state.flows.evicted_packets} packets) are not listed",
+                         "count": state.flows.evicted_flows,
+                         "evidence": {"cap": state.flows.cap, "evicted_packets": state.flows.evicted_packets},
+                         "fix": "raise --flow-cap", "reliable": True})
+    name = "-" if path == "-" else os.path.basename(path)
+    return Report(version=__version__, file=name, info=info, stats=state.stats, overhead=overhead,
+                  topology=topology, flows=flows, mtu=model, findings=findings)
+
+
+__all__ = ["analyze", "analyze_range", "build_report", "CaptureError"]

@@ -1,0 +1,139 @@
+"""The Report: everything one analysis found, as Python objects, a JSON-ready dict and DataFrames."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..analyzers.findings import severity_rank
+
+PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "icmpv6",
+               89: "ospf", 112: "vrrp", 132: "sctp"}
+
+
+def _iso(ts):
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _present(series):
+    """An int column with -1 for absent, as Python ints and None (JSON null)."""
+    return series.astype(object).where(series >= 0, None)
+
+
+@dataclass
+class Report:
+    version: str
+    file: str
+    info: dict
+    stats: object
+    overhead: dict
+    topology: dict
+    flows: pd.DataFrame
+    mtu: dict
+    findings: list = field(default_factory=list)
+
+    # -- views ----------------------------------------------------------------
+    @property
+    def flows_table(self) -> pd.DataFrame:
+        """Flows with the JSON contract's column names, largest first."""
+        frame = self.flows
+        if frame.empty:
+            return pd.DataFrame(columns=list(_FLOW_COLUMNS))
+        native = frame["encap"] == "native"
+        table = pd.DataFrame({
+            "encap": frame["encap"],
+            "outer_src": frame["outer_src"].where(~native, None),
+            "outer_dst": frame["outer_dst"].where(~native, None),
+            "vni": _present(frame["vni"]),
+            "src": frame["inner_src"], "dst": frame["inner_dst"],
+            "proto": frame["inner_proto"].map(lambda p: PROTO_NAMES.get(int(p), str(int(p)))),
+            "sport": _present(frame["sport"]), "dport": _present(frame["dport"]),
+            "packets": frame["packets"], "bytes": frame["bytes"], "inner_bytes": frame["inner_bytes"],
+            "max_ip_len": frame["max_ip_len"],
+            "first": frame["first"].map(_iso), "last": frame["last"].map(_iso),
+            "syn": frame["syn"], "synack": frame["synack"], "fin": frame["fin"], "rst": frame["rst"],
+            "retransmits": frame["retransmits"],
+            "syn_mss": _present(frame["syn_mss"]), "synack_mss": _present(frame["synack_mss"]),
+        })
+        return table.astype(object).where(table.notna(), None)
+
+    @property
+    def nodes_table(self) -> pd.DataFrame:
+        rows = [{**node, **{k: " ".join(str(v) for v in node[k]) for k in
+                            ("macs", "pods", "pod_cidrs", "bgp_advertised", "vnis", "peers")}}
+                for node in self.topology["nodes"]]
+        return pd.DataFrame(rows, columns=["ip", "macs", "pods", "pod_cidrs", "pod_cidr_source", "bgp_advertised",
+                                           "vnis", "peers"])
+
+    @property
+    def encapsulation_table(self) -> pd.DataFrame:
+        rows = [{**entry, "vnis": " ".join(str(v) for v in entry["vnis"])} for entry in self.overhead["classes"]]
+        return pd.DataFrame(rows, columns=["type", "udp_port", "packets", "wire_bytes", "inner_bytes",
+                                           "overhead_bytes", "overhead_pct", "overhead_per_packet",
+                                           "nominal_overhead", "vnis", "by_plausibility", "offload_frames"])
+
+    @property
+    def worst_severity(self) -> str | None:
+        if not self.findings:
+            return None
+        return max((f["severity"] for f in self.findings), key=severity_rank)
+
+    def findings_at_or_above(self, severity: str) -> list:
+        return [f for f in self.findings if severity_rank(f["severity"]) >= severity_rank(severity)]
+
+    # -- the JSON contract -----------------------------------------------------
+    def to_dict(self) -> dict:
+        stats = self.stats
+        counts = stats.counts
+        return {
+            "version": self.version,
+            "capture": {
+                "file": self.file, "format": self.info["format"],
+                "link_types": [_linktype_name(lt) for lt in self.info["link_types"]],
+                "packets": stats.packets, "bytes": stats.bytes, "captured_bytes": stats.captured_bytes,
+                "start": _iso(stats.start), "end": _iso(stats.end),
+                "duration_s": round(stats.end - stats.start, 6) if stats.start is not None else None,
+                "malformed": counts["malformed"], "truncated": counts["truncated"],
+                "too_deep": counts["too_deep"], "offload_frames": counts["offload"],
+                "duplicates": counts["duplicates"],
+                "nanosecond": self.info.get("nanosecond", False), "compressed": self.info.get("compressed", False),
+                "damage": self.info.get("damage", {}), "warnings": self.info.get("warnings", []),
+            },
+            "encapsulation": self.overhead["classes"],
+            "encapsulation_chains": self.overhead["chains"],
+            "node_pairs": self.overhead["node_pairs"],
+            "nodes": self.topology["nodes"],
+            "pod_ip_conflicts": self.topology["conflicts"],
+            "flows": self.flows_table.to_dict("records"),
+            "mtu": {**self.mtu, "findings": [f for f in self.findings if f["id"].startswith("mtu.")]},
+            "findings": self.findings,
+            "verdict": self.verdict(),
+        }
+
+    def verdict(self) -> str:
+        worst = self.worst_severity
+        errors = len(self.findings_at_or_above("error"))
+        warnings = len([f for f in self.findings if f["severity"] == "warning"])
+        what = ", ".join(f"{c['type']}" + (f"/{c['udp_port']}" if c["udp_port"] else "")
+                         for c in self.overhead["classes"] if c["type"] != "non-ip") or "no IP traffic"
+        if worst == "error":
+            return f"PROBLEM: {errors} error(s), {warnings} warning(s) - {self.findings_at_or_above('error')[0]['summary']}"
+        if worst == "warning":
+            return f"WARNING: {warnings} warning(s), no errors ({what})"
+        return f"OK: no errors or warnings ({what})"
+
+
+_FLOW_COLUMNS = ("encap", "outer_src", "outer_dst", "vni", "src", "dst", "proto", "sport", "dport", "packets",
+                 "bytes", "inner_bytes", "max_ip_len", "first", "last", "syn", "synack", "fin", "rst", "retransmits",
+                 "syn_mss", "synack_mss")
+
+
+def _linktype_name(linktype: int) -> str:
+    from ..capture import LINKTYPE_NAMES
+    return LINKTYPE_NAMES.get(linktype, f"linktype-{linktype}")
+
+
+__all__ = ["Report"]

@@ -17,8 +17,10 @@ Nodes are 192.168.0.11-13, pods 10.244.{1,2,3}.2-11 (10 per node); there are
 about 2,000 inner flows with Zipf-like popularity.  TCP flows start with a
 SYN / SYN-ACK / ACK handshake (MSS, SACK, timestamps, window scale options),
 sequence and acknowledgement numbers advance per flow, and data segments are
-sized to the class MTU (VXLAN pod MTU 1450, IPIP 1480, native 1500) so that
-full frames are 1514 bytes; pure ACKs are 66-byte frames before encapsulation.
+sized to the MTU: every pod has MTU 1450 (the VXLAN overlay's, so the same pod
+can talk over VXLAN, IPIP or natively without an MTU finding), node-to-node
+host traffic 1500. Full VXLAN frames are 1514 bytes, IPIP 1484, native pod
+1464, host 1514; pure ACKs are 66-byte frames before encapsulation.
 
 Speed comes from templates: each (flow, direction, payload length, TCP flags)
 is built once, slowly and carefully, with every variable field (IP IDs, TCP
@@ -69,8 +71,10 @@ ODD_KINDS = [  # (kind, weight)
     ("truncated", 20), ("inner_fragment", 10), ("icmp_frag_needed", 5),
 ]
 
-# Inner IP MTU per class: data segments fill it, so full frames are 1514 bytes.
-INNER_MTU = {"vxlan": 1450, "ipip": 1480, "native": 1500}
+# Interface MTUs: data segments fill them. One pod MTU for every class (the
+# smallest overlay's: 1500 underlay - 50 VXLAN), as a CNI configures it.
+POD_MTU = 1450
+HOST_MTU = 1500
 TCP_TS_OPT_LEN = 12  # NOP NOP TS(10): data offset 8, 32-byte TCP header
 ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_ARP, ETH_TYPE_VLAN = 0x0800, 0x86DD, 0x0806, 0x8100
 
@@ -185,10 +189,10 @@ class Flow:
     """One inner conversation. Direction 0 is client->server, 1 is the reverse."""
 
     __slots__ = ("fid", "cls", "proto", "nodes", "addrs", "ports", "outer_sport", "profile",
-                 "sizes", "seq", "ts_off", "ipid", "started", "mss", "payload_off")
+                 "sizes", "seq", "ts_off", "ipid", "started", "mtu", "mss", "payload_off")
 
     def __init__(self, fid, cls, proto, src_node, dst_node, src_ip, dst_ip, sport, dport,
-                 outer_sport, profile, sizes, isn, ts_off, payload_off):
+                 outer_sport, profile, sizes, isn, ts_off, payload_off, mtu):
         self.fid = fid
         self.cls = cls
         self.proto = proto
@@ -202,7 +206,8 @@ class Flow:
         self.ts_off = ts_off            # TCP timestamp clock offset per direction
         self.ipid = [isn[0] & 0xFFFF, isn[1] & 0xFFFF]
         self.started = proto != 6
-        self.mss = INNER_MTU[cls] - 40
+        self.mtu = mtu
+        self.mss = mtu - 40  # advertised in the SYN; segments carry 12 bytes of TS option
         self.payload_off = payload_off
 
     def endpoints(self, d):
@@ -263,21 +268,22 @@ class Generator:
         src_ip = POD_IPS[src_node][int(rng.integers(0, PODS_PER_NODE))]
         dst_ip = POD_IPS[dst_node][int(rng.integers(0, PODS_PER_NODE))]
         sport = int(rng.integers(32768, 61000))
-        mss = INNER_MTU[cls] - 40 - TCP_TS_OPT_LEN
         if cls == "native" and k < 100:
             # node <-> node control plane (apiserver, kubelet, etcd), no pod addresses
             src_ip, dst_ip = NODE_IPS[src_node], NODE_IPS[dst_node]
             proto, dport, profile = 6, int(rng.choice([6443, 10250, 2379, 2380])), "rpc"
+            mtu = HOST_MTU
         elif r < 0.85:
-            proto = 6
+            mtu, proto = POD_MTU, 6
             if r < 0.40:
                 profile, dport = "bulk", int(rng.choice([80, 8080, 9000, 5432]))
             else:
                 profile, dport = "rpc", int(rng.choice([80, 443, 8080, 6379, 9090, 3306]))
         elif r < 0.95:
-            proto, profile, dport = 17, "dns", 53
+            mtu, proto, profile, dport = POD_MTU, 17, "dns", 53
         else:
-            proto, profile, dport = 17, "stream", int(rng.choice([5201, 4001, 7946]))
+            mtu, proto, profile, dport = POD_MTU, 17, "stream", int(rng.choice([5201, 4001, 7946]))
+        mss = mtu - 40 - TCP_TS_OPT_LEN  # payload of a full segment
         if profile == "bulk":
             # data flows server->client (direction 1); the client only ACKs
             sizes = ((0,), (mss,) * 7 + (int(rng.integers(200, mss)),))
@@ -287,13 +293,13 @@ class Generator:
         elif profile == "dns":
             sizes = ((int(rng.integers(30, 60)),), (int(rng.integers(60, 300)),))
         else:
-            big = INNER_MTU[cls] - 28
+            big = mtu - 28
             sizes = ((big, int(rng.integers(100, big))), (int(rng.integers(20, 200)),))
         isn = (int(rng.integers(0, 2**32)), int(rng.integers(0, 2**32)))
         ts_off = (int(rng.integers(0, 2**31)), int(rng.integers(0, 2**31)))
         outer_sport = int(rng.integers(32768, 61000))
         return Flow(fid, cls, proto, src_node, dst_node, src_ip, dst_ip, sport, dport, outer_sport,
-                    profile, sizes, isn, ts_off, int(rng.integers(0, 1024)))
+                    profile, sizes, isn, ts_off, int(rng.integers(0, 1024)), mtu)
 
     # ---- templates -------------------------------------------------------
     def payload(self, flow: Flow, n: int) -> bytes:
@@ -465,7 +471,7 @@ class Generator:
             body = self.payload_blob[:1992]
             ln = 8 + len(body)
             ident = (n * 13) & 0xFFFF
-            first_len = ((INNER_MTU[cls] - 20) // 8) * 8  # fragment payload, multiple of 8
+            first_len = ((POD_MTU - 20) // 8) * 8  # fragment payload, multiple of 8
             hdr_and_start = udp(src, dst, 33000 + n % 1000, 7000, body[:first_len - 8], length=ln,
                                 body_for_checksum=body)
             frag1 = ipv4(src, dst, 17, hdr_and_start, ident, df=False, mf=True, frag_off=0)
@@ -489,15 +495,16 @@ class Generator:
                 pkt = ipv4(ip4(GATEWAY_IP), ip4(NODE_IPS[sender]), 1, icmp, n & 0xFFFF, df=False, ttl=254)
                 frame = ethernet(mac(NODE_MACS[sender]), mac(GATEWAY_MAC), ETH_TYPE_IPV4, pkt)
             else:
-                # inside the overlay: the destination pod's node answers a pod's
-                # over-sized segment with next-hop MTU 1450 (tunnelled back)
+                # inside the overlay: a router on the far side answers a 1500-byte
+                # segment (a sender with the wrong MTU) with next-hop MTU 1450; the
+                # ICMP comes back through the tunnel, so it is quoted inside VXLAN
                 flow = self.flows["vxlan"][n % len(self.flows["vxlan"])]
                 src, dst, sport, dport = flow.endpoints(0)
                 seg = tcp(src, dst, sport, dport, flow.seq[0], flow.seq[1], ACK, self.payload_blob[:1448],
                           ts_option(1, 1))
                 orig = ipv4(src, dst, 6, seg, n & 0xFFFF)
                 quoted = orig[:548]
-                icmp = struct.pack("!BBHHH", 3, 4, 0, 0, INNER_MTU["vxlan"]) + quoted
+                icmp = struct.pack("!BBHHH", 3, 4, 0, 0, POD_MTU) + quoted
                 icmp = icmp[:2] + _H.pack(checksum(icmp)) + icmp[4:]
                 router = ip4(f"10.244.{flow.nodes[1] + 1}.1")  # cni0 gateway on the far node
                 pkt = ipv4(router, src, 1, icmp, n & 0xFFFF, df=False)

@@ -115,6 +115,18 @@ class TreeSampler(threading.Thread):
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
+def _busy_cpu_s() -> float:
+    """CPU-seconds all CPUs have spent busy since boot (/proc/stat, USER_HZ ticks)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def _self_rss_mb() -> float:
     return _vmrss_kb(os.getpid()) / 1024
 
@@ -129,7 +141,9 @@ def run_measured(cmd: list[str], stdout=None, cwd=None, env=None, timeout: float
         time_path.unlink(missing_ok=True)
         full_cmd = [GNU_TIME, "-f", "%M %U %S %x", "-o", str(time_path), "--"] + cmd
     stdout_f = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    load_before = os.getloadavg()[0]
     with open(err_path, "wb") as err_f:
+        busy0 = _busy_cpu_s()
         t0 = time.perf_counter()
         proc = subprocess.Popen(full_cmd, stdout=stdout_f, stderr=err_f, cwd=cwd, env=env, start_new_session=True)
         sampler = TreeSampler(proc.pid, skip_root=bool(GNU_TIME))
@@ -148,6 +162,7 @@ def run_measured(cmd: list[str], stdout=None, cwd=None, env=None, timeout: float
             timer.start()
         _, status, ru = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
+        busy = _busy_cpu_s() - busy0
         if timer:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)  # we reaped it; tell Popen
@@ -171,6 +186,10 @@ def run_measured(cmd: list[str], stdout=None, cwd=None, env=None, timeout: float
                           returncode=int(last[3]), rss_method="GNU time %M")
         except (OSError, IndexError, ValueError):
             result["rss_method"] += "; GNU time output missing (killed?)"
+    # CPU the rest of the machine used meanwhile (other processes, this harness):
+    # a busy neighbour on a 2-CPU box skews every number, so it is reported.
+    result["other_cpu_s"] = max(0.0, busy - result["cpu_user_s"] - result["cpu_sys_s"])
+    result["loadavg_before"] = load_before
     result.update(tree_rss_mb=sampler.peak_kb / 1024, max_processes=sampler.max_procs,
                   stderr_tail=err_path.read_text(errors="replace")[-2000:])
     return result
@@ -472,7 +491,8 @@ def main(argv=None) -> int:
                 f"{shlex.join(cmd)}")
             m = run_measured(cmd, stdout=stdout, cwd=ROOT, env=env, timeout=args.timeout)
             m["ok"] = m["returncode"] in ok_codes and not m["timed_out"]
-            log(f"    {m['seconds']:.2f} s, peak RSS {m['peak_rss_mb']:.0f} MB, exit {m['returncode']}"
+            log(f"    {m['seconds']:.2f} s, peak RSS {m['peak_rss_mb']:.0f} MB, CPU {m['cpu_user_s'] + m['cpu_sys_s']:.1f} s, "
+                f"others {m['other_cpu_s']:.1f} CPU-s, exit {m['returncode']}"
                 + ("" if m["ok"] else "  ** FAILED **"))
             if not m["ok"]:
                 log("    " + m["stderr_tail"].strip().replace("\n", "\n    ")[-1500:])
@@ -594,6 +614,8 @@ def main(argv=None) -> int:
             flag = "FAILED (timeout)" if r["timed_out"] else f"FAILED (exit {r['returncode']})"
         elif r.get("prefix_of_capture"):
             flag = "prefix; rate extrapolated"
+        if r["ok"] and r["other_cpu_s"] > max(0.5, 0.15 * r["seconds"]):
+            flag = (flag + "; " if flag else "") + f"CONTENDED: {r['other_cpu_s']:.0f} CPU-s by other processes"
         if r["ok"] and r["max_processes"] > 1 and r["tree_rss_mb"] > r["peak_rss_mb"] * 1.05:
             flag = (flag + "; " if flag else "") + f"{r['max_processes']} procs, tree RSS {r['tree_rss_mb']:.0f} MB"
         rows.append([r["tool"], r["capture"], fmt_num(r["packets"]), fmt_num(r["seconds"], 2),
@@ -620,6 +642,11 @@ def main(argv=None) -> int:
                 print(f"      {d['path']}: {d['a']} != {d['b']}")
             if c.get("detail"):
                 print(f"      {c['detail']}")
+    contended = [r for r in runs if r["ok"] and r["other_cpu_s"] > max(0.5, 0.15 * r["seconds"])]
+    if contended:
+        notes.append(f"{len(contended)} run(s) shared the CPUs with other busy processes (CONTENDED above: "
+                     "CPU-seconds the rest of the machine used during the run, from /proc/stat); "
+                     "their times are pessimistic. Re-run on an idle machine.")
     if not GNU_TIME:
         notes.append("/usr/bin/time not found: peak RSS is os.wait4's ru_maxrss, which on Linux never reads below "
                      "the harness's own RSS (fork artifact); install the `time` package for exact numbers")

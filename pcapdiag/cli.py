@@ -149,5 +149,17 @@ def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, unde
     run_guarded(action)
 
 
+def _register_check_commands():
+    """`baseline` and `check` live in cli_check.py (issue: validate lab captures in CI)."""
+    try:
+        from .cli_check import baseline, check
+    except ImportError:
+        return
+    main.add_command(baseline)
+    main.add_command(check)
+
+
+_register_check_commands()
+
 if __name__ == "__main__":
     main()

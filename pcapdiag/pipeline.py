@@ -56,7 +56,7 @@ def build_report(path, state: AnalyzerSet, info: dict, underlay_mtu=None) -> Rep
     topology = state.topology.result()
     flows = state.flows.result()
     model = mtu_model(overhead, state.mtu, underlay_mtu)
-    findings = FindingBuilder(model, overhead, topology, flows, state.mtu, state.stats, info["warnings"]).build()
+    findings = FindingBuilder(model, overhead, topology, flows, state.mtu, state.stats, info).build()
     if state.flows.evicted_flows:
         findings.append({"id": "capture.flow-cap", "severity": "info",
                          "summary": f"the flow table cap ({state.flows.cap}) was hit: {state.flows.evicted_flows} "

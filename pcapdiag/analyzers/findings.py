@@ -27,6 +27,7 @@ CATALOGUE = {
     "capture.malformed": "info",
     "capture.too-deep": "info",
     "capture.damaged": "warning",
+    "capture.out-of-order": "info",
     "capture.flow-cap": "info",
     "tunnel.one-way": "warning",
     "tunnel.nonstandard-port": "info",
@@ -72,9 +73,11 @@ def _class_overhead(entry: dict) -> int:
 
 
 class FindingBuilder:
-    def __init__(self, model, overhead, topology, flows: pd.DataFrame, mtu, stats, capture_warnings):
+    def __init__(self, model, overhead, topology, flows: pd.DataFrame, mtu, stats, capture_info: dict):
         self.model, self.overhead, self.topology = model, overhead, topology
-        self.flows, self.mtu, self.stats, self.capture_warnings = flows, mtu, stats, capture_warnings
+        self.flows, self.mtu, self.stats = flows, mtu, stats
+        self.capture_damage = capture_info.get("damage", {})
+        self.capture_warnings = capture_info.get("warnings", [])
         self.findings: list[dict] = []
         self.overlay_by_class = {}
         for overlay in model["overlays"]:
@@ -268,7 +271,8 @@ class FindingBuilder:
                 other = flows.loc[[reverse]]
                 other_mss = int(max(other["syn_mss"].max(), other["synack_mss"].max()))
                 if 0 < other_mss <= budget:
-                    return f"; the other side advertises {other_mss}, so the MSS is clamped on one side only"
+                    return (f"; in {row.inner_src} <> {row.inner_dst} the other side advertises {other_mss}, which "
+                            f"fits: only one side's MTU or MSS clamping is right")
         return ""
 
     def _offload(self):
@@ -294,9 +298,15 @@ class FindingBuilder:
                 ("capture.too-deep", "too_deep", "packets nest tunnels deeper than 4 levels; unwrapping stopped there")):
             if counts[key]:
                 self.add(finding_id, f"{counts[key]} {text}", counts[key], {"examples": examples.get(key, [])})
-        if self.capture_warnings:
+        damaged = any(v for k, v in self.capture_damage.items() if k != "ts_backwards")
+        if damaged:
             self.add("capture.damaged", "the capture file is damaged: " + "; ".join(self.capture_warnings),
-                     len(self.capture_warnings), {"warnings": self.capture_warnings})
+                     len(self.capture_warnings), {"warnings": self.capture_warnings,
+                                                  "counters": {k: v for k, v in self.capture_damage.items() if v}})
+        elif self.capture_damage.get("ts_backwards"):
+            # `-i any` and merged captures interleave interfaces: out of order is expected there, not damage
+            self.add("capture.out-of-order", "; ".join(self.capture_warnings), self.capture_damage["ts_backwards"],
+                     {"warnings": self.capture_warnings})
 
     def _one_way(self):
         pairs = {(p["type"], p["src"], p["dst"]): p["packets"] for p in self.overhead["node_pairs"]}

@@ -1,12 +1,14 @@
 """Opening a capture: sniff the format, check it can be read, hand out batches."""
 from __future__ import annotations
 
+import struct
+
 from .chunks import ChunkedInput
 from .damage import DamageLog
 from .errors import CaptureError
 from .linktypes import describe_link_type, is_supported
 from .pcap import FILE_HEADER_LEN, PcapWalker, find_record_start, parse_file_header
-from .pcapng import PcapngWalker, prescan_interfaces
+from .pcapng import BYTE_ORDER_MAGIC, MAX_BLOCK_LEN, MIN_BLOCK_LEN, PcapngWalker, prescan_interfaces
 from .records import Record, RecordBatch
 from .sniff import describe_non_capture, sniff_format
 from .source import CHUNK_SIZE, GzipSource, RawSource, display_name, open_raw
@@ -64,7 +66,7 @@ class Capture:
     @classmethod
     def _open(cls, path, name, fileobj, size, seekable, start, end) -> "Capture":
         raw = RawSource(fileobj, name, size)
-        head = raw.read(CHUNK_SIZE)
+        head = raw.read(max(CHUNK_SIZE, SNIFF_LEN))
         if not head:
             raise CaptureError(f"empty file: {name}" if path != "-" else "empty input on stdin")
         fmt = sniff_format(head)
@@ -72,7 +74,7 @@ class Capture:
         if fmt == "gzip":
             compressed = True
             source = GzipSource(RawSource(fileobj, name, size, prefix=head))
-            data = source.read(CHUNK_SIZE)
+            data = source.read(max(CHUNK_SIZE, SNIFF_LEN))
             if not data:
                 raise CaptureError(f"not a capture file: {name} is gzip-compressed but holds no data")
             fmt = sniff_format(data)
@@ -90,6 +92,7 @@ class Capture:
             raise CaptureError(f"byte ranges need an uncompressed classic pcap file: {name}")
 
         log = DamageLog()
+        data = _read_at_least(source, data, _header_len(fmt, data))
         if fmt == "pcap":
             header = parse_file_header(data, name)
             if not is_supported(header.linktype):
@@ -204,6 +207,30 @@ class Capture:
     def __repr__(self) -> str:
         return (f"<Capture {self.path!r} {self.format}{' gzip' if self.compressed else ''} "
                 f"link_types={self.link_types} records_read={self.records_read}>")
+
+
+# Enough bytes to recognise the format and describe what is not a capture.
+SNIFF_LEN = 4096
+
+
+def _header_len(fmt: str, data: bytes) -> int:
+    """Bytes the format's file header needs before any record (pcapng: the first SHB)."""
+    if fmt == "pcap":
+        return FILE_HEADER_LEN
+    order = BYTE_ORDER_MAGIC.get(data[8:12])
+    if order is None or len(data) < 8:
+        return MIN_BLOCK_LEN
+    return min(struct.unpack_from(order + "I", data, 4)[0], MAX_BLOCK_LEN)
+
+
+def _read_at_least(source, data: bytes, n: int) -> bytes:
+    """The first bytes of a stream read in small pieces (a pipe, tiny test chunks)."""
+    while len(data) < n:
+        more = source.read(max(n - len(data), CHUNK_SIZE))
+        if not more:
+            break
+        data += more
+    return data
 
 
 # Parallel processing of one big file -----------------------------------------

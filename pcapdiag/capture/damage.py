@@ -49,5 +49,19 @@ class DamageLog:
         return out
 
 
+def plural(n: int, word: str) -> str:
+    """'1 byte', '37 bytes'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def human_size(n: int) -> str:
+    """'16 MiB' for whole mebibytes, else '4096 bytes'."""
+    return f"{n >> 20} MiB" if n >= 1 << 20 and not n % (1 << 20) else plural(n, "byte")
+
+
+def be(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
 def _records(n: int) -> str:
     return "1 record has a" if n == 1 else f"{n} records have a"

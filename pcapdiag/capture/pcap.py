@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .damage import DamageLog
+from .damage import DamageLog, be as _be, human_size, plural
 from .errors import CaptureError
 from .linktypes import LINKTYPE_MASK
 from .records import make_batch, split_batch
@@ -132,8 +132,8 @@ _SCAN_SLICE = 1 << 20
 
 
 def find_record_start(np, buf: bytes, lo: int, header: PcapHeader, ref_ts_sec: int | None,
-                      min_chain: int, ends_at_eof: bool) -> int | None:
-    """First position >= lo where a plausible header starts a chain of records.
+                      min_chain: int, ends_at_eof: bool, hi: int | None = None) -> int | None:
+    """First position in [lo, hi) where a plausible header starts a chain of records.
 
     A candidate is accepted when it and the ``min_chain`` records after it all
     have plausible headers, or when its chain lands exactly on the end of the
@@ -141,24 +141,26 @@ def find_record_start(np, buf: bytes, lo: int, header: PcapHeader, ref_ts_sec: i
     """
     hdr_len = header.record_header_len
     last = len(buf) - hdr_len          # last position where a whole header fits
+    if hi is not None:
+        last = min(last, hi - 1)
     check = HeaderCheck(header, ref_ts_sec)
     u32 = u32_at_every_offset(np, buf, header.byte_order)
     for slice_lo in range(lo, last + 1, _SCAN_SLICE):
         count = min(_SCAN_SLICE, last + 1 - slice_lo)
         for start in check.candidates(np, u32, slice_lo, count).tolist():
-            if _chains(buf, start, check, hdr_len, last, min_chain, ends_at_eof):
+            if _chains(buf, start, check, hdr_len, min_chain, ends_at_eof):
                 return start
     return None
 
 
-def _chains(buf: bytes, start: int, check: HeaderCheck, hdr_len: int, last: int,
-            min_chain: int, ends_at_eof: bool) -> bool:
+def _chains(buf: bytes, start: int, check: HeaderCheck, hdr_len: int, min_chain: int,
+            ends_at_eof: bool) -> bool:
     pos = start
     for _ in range(min_chain):
         pos += hdr_len + check._fields_at(buf, pos)[2]
         if pos == len(buf):
             return ends_at_eof
-        if pos > last or not check.at(buf, pos):
+        if pos > len(buf) - hdr_len or not check.at(buf, pos):
             return False
     return True
 
@@ -288,8 +290,8 @@ class PcapWalker:
         if self._tail_is_plausible(buf):
             self.log.counters["truncated_tail"] = 1
             self.log.note("truncated_tail",
-                          f"file ends mid-record after {self.records} records (the last {len(buf)} bytes "
-                          f"are an incomplete record header)")
+                          f"file ends mid-record after {plural(self.records, 'record')} (the last "
+                          f"{plural(len(buf), 'byte')} {_be(len(buf))} an incomplete record header)")
         else:
             self._trailing_garbage(len(buf))
 
@@ -316,14 +318,13 @@ class PcapWalker:
             return
         self.log.counters["truncated_tail"] = 1
         self.log.note("truncated_tail",
-                      f"file ends mid-record after {self.records} records (the last {tail} bytes "
-                      f"are an incomplete record)")
+                      f"file ends mid-record after {plural(self.records, 'record')} (the last "
+                      f"{plural(tail, 'byte')} {_be(tail)} an incomplete record)")
 
     def _trailing_garbage(self, nbytes: int) -> None:
         self.log.counters["trailing_garbage_bytes"] += nbytes
         self.log.note("trailing_garbage",
-                      f"{nbytes} bytes after the last record (record {self.records}) are not a record "
-                      "and were ignored")
+                      f"ignored {plural(nbytes, 'byte')} of garbage after the last record (record {self.records})")
 
     def _reached_input_end(self) -> None:
         end_of_input = self.chunks.base + len(self.chunks.buf)
@@ -337,22 +338,22 @@ class PcapWalker:
             chunks.advance(pos, RESYNC_WINDOW)
             pos = 0
         found = find_record_start(np, chunks.buf, pos + 1, self.header, self.ref_ts_sec,
-                                  min_chain=2, ends_at_eof=chunks.eof)
+                                  min_chain=2, ends_at_eof=chunks.eof, hi=pos + RESYNC_WINDOW)
         counters = self.log.counters
         if found is None:
-            if chunks.eof:
+            if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:
                 self._reached_input_end()
                 self._trailing_garbage(len(chunks.buf) - pos)
             else:
                 counters["bad_records"] += 1
                 self.log.note("resync_failed",
                               f"{where} has {reason} and no valid record follows within "
-                              f"{RESYNC_WINDOW >> 20} MiB; stopped reading there")
+                              f"{human_size(RESYNC_WINDOW)}; stopped reading there")
             return None
         counters["bad_records"] += 1
         counters["skipped_bytes"] += found - pos
         self.log.note("resync",
-                      f"{where} has {reason}; skipped {found - pos} bytes to the next valid record",
+                      f"{where} has {reason}; skipped {plural(found - pos, 'byte')} to the next valid record",
                       summary="{count} damaged places were skipped by resynchronising on the next "
                               "valid record ({skipped_bytes} bytes skipped)")
         return found

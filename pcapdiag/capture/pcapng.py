@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .damage import DamageLog
+from .damage import DamageLog, be as _be, human_size, plural
 from .errors import CaptureError
 from .linktypes import LINKTYPE_MASK
 from .pcap import ABSURD_LENGTH, RESYNC_WINDOW, u32_at_every_offset
@@ -207,11 +207,13 @@ _SCAN_SLICE = 1 << 20
 
 
 def find_block_start(np, buf: bytes, lo: int, section: Section, min_chain: int,
-                     ends_at_eof: bool) -> int | None:
-    """First position >= lo where a well-framed known block starts a chain of
+                     ends_at_eof: bool, hi: int | None = None) -> int | None:
+    """First position in [lo, hi) where a well-framed known block starts a chain of
     ``min_chain`` more well-framed blocks (or a chain ending exactly at the end
     of the input)."""
     last = len(buf) - MIN_BLOCK_LEN
+    if hi is not None:
+        last = min(last, hi - 1)
     u32 = u32_at_every_offset(np, buf, section.byte_order)
     known = np.array(KNOWN_BLOCK_TYPES, dtype=np.uint32)
     for slice_lo in range(lo, last + 1, _SCAN_SLICE):
@@ -483,8 +485,8 @@ class PcapngWalker:
         if self._tail_is_plausible(tail):
             self.log.counters["truncated_tail"] = 1
             self.log.note("truncated_tail",
-                          f"file ends mid-block after {self.records} records (the last {len(tail)} bytes "
-                          "are an incomplete block)")
+                          f"file ends mid-block after {plural(self.records, 'record')} (the last "
+                          f"{plural(len(tail), 'byte')} {_be(len(tail))} an incomplete block)")
         else:
             self._trailing_garbage(len(tail))
 
@@ -503,7 +505,7 @@ class PcapngWalker:
     def _trailing_garbage(self, nbytes: int) -> None:
         self.log.counters["trailing_garbage_bytes"] += nbytes
         self.log.note("trailing_garbage",
-                      f"{nbytes} bytes after the last block are not a pcapng block and were ignored")
+                      f"ignored {plural(nbytes, 'byte')} of garbage after the last block (record {self.records})")
 
     def _resync(self, np, pos: int, block_type: int, block_len: int) -> int | None:
         chunks = self.chunks
@@ -514,21 +516,22 @@ class PcapngWalker:
         if len(chunks.buf) - pos < RESYNC_WINDOW and not chunks.eof:
             chunks.advance(pos, RESYNC_WINDOW)
             pos = 0
-        found = find_block_start(np, chunks.buf, pos + 1, self.section, min_chain=2, ends_at_eof=chunks.eof)
+        found = find_block_start(np, chunks.buf, pos + 1, self.section, min_chain=2, ends_at_eof=chunks.eof,
+                                 hi=pos + RESYNC_WINDOW)
         counters = self.log.counters
         if found is None:
-            if chunks.eof:
+            if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:
                 self.reached_end_exactly = True
                 self._trailing_garbage(len(chunks.buf) - pos)
             else:
                 counters["bad_records"] += 1
                 self.log.note("resync_failed",
                               f"the {where} has {reason} and no valid block follows within "
-                              f"{RESYNC_WINDOW >> 20} MiB; stopped reading there")
+                              f"{human_size(RESYNC_WINDOW)}; stopped reading there")
             return None
         counters["bad_records"] += 1
         counters["skipped_bytes"] += found - pos
-        self.log.note("resync", f"the {where} has {reason}; skipped {found - pos} bytes to the next valid block",
+        self.log.note("resync", f"the {where} has {reason}; skipped {plural(found - pos, 'byte')} to the next valid block",
                       summary="{count} damaged places were skipped by resynchronising on the next valid "
                               "block ({skipped_bytes} bytes skipped)")
         return found

@@ -183,12 +183,9 @@ class PacketWalker:
 
     @staticmethod
     def _ip6_upper_payload(packet, buf):
-        """The bytes after the IPv6 extension headers, bounded by the payload length."""
-        data = packet.data
-        if isinstance(data, (bytes, bytearray)):
-            return bytes(data)
-        end = 40 + packet.plen if packet.plen else len(buf)
-        return buf[end - len(data):end] if len(data) <= end else bytes(data)
+        """The bytes after the IPv6 extension headers, bounded by the payload length (0: jumbo/BIG TCP)."""
+        start = 40 + sum(ext.length for ext in packet.all_extension_headers)
+        return buf[start:40 + packet.plen] if packet.plen else buf[start:]
 
     def _transport(self, proto, payload, version, row, chain, depth, transport_len):
         if (version, proto) in IP_IN_IP_CLASS:
@@ -294,8 +291,12 @@ class PacketWalker:
     def _tcp(self, payload, row, transport_len):
         if len(payload) < 20:
             raise Truncated("tcp")
+        header_len = (payload[12] >> 4) * 4
+        if header_len > len(payload):
+            # options cut off (snaplen or an ICMP quote): the ports are still known
+            row["sport"], row["dport"] = struct.unpack(">HH", payload[:4])
+            raise Truncated("tcp options")
         segment = tcp.TCP(payload)
-        header_len = segment.off * 4
         if header_len < 20:
             raise dpkt.UnpackError("bad TCP data offset")
         row.update(sport=segment.sport, dport=segment.dport, tcp_flags=segment.flags, tcp_seq=segment.seq,
@@ -328,10 +329,9 @@ class PacketWalker:
         chain: list[str] = []
         try:
             self._ip(quote, quote[0] >> 4, quoted, chain, outer=True)
-        except (Truncated, _TooDeep):
-            pass
-        except (dpkt.UnpackError, struct.error, ValueError, IndexError, TypeError, AttributeError, KeyError):
-            return
+        except (Truncated, dpkt.UnpackError, struct.error, ValueError, IndexError, TypeError, AttributeError,
+                KeyError):
+            pass  # a quote is cut short by design: keep whatever headers it did hold
         if quoted["inner_ipv"]:
             row.update(quoted_src=quoted["inner_src"], quoted_dst=quoted["inner_dst"],
                        quoted_proto=quoted["inner_proto"], quoted_sport=quoted["sport"],

@@ -806,8 +806,11 @@ def _l4_ok(ip, proto):
     return csum16(pseudo + seg) == 0
 
 
-def analyze(path, pod_cidrs=()):
+def analyze(path, pod_cidrs=(), not_pods=()):
+    """Decode a capture with dpkt's pcap reader and this module's own header parsing; count
+    classes, flows, fragments, ICMP errors, BGP, and every checksum or length that does not add up."""
     nets = [ipaddress.IPv4Network(c) for c in pod_cidrs]
+    not_pods = set(not_pods)
     st = dict(frames=0, bytes=os.path.getsize(path), classes=collections.Counter(),
               inner_proto=collections.Counter(), vni=collections.Counter(), udp_port=collections.Counter(),
               outer_pairs=collections.Counter(), errors=collections.Counter(), icmp=collections.Counter(),
@@ -910,7 +913,7 @@ def analyze(path, pod_cidrs=()):
                 if ip["mf"] or ip["off"]:
                     st["inner_fragments"] += 1
             for a in (ip["src"], ip["dst"]):
-                if any(ipaddress.IPv4Address(a) in n for n in nets):
+                if a not in not_pods and any(ipaddress.IPv4Address(a) in n for n in nets):
                     st["pods_seen"].add(a)
             pname = {1: "icmp", 6: "tcp", 17: "udp"}.get(ip["proto"], str(ip["proto"]))
             if ip["mf"] or ip["off"]:
@@ -1177,7 +1180,8 @@ def make_all(out_dir, only, workdir):
     def finish(name, truth, decode_as=(), linktype=1):
         path = os.path.join(out_dir, name)
         cidrs = [v["pod_cidr"] for v in truth["nodes"].values()]
-        st = analyze(path, cidrs)
+        infra = [v.get(k) for v in truth["nodes"].values() for k in ("gateway", "vtep_ip") if v.get(k)]
+        st = analyze(path, cidrs, infra)
         truth["analysis"] = st
         truth["tshark"] = tshark_check(path, decode_as)
         truth["linktype"] = linktype
@@ -1317,7 +1321,10 @@ tcpdump), `flannel.1` = `ip link add flannel.1 type vxlan id 1 dstport 8472 loca
 nolearning` (address `10.244.N.0/32`, MTU 1450) with the static FDB / neighbour / `onlink` routes that
 flanneld programs for every remote node, and the pods behind a `cni0` bridge (pod MTU 1450).
 Offloads are off on every interface, so frame sizes are wire sizes and checksums are final.
-Outer UDP checksums are zero (the kernel's default for VXLAN over IPv4), outer DF is clear, outer TTL 64.""",
+Outer UDP checksums are present and correct (the kernel's default when neither `udpcsum` nor
+`noudpcsum` is given, as with flanneld), outer DF is clear, outer TTL 64; the outer UDP source port
+is the kernel's hash of the inner flow. Underlay ARP between the nodes is in the capture; there is no
+ARP inside the tunnel (static neighbours, `nolearning`).""",
     "vxlan-4789.pcap": """\
 Same kind of real kernel lab as the flannel capture, on the IANA VXLAN port: device `vxlan42`
 (`type vxlan id 42 dstport 4789 nolearning`, MTU 1450), two nodes, two pods each, pod MTU 1450.""",

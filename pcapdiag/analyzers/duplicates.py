@@ -17,7 +17,7 @@ import pandas as pd
 # Linux cooked captures are where `-i any` comes from
 ANY_INTERFACE_LINKTYPES = frozenset({113, 276})
 IDENTITY = ["outer_class", "inner_src", "inner_dst", "inner_proto", "inner_ip_id", "inner_len", "inner_frag_off",
-            "sport", "dport", "tcp_seq", "tcp_flags", "icmp_type"]
+            "sport", "dport", "tcp_seq", "tcp_flags", "icmp_type", "icmp_echo"]
 WINDOW_SECONDS = 1.0   # a packet crosses a node's interfaces within microseconds; 1 s is generous
 MEMORY = 65536         # identities remembered across batches (bounded)
 

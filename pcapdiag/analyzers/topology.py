@@ -20,7 +20,8 @@ DEFAULT_NODE_PREFIX = {4: 24, 6: 64}  # Kubernetes' default per-node pod CIDR si
 class TopologyAnalyzer:
     def __init__(self, cap: int = ADDRESS_CAP):
         self.cap = cap
-        self.pods: set = set()          # (node ip, vni, pod ip)
+        self.pods: set = set()          # (node ip, vni, pod ip): the pod sent from behind the node
+        self.receivers: set = set()     # (node ip, vni, pod ip): the pod was sent to behind the node
         self.macs: set = set()          # (node ip, inner source MAC) - the VTEP MAC
         self.peers: set = set()         # (node ip, peer node ip)
         self.native_addresses: set = set()
@@ -41,7 +42,7 @@ class TopologyAnalyzer:
             forward = tunnelled[["outer_src", "vni", "inner_src"]].drop_duplicates()
             backward = tunnelled[["outer_dst", "vni", "inner_dst"]].drop_duplicates()
             self._add(self.pods, map(tuple, forward.itertuples(index=False)))
-            self._add(self.pods, map(tuple, backward.itertuples(index=False)))
+            self._add(self.receivers, map(tuple, backward.itertuples(index=False)))
             macs = tunnelled.loc[tunnelled["inner_smac"] != "", ["outer_src", "inner_smac"]].drop_duplicates()
             self._add(self.macs, map(tuple, macs.itertuples(index=False)))
             pairs = tunnelled[["outer_src", "outer_dst"]].drop_duplicates()
@@ -54,7 +55,7 @@ class TopologyAnalyzer:
                 self._add(self.bgp_routes, ((speaker, prefix) for prefix in prefixes.split()))
 
     def merge(self, other: "TopologyAnalyzer") -> None:
-        for name in ("pods", "macs", "peers", "native_addresses", "bgp_routes"):
+        for name in ("pods", "receivers", "macs", "peers", "native_addresses", "bgp_routes"):
             self._add(getattr(self, name), getattr(other, name))
         self.dropped += other.dropped
 
@@ -66,7 +67,11 @@ class TopologyAnalyzer:
                                          "pod_cidr_source": None, "peers": set(), "vnis": set(),
                                          "advertised": set()})
 
-        for node_ip, vni, pod in self.pods:
+        senders = {(vni, pod) for _, vni, pod in self.pods}
+        # a destination is behind the node it was tunnelled to, unless it is seen sending from elsewhere
+        # (mirrored or hairpinned traffic carries both directions inside one tunnel direction)
+        receivers = {item for item in self.receivers if (item[1], item[2]) not in senders}
+        for node_ip, vni, pod in self.pods | receivers:
             entry = node(node_ip)
             entry["pods"].add(pod)
             if vni >= 0:
@@ -115,6 +120,7 @@ class TopologyAnalyzer:
                     nodes[speaker]["pods"].add(address)
 
     def _conflicts(self) -> list[dict]:
+        """A pod address *sending* from behind two nodes in one VNI: the strongest evidence there is."""
         behind: dict = {}
         for node_ip, vni, pod in self.pods:
             behind.setdefault((pod, vni), set()).add(node_ip)

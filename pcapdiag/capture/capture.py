@@ -117,7 +117,7 @@ class Capture:
             first = describe_link_type(interfaces[0].linktype)
             also = f" (and on all {len(interfaces)} interfaces)" if len(interfaces) > 1 else ""
             raise CaptureError(f"unsupported link type {first} in {name}{also}")
-        walker = PcapngWalker(ChunkedInput(source, data), log, name)
+        walker = PcapngWalker(ChunkedInput(source, data), log)
         capture = cls(path, fmt, source, walker, compressed)
         capture._prescan_interfaces = interfaces
         capture.snaplen = interfaces[0].snaplen if interfaces else None
@@ -185,7 +185,8 @@ class Capture:
             last_ts = ts[-1]
             self.records_read += len(batch)
             yield batch
-        if any(kind == "gzip_truncated" for kind, _ in self._source.notes):
+        if any(kind in ("gzip_truncated", "gzip_corrupt") for kind, _ in self._source.notes):
+            # Compressed data is missing at the end, whether or not a record was cut.
             counters["truncated_tail"] = 1
 
     def records(self):

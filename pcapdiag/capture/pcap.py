@@ -126,9 +126,18 @@ class HeaderCheck:
         return np.flatnonzero(ok) + lo
 
 
-# Candidates are searched in slices so a nearby resync point is found without
-# building masks over the whole window.
-_SCAN_SLICE = 1 << 20
+def scan_slices(lo: int, last: int):
+    """(start, count) slices covering positions lo..last, small ones first.
+
+    The next good record is usually close to the damage, so a short first
+    slice finds it without building masks over the whole window.
+    """
+    size = 1 << 16
+    while lo <= last:
+        count = min(size, last + 1 - lo)
+        yield lo, count
+        lo += count
+        size = 1 << 20
 
 
 def find_record_start(np, buf: bytes, lo: int, header: PcapHeader, ref_ts_sec: int | None,
@@ -145,8 +154,7 @@ def find_record_start(np, buf: bytes, lo: int, header: PcapHeader, ref_ts_sec: i
         last = min(last, hi - 1)
     check = HeaderCheck(header, ref_ts_sec)
     u32 = u32_at_every_offset(np, buf, header.byte_order)
-    for slice_lo in range(lo, last + 1, _SCAN_SLICE):
-        count = min(_SCAN_SLICE, last + 1 - slice_lo)
+    for slice_lo, count in scan_slices(lo, last):
         for start in check.candidates(np, u32, slice_lo, count).tolist():
             if _chains(buf, start, check, hdr_len, min_chain, ends_at_eof):
                 return start
@@ -334,11 +342,15 @@ class PcapWalker:
         """Find the next plausible record after a damaged header at pos (see class doc)."""
         chunks = self.chunks
         where = self._where(pos)
-        if len(chunks.buf) - pos < RESYNC_WINDOW and not chunks.eof:
+        found = None
+        for attempt in ("buffered", "window"):
+            found = find_record_start(np, chunks.buf, pos + 1, self.header, self.ref_ts_sec,
+                                      min_chain=2, ends_at_eof=chunks.eof, hi=pos + RESYNC_WINDOW)
+            if found is not None or chunks.eof or len(chunks.buf) - pos >= RESYNC_WINDOW:
+                break
+            # Look at what is already buffered first: dense damage then costs no extra copying.
             chunks.advance(pos, RESYNC_WINDOW)
             pos = 0
-        found = find_record_start(np, chunks.buf, pos + 1, self.header, self.ref_ts_sec,
-                                  min_chain=2, ends_at_eof=chunks.eof, hi=pos + RESYNC_WINDOW)
         counters = self.log.counters
         if found is None:
             if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:

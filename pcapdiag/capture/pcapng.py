@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from .damage import DamageLog, be as _be, human_size, plural
 from .errors import CaptureError
 from .linktypes import LINKTYPE_MASK
-from .pcap import ABSURD_LENGTH, RESYNC_WINDOW, u32_at_every_offset
+from .pcap import ABSURD_LENGTH, RESYNC_WINDOW, scan_slices, u32_at_every_offset
 from .records import make_batch, split_batch
 
 SHB_TYPE = 0x0A0D0D0A
@@ -203,9 +203,6 @@ def block_is_framed(buf: bytes, pos: int, section: Section) -> bool:
             and section.u32_at(buf, pos + block_len - 4)[0] == block_len)
 
 
-_SCAN_SLICE = 1 << 20
-
-
 def find_block_start(np, buf: bytes, lo: int, section: Section, min_chain: int,
                      ends_at_eof: bool, hi: int | None = None) -> int | None:
     """First position in [lo, hi) where a well-framed known block starts a chain of
@@ -216,8 +213,7 @@ def find_block_start(np, buf: bytes, lo: int, section: Section, min_chain: int,
         last = min(last, hi - 1)
     u32 = u32_at_every_offset(np, buf, section.byte_order)
     known = np.array(KNOWN_BLOCK_TYPES, dtype=np.uint32)
-    for slice_lo in range(lo, last + 1, _SCAN_SLICE):
-        count = min(_SCAN_SLICE, last + 1 - slice_lo)
+    for slice_lo, count in scan_slices(lo, last):
         block_type = u32[slice_lo:slice_lo + count]
         block_len = u32[slice_lo + 4:slice_lo + 4 + count].astype(np.int64)
         positions = np.arange(slice_lo, slice_lo + count, dtype=np.int64)
@@ -260,10 +256,9 @@ class PcapngWalker:
     * SPBs carry no timestamp: they get the previous packet's timestamp.
     """
 
-    def __init__(self, chunks, log: DamageLog, name: str):
+    def __init__(self, chunks, log: DamageLog):
         self.chunks = chunks
         self.log = log
-        self.name = name
         self.section: Section | None = None
         self.sections = 0
         self.interface_link_types: list[int] = []   # every interface of every section, in order
@@ -513,11 +508,14 @@ class PcapngWalker:
         reason = (f"an impossible length ({block_len} bytes)"
                   if not (MIN_BLOCK_LEN <= block_len <= MAX_BLOCK_LEN and not block_len & 3)
                   else "two length fields that disagree")
-        if len(chunks.buf) - pos < RESYNC_WINDOW and not chunks.eof:
-            chunks.advance(pos, RESYNC_WINDOW)
+        found = None
+        for attempt in ("buffered", "window"):
+            found = find_block_start(np, chunks.buf, pos + 1, self.section, min_chain=2,
+                                     ends_at_eof=chunks.eof, hi=pos + RESYNC_WINDOW)
+            if found is not None or chunks.eof or len(chunks.buf) - pos >= RESYNC_WINDOW:
+                break
+            chunks.advance(pos, RESYNC_WINDOW)   # nothing in what is buffered: read the whole window
             pos = 0
-        found = find_block_start(np, chunks.buf, pos + 1, self.section, min_chain=2, ends_at_eof=chunks.eof,
-                                 hi=pos + RESYNC_WINDOW)
         counters = self.log.counters
         if found is None:
             if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:

@@ -55,6 +55,7 @@ COLUMNS: tuple[tuple[str, str, object], ...] = (
     # ICMP errors (innermost), with the packet they quote
     ("icmp_type", "i", -1),
     ("icmp_code", "i", -1),
+    ("icmp_echo", "i", -1),      # echo request/reply: identifier << 16 | sequence (tells pings apart)
     ("icmp_mtu", "i", -1),       # next-hop MTU of ICMP 3/4, MTU of ICMPv6 2
     ("quoted_src", "s", ""),     # innermost addresses of the quoted packet (tunnels unwrapped)
     ("quoted_dst", "s", ""),

@@ -31,6 +31,7 @@ BSD_AF_INET6 = {24, 28, 30}
 
 _UNREACH = (3, 4)  # ICMP destination unreachable, fragmentation needed and DF set (RFC 1191)
 _TOO_BIG = 2       # ICMPv6 packet too big (RFC 4443 3.2)
+_ECHO_TYPES = {1: (0, 8), 58: (128, 129)}
 
 
 CSUM_NONE, CSUM_GOOD, CSUM_BAD, CSUM_PARTIAL = 0, 1, 2, 3
@@ -313,6 +314,8 @@ class PacketWalker:
             raise Truncated("icmp")
         kind, code = payload[0], payload[1]
         row["icmp_type"], row["icmp_code"] = kind, code
+        if kind in _ECHO_TYPES[proto]:
+            row["icmp_echo"] = struct.unpack(">I", payload[4:8])[0]
         if proto == 1 and (kind, code) == _UNREACH:
             row["icmp_mtu"] = struct.unpack(">H", payload[6:8])[0]
         elif proto == 58 and kind == _TOO_BIG:

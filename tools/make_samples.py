@@ -979,7 +979,7 @@ def analyze(path, pod_cidrs=(), not_pods=()):
         st["flows"].append(dict(proto=proto, client="%s:%d" % (a, ap), server="%s:%d" % (b, bp),
                                 packets=[fl["fwd"][0], fl["rev"][0]], payload_bytes=[fl["fwd"][1], fl["rev"][1]],
                                 syn_mss=fl["syn_mss"], synack_mss=fl["synack_mss"], max_segment=fl["max_seg"],
-                                retransmissions=fl["retrans"], fin=fl["fin"], rst=fl["rst"],
+                                repeated_seq=fl["retrans"], fin=fl["fin"], rst=fl["rst"],
                                 duration=round(fl["last"] - fl["first"], 3)))
     st["pods_seen"] = sorted(st["pods_seen"], key=lambda s: ipaddress.IPv4Address(s))
     grouped = collections.Counter(tuple(sorted(f.items())) for f in st["frag_needed"])
@@ -1365,11 +1365,15 @@ were left at MTU 1500: the classic overlay MTU mismatch. Captured on the underla
   segments are dropped at the node; where the ICMP reaches the sender it lowers its path MTU and resends
   1398-byte segments (so on the underlay no segment exceeds 1450 bytes of inner IP);
 * pod 10.244.1.4 never receives the ICMP (a tc filter on its eth0 drops ICMP type 3) and has
-  tcp_mtu_probing=1: its upload stalls on retransmitted full-size segments that never leave node 1
-  (a PMTU black hole) until TCP black-hole detection falls back to ~1024-byte segments after
-  several retransmission timeouts (a visible gap on the underlay);
-* UDP: a 1472-byte datagram is lost (DF, dropped by the node), the next one is fragmented by the
-  sender once it has learnt the path MTU.""",
+  tcp_mtu_probing=1: its upload (client port 40005) stalls on retransmitted full-size segments that
+  never leave node 1 (a PMTU black hole). On the underlay only the handshake, the small request
+  line and the short last segment get through (the receiver SACKs it: "previous segment not
+  captured"), then nothing for about 3 s until TCP black-hole detection falls back to 1024-byte
+  segments, which pass (seen as retransmissions of the missing range);
+* UDP echo (client port 41006, sizes 100, 1200, 1472, 1472, 1472, 100, DF set as Linux does by
+  default): the first 1472-byte datagram never reaches the underlay (dropped at node 1, ICMP to the
+  pod); the second is fragmented by the pod itself (it has learnt the path MTU) and delivered, but the
+  1500-byte echo is dropped at node 2; the third goes through fragmented in both directions.""",
     "vxlan-mtu-broken.node1-any.pcap": """\
 The same run as vxlan-mtu-broken.pcap, captured at the same time on node 1 with `tcpdump -i any -y
 LINUX_SLL` (link type 113, Linux cooked capture v1). Each packet appears once per interface it crosses
@@ -1461,13 +1465,13 @@ def render_readme(truth):
         L.append("Checksum/length errors found: %s." % (_fmt(a["errors"]) if a["errors"] else "none"))
         if t.get("tshark"):
             L.append("tshark: %s." % ", ".join("%s %s" % kv for kv in t["tshark"].items()))
-        L += ["", "| proto | client | server | pkts c->s / s->c | payload bytes | SYN MSS c/s | max seg | retrans | dur s |",
+        L += ["", "| proto | client | server | pkts c->s / s->c | payload bytes | SYN MSS c/s | max seg | repeated seq | dur s |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for fl in a["flows"]:
             L.append("| %s | %s | %s | %d / %d | %d / %d | %s / %s | %d | %d | %.2f |" % (
                 fl["proto"], fl["client"], fl["server"], fl["packets"][0], fl["packets"][1],
                 fl["payload_bytes"][0], fl["payload_bytes"][1], fl["syn_mss"], fl["synack_mss"],
-                fl["max_segment"], fl["retransmissions"], fl["duration"]))
+                fl["max_segment"], fl["repeated_seq"], fl["duration"]))
         L.append("")
     return "\n".join(L) + "\n"
 

@@ -101,6 +101,7 @@ class FindingBuilder:
                       self._pmtud_blackhole, self._mss_too_big, self._offload, self._damage, self._one_way,
                       self._nonstandard_port, self._bad_checksum, self._conflicts):
             check()
+        self._corroborate()
         self.findings.sort(key=lambda f: (-severity_rank(f["severity"]), f["id"]))
         return self.findings
 
@@ -274,6 +275,36 @@ class FindingBuilder:
                     return (f"; in {row.inner_src} <> {row.inner_dst} the other side advertises {other_mss}, which "
                             f"fits: only one side's MTU or MSS clamping is right")
         return ""
+
+    def _corroborate(self):
+        """Tie the other symptoms of a too-large pod MTU to the error that names the pods.
+
+        On the underlay, a pod whose MTU exceeds the overlay's shows three things at once: its
+        unfragmentable full-size segments die at the tunnel device (so they are retransmitted, smaller,
+        once PMTUD reacts), its SYNs advertise an MSS the path cannot carry, and its DF-clear packets
+        are fragmented before encapsulation. One error should carry all three.
+        """
+        errors = [f for f in self.findings if f["id"] in ("mtu.inner-fragmented", "mtu.inner-too-big")
+                  and f["severity"] == "error"]
+        mss = next((f for f in self.findings if f["id"] == "mtu.mss-too-big"), None)
+        if not errors or self.flows.empty:
+            return
+        flows = self.flows
+        retransmitted = flows[(flows["retransmits"] > 0) & (flows["max_retransmit_len"] >= flows["max_ip_len"])
+                              & (flows["max_ip_len"] > 0)]
+        full_size = [f"{_flow_text(r.inner_proto, r.inner_src, r.sport, r.inner_dst, r.dport)}: {int(r.retransmits)} "
+                     f"full-size ({int(r.max_retransmit_len)}-byte) segments retransmitted"
+                     for r in retransmitted.itertuples(index=False)]
+        for finding in errors:
+            also = []
+            if mss:
+                also.append(mss["summary"].split(" advertise ", 1)[-1].split(";")[0])
+                finding["evidence"]["mss"] = mss["evidence"]["flows"]
+            if full_size:
+                also.append(f"{int(retransmitted['retransmits'].sum())} full-size segments retransmitted")
+                finding["evidence"]["retransmissions"] = full_size[:EXAMPLES]
+            if also:
+                finding["summary"] += " (also: " + "; ".join(also) + ")"
 
     def _offload(self):
         if not self.mtu.offload_frames:

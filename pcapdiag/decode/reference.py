@@ -56,6 +56,13 @@ def _parse(cls, buf):
         return cls(buf)
     except dpkt.NeedData as exc:
         raise Truncated(cls.__name__) from exc
+    except RecursionError:
+        # dpkt decodes payloads eagerly and recursively (IP in IP in IP ...): a stack nested a few
+        # hundred deep exhausts Python's. Parse this one header alone; MAX_DEPTH stops the walk.
+        shallow = _SHALLOW.get(cls)
+        if shallow is None:
+            raise
+        return _parse(shallow, buf)
 
 
 def link_to_network(linktype: int, data: bytes):
@@ -104,6 +111,50 @@ class _Ethernet(ethernet.Ethernet):
         ethernet.Ethernet.unpack(self, buf)
 
 
+class _ShallowEthernet(_Ethernet):
+    _typesw: dict = {}      # no payload decoding: the walker dispatches itself
+
+
+class _ShallowIP(ip.IP):
+    _protosw: dict = {}
+
+
+class _ShallowIP6(ip6.IP6):
+    _protosw: dict = {}
+
+
+class _ShallowSLL(sll.SLL):
+    _typesw: dict = {}
+
+
+class _ShallowSLL2(sll2.SLL2):
+    _typesw: dict = {}
+
+
+class _ShallowGRE(gre.GRE):
+    """dpkt's GRE dispatches through Ethernet's global table: hide the protocol from it."""
+
+    def unpack(self, buf):
+        if len(buf) < 4:
+            raise dpkt.NeedData("GRE")
+        gre.GRE.unpack(self, buf[:2] + b"\x00\x00" + buf[4:])
+        self.p = struct.unpack(">H", buf[2:4])[0]
+
+
+class _ShallowAH(dpkt.ah.AH):
+    """dpkt's AH dispatches through IP's global table: keep the payload as bytes."""
+
+    def unpack(self, buf):
+        dpkt.Packet.unpack(self, buf)
+        auth_len = max(4 * self.len - 4, 0)
+        self.auth = self.data[:auth_len]
+        self.data = self.data[auth_len:]
+
+
+_SHALLOW = {_Ethernet: _ShallowEthernet, ip.IP: _ShallowIP, ip6.IP6: _ShallowIP6, sll.SLL: _ShallowSLL,
+            sll2.SLL2: _ShallowSLL2, gre.GRE: _ShallowGRE, dpkt.ah.AH: _ShallowAH}
+
+
 class PacketWalker:
     """Walks one packet from the link layer to its innermost IP packet, filling a fact row."""
 
@@ -121,6 +172,8 @@ class PacketWalker:
                 self._ip(payload, IP_ETHERTYPES[ethertype], row, chain, outer=True)
         except _TooDeep:
             pass  # too_deep is set; the chain so far is kept
+        except RecursionError:
+            row["too_deep"] = True  # nested beyond what even one dpkt header parse survives (Cisco ISL in ISL ...)
         except Truncated:
             # bytes ran out: snaplen (truncated), a first fragment (expected), or lying headers (malformed)
             if caplen < wirelen:
@@ -333,7 +386,7 @@ class PacketWalker:
         try:
             self._ip(quote, quote[0] >> 4, quoted, chain, outer=True)
         except (Truncated, dpkt.UnpackError, struct.error, ValueError, IndexError, TypeError, AttributeError,
-                KeyError):
+                KeyError, RecursionError):
             pass  # a quote is cut short by design: keep whatever headers it did hold
         if quoted["inner_ipv"]:
             row.update(quoted_src=quoted["inner_src"], quoted_dst=quoted["inner_dst"],

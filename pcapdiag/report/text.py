@@ -76,7 +76,7 @@ def _findings(findings) -> list[str]:
         lines.append(f"  {SEVERITY_LABEL[finding['severity']]:<5} {finding['id']}: {finding['summary']} "
                      f"[{finding['count']}]")
         evidence = finding["evidence"]
-        for key in ("flows", "messages", "node_pairs", "conflicts", "examples", "warnings"):
+        for key in ("flows", "messages", "node_pairs", "conflicts", "retransmissions", "examples", "warnings"):
             for item in (evidence.get(key) or [])[:3]:
                 lines.append(f"          {key[:-1] if key.endswith('s') else key}: {_evidence_text(item)}")
         if finding.get("fix"):

@@ -1,0 +1,103 @@
+"""The finding catalogue on the lab's injected faults (real kernel captures), and silence on healthy ones."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import CORPUS, LAB, analyze_json, corpus_files, needs_corpus, run_cli
+
+pytestmark = needs_corpus
+
+
+def by_id(report: dict) -> dict:
+    return {f["id"]: f for f in report["findings"]}
+
+
+def test_mtu_broken_names_the_pods(lab_reports):
+    report = lab_reports("vxlan-mtu-broken.pcap")
+    findings = by_id(report)
+    fragmented = findings["mtu.inner-fragmented"]
+    assert fragmented["severity"] == "error"
+    assert "10.168.14.37" in fragmented["summary"] and "10.168.14.0/24" in fragmented["summary"]
+    assert fragmented["count"] == 12  # tshark: 12 inner IP fragments
+    assert "1450" in fragmented["summary"] and fragmented["fix"] == "set the pod MTU to 1450"
+    # the same error carries the other two symptoms: the SYN MSS and the retransmitted full-size segments
+    assert "MSS 1460 in SYNs against a 1410-byte budget" in fragmented["summary"]
+    assert "6 full-size segments retransmitted" in fragmented["summary"]
+    assert fragmented["evidence"]["retransmissions"] == [
+        "tcp 10.168.14.37:40179 > 10.168.162.27:5284: 6 full-size (1450-byte) segments retransmitted"]
+    mss = findings["mtu.mss-too-big"]
+    assert "MSS 1460" in mss["summary"] and "1410-byte budget" in mss["summary"]
+    assert report["verdict"].startswith("PROBLEM")
+    assert report["mtu"]["underlay_mtu"] == 1500
+    assert report["mtu"]["overlays"][0]["overlay_mtu"] == 1450
+    assert {f["id"] for f in report["mtu"]["findings"]} >= {"mtu.inner-fragmented", "mtu.mss-too-big"}
+
+
+def test_mtu_broken_retransmissions_are_counted(lab_reports):
+    report = lab_reports("vxlan-mtu-broken.pcap")
+    truth_retransmissions = 6  # observed_tshark.tcp_retransmissions
+    assert sum(f["retransmits"] for f in report["flows"]) == truth_retransmissions
+
+
+def test_node_any_view_quotes_the_pod_flow(lab_reports):
+    report = lab_reports("vxlan-mtu-broken.node1-any.pcap")
+    findings = by_id(report)
+    icmp = findings["mtu.icmp-too-big"]
+    message = icmp["evidence"]["messages"][0]
+    assert message["mtu"] == 1450 and message["from"] == "10.168.14.1" and message["to"] == "10.168.14.37"
+    assert message["quoted"].startswith("tcp 10.168.14.37:") and "10.168.162.27:5284" in message["quoted"]
+    assert findings["mtu.pmtud-blackhole"]["severity"] == "error"
+    assert findings["mtu.inner-too-big"]["evidence"]["largest_inner"] == 1500
+
+
+def test_any_capture_counts_each_packet_once(lab_reports):
+    """-i any records a packet on every interface it crosses; flows must equal the underlay's view."""
+    underlay = lab_reports("vxlan-flannel.pcap")
+    any_view = lab_reports("vxlan-flannel.node2-any.pcap")
+    assert any_view["capture"]["duplicates"] > 0
+    key = lambda f: (f["encap"], f["src"], f["sport"], f["dst"], f["dport"], f["proto"])  # noqa: E731
+    tunnelled = {key(f): f["packets"] for f in underlay["flows"] if f["encap"] == "vxlan"}
+    seen = {key(f): f["packets"] for f in any_view["flows"] if f["encap"] == "vxlan"}
+    assert seen == tunnelled
+    assert sum(f["retransmits"] for f in any_view["flows"]) == 0  # tshark, counting copies, reports 930
+    assert [f for f in any_view["findings"] if f["severity"] != "info"] == []
+
+
+def test_outer_fragmentation_is_an_error_with_explanation(lab_reports):
+    finding = by_id(lab_reports("vxlan-mtu-outerfrag.pcap"))["mtu.outer-fragmented"]
+    assert finding["severity"] == "error"
+    assert "overlay MTU equals the underlay's" in finding["summary"]
+    assert finding["count"] == 526  # tshark: 526 outer IP fragments
+
+
+def test_offload_is_info_and_silences_mtu_and_checksum_errors(lab_reports):
+    report = lab_reports("vxlan-flannel-offload.pcap")
+    findings = by_id(report)
+    assert findings["capture.offload"]["severity"] == "info"
+    assert not report["mtu"]["sizes_reliable"]
+    assert [f for f in report["findings"] if f["severity"] in ("error", "warning")] == []
+    assert "tunnel.bad-outer-checksum" not in findings
+
+
+@pytest.mark.parametrize("path", corpus_files(CORPUS) + [LAB / f"{s}.pcap" for s in (
+    "vxlan-flannel", "vxlan-4789", "native-bgp", "ipip-userspace", "geneve-userspace", "vxlan-flannel-offload")],
+    ids=lambda p: p.name)
+def test_no_error_on_healthy_captures(path):
+    """The public corpus holds no overlay faults: an error there is a false alarm."""
+    errors = [f for f in analyze_json(path)["findings"] if f["severity"] == "error"]
+    assert errors == []
+
+
+def test_fail_on_sets_exit_code():
+    broken = LAB / "vxlan-mtu-broken.pcap"
+    assert run_cli("analyze", broken, "-q", "--fail-on", "error").exit_code == 1
+    assert run_cli("analyze", LAB / "vxlan-flannel.pcap", "-q", "--fail-on", "warning").exit_code == 0
+    assert run_cli("analyze", broken, "-q").exit_code == 0
+
+
+def test_text_report_leads_with_verdict_and_errors():
+    text = run_cli("analyze", LAB / "vxlan-mtu-broken.pcap", "-q").stdout
+    lines = text.splitlines()
+    assert lines[3].startswith("PROBLEM")
+    assert lines[6].lstrip().startswith("ERROR mtu.inner-fragmented")
+    assert text.index("Findings") < text.index("Encapsulation") < text.index("Nodes")

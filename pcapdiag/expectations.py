@@ -399,8 +399,8 @@ def _check_pod_cidrs(obs: Observed, expected, _exp) -> CheckResult:
             problems.append(f"{node} " + ", ".join(parts))
         source = entry.get("pod_cidr_source")
         pods = entry.get("pods", [])
-        if source == "inferred":
-            evidence.append(f"{node} inferred from {_plural(len(pods), 'pod address')}")
+        if source and source.startswith("inferred"):
+            evidence.append(f"{node} {source} from {_plural(len(pods), 'pod address')}")
         else:
             evidence.append(f"{node} {source or 'no pods seen'}")
     if any(observed[n] is None for n in nodes):

@@ -46,8 +46,9 @@ class Capture:
     ``bytes_read``, ``records_read``, ``damage`` and ``warnings``.
     """
 
-    def __init__(self, path: str, fmt: str, source, walker, compressed: bool):
+    def __init__(self, path: str, fileobj, fmt: str, source, walker, compressed: bool):
         self.path = path
+        self._fileobj = fileobj
         self.format = fmt
         self.compressed = compressed
         self._source = source
@@ -56,43 +57,22 @@ class Capture:
         self.damage: dict[str, int] = self._log.counters
         self.records_read = 0
         self._started = False
-        self._pcap_link_types: list[int] = []
-        self._prescan_interfaces = []
+        self._pcap_header = None          # classic pcap
+        self._prescan_interfaces = []     # pcapng: interfaces defined before the first packet
         self.snaplen: int | None = None
-        self._nanosecond = False
 
     # -- opening -------------------------------------------------------------
 
     @classmethod
     def _open(cls, path, name, fileobj, size, seekable, start, end) -> "Capture":
-        raw = RawSource(fileobj, name, size)
-        head = raw.read(max(CHUNK_SIZE, SNIFF_LEN))
-        if not head:
-            raise CaptureError(f"empty file: {name}" if path != "-" else "empty input on stdin")
-        fmt = sniff_format(head)
-        source, data, compressed = raw, head, False
-        if fmt == "gzip":
-            compressed = True
-            source = GzipSource(RawSource(fileobj, name, size, prefix=head))
-            data = source.read(max(CHUNK_SIZE, SNIFF_LEN))
-            if not data:
-                raise CaptureError(f"not a capture file: {name} is gzip-compressed but holds no data")
-            fmt = sniff_format(data)
-            if fmt is None or fmt == "gzip":
-                what = "gzip-compressed data" if fmt else describe_non_capture(data)
-                raise CaptureError(f"not a capture file: {name} is gzip-compressed, "
-                                   f"but what it holds looks like {what}")
-        elif fmt is None:
-            if len(head) < 4:
-                raise CaptureError(f"not a capture file: {name} is only {len(head)} bytes long")
-            raise CaptureError(f"not a capture file: {name} looks like {describe_non_capture(head)}")
-
+        fmt, source, data = _sniff(path, name, RawSource(fileobj, name, size))
+        compressed = source.compressed
         ranged = start is not None or end is not None
         if ranged and (fmt != "pcap" or compressed or not seekable):
             raise CaptureError(f"byte ranges need an uncompressed classic pcap file: {name}")
-
-        log = DamageLog()
         data = _read_at_least(source, data, _header_len(fmt, data))
+        log = DamageLog()
+
         if fmt == "pcap":
             header = parse_file_header(data, name)
             if not is_supported(header.linktype):
@@ -104,12 +84,10 @@ class Capture:
                 chunks = ChunkedInput(source, source.read(CHUNK_SIZE), base=start)
                 walker = PcapWalker(chunks, header, log, start_pos=0, end=end)
             else:
-                chunks = ChunkedInput(source, data)
-                walker = PcapWalker(chunks, header, log, start_pos=FILE_HEADER_LEN)
-            capture = cls(path, fmt, source, walker, compressed)
-            capture._pcap_link_types = [header.linktype]
+                walker = PcapWalker(ChunkedInput(source, data), header, log, start_pos=FILE_HEADER_LEN)
+            capture = cls(path, fileobj, fmt, source, walker, compressed)
+            capture._pcap_header = header
             capture.snaplen = header.snaplen
-            capture._nanosecond = header.nanosecond
             return capture
 
         interfaces = prescan_interfaces(data, name)
@@ -117,8 +95,7 @@ class Capture:
             first = describe_link_type(interfaces[0].linktype)
             also = f" (and on all {len(interfaces)} interfaces)" if len(interfaces) > 1 else ""
             raise CaptureError(f"unsupported link type {first} in {name}{also}")
-        walker = PcapngWalker(ChunkedInput(source, data), log)
-        capture = cls(path, fmt, source, walker, compressed)
+        capture = cls(path, fileobj, fmt, source, PcapngWalker(ChunkedInput(source, data), log), compressed)
         capture._prescan_interfaces = interfaces
         capture.snaplen = interfaces[0].snaplen if interfaces else None
         return capture
@@ -128,7 +105,7 @@ class Capture:
     @property
     def interface_link_types(self) -> list[int]:
         if self.format == "pcap":
-            return list(self._pcap_link_types)
+            return [self._pcap_header.linktype]
         seen = self._walker.interface_link_types
         prescan = [i.linktype for i in self._prescan_interfaces]
         return list(seen) if len(seen) >= len(prescan) else prescan
@@ -140,7 +117,7 @@ class Capture:
     @property
     def nanosecond(self) -> bool:
         if self.format == "pcap":
-            return self._nanosecond
+            return self._pcap_header.nanosecond
         interfaces = self._prescan_interfaces
         if self._walker.section is not None:
             interfaces = interfaces + self._walker.section.interfaces
@@ -197,7 +174,8 @@ class Capture:
     __iter__ = records
 
     def close(self) -> None:
-        self._source.close()
+        if self.path != "-":       # stdin belongs to the process, not to us
+            self._fileobj.close()
 
     def __enter__(self) -> "Capture":
         return self
@@ -212,6 +190,29 @@ class Capture:
 
 # Enough bytes to recognise the format and describe what is not a capture.
 SNIFF_LEN = 4096
+
+
+def _sniff(path: str, name: str, raw: RawSource):
+    """(format, uncompressed source, its first bytes), or CaptureError saying what the input is."""
+    head = raw.read(max(CHUNK_SIZE, SNIFF_LEN))
+    if not head:
+        raise CaptureError(f"empty file: {name}" if path != "-" else "empty input on stdin")
+    fmt = sniff_format(head)
+    if fmt is None:
+        if len(head) < 4:
+            raise CaptureError(f"not a capture file: {name} is only {len(head)} bytes long")
+        raise CaptureError(f"not a capture file: {name} looks like {describe_non_capture(head)}")
+    if fmt != "gzip":
+        return fmt, raw, head
+    source = GzipSource(RawSource(raw.file, name, raw.size, prefix=head))
+    data = source.read(max(CHUNK_SIZE, SNIFF_LEN))
+    if not data:
+        raise CaptureError(f"not a capture file: {name} is gzip-compressed but holds no data")
+    fmt = sniff_format(data)
+    if fmt is None or fmt == "gzip":
+        what = "gzip-compressed data" if fmt else describe_non_capture(data)
+        raise CaptureError(f"not a capture file: {name} is gzip-compressed, but what it holds looks like {what}")
+    return fmt, source, data
 
 
 def _header_len(fmt: str, data: bytes) -> int:

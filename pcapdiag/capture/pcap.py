@@ -338,19 +338,21 @@ class PcapWalker:
         end_of_input = self.chunks.base + len(self.chunks.buf)
         self.reached_end_exactly = self.end is None or self.end >= end_of_input
 
+    def _next_plausible_record(self, np, pos: int) -> int | None:
+        return find_record_start(np, self.chunks.buf, pos + 1, self.header, self.ref_ts_sec,
+                                 min_chain=2, ends_at_eof=self.chunks.eof, hi=pos + RESYNC_WINDOW)
+
     def _resync(self, np, pos: int, reason: str) -> int | None:
         """Find the next plausible record after a damaged header at pos (see class doc)."""
         chunks = self.chunks
         where = self._where(pos)
-        found = None
-        for attempt in ("buffered", "window"):
-            found = find_record_start(np, chunks.buf, pos + 1, self.header, self.ref_ts_sec,
-                                      min_chain=2, ends_at_eof=chunks.eof, hi=pos + RESYNC_WINDOW)
-            if found is not None or chunks.eof or len(chunks.buf) - pos >= RESYNC_WINDOW:
-                break
-            # Look at what is already buffered first: dense damage then costs no extra copying.
+        # Look in what is buffered first, so dense damage costs no copying;
+        # only if that fails, read the whole window and look again.
+        found = self._next_plausible_record(np, pos)
+        if found is None and not chunks.eof and len(chunks.buf) - pos < RESYNC_WINDOW:
             chunks.advance(pos, RESYNC_WINDOW)
             pos = 0
+            found = self._next_plausible_record(np, pos)
         counters = self.log.counters
         if found is None:
             if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:

@@ -502,20 +502,22 @@ class PcapngWalker:
         self.log.note("trailing_garbage",
                       f"ignored {plural(nbytes, 'byte')} of garbage after the last block (record {self.records})")
 
+    def _next_framed_block(self, np, pos: int) -> int | None:
+        return find_block_start(np, self.chunks.buf, pos + 1, self.section, min_chain=2,
+                                ends_at_eof=self.chunks.eof, hi=pos + RESYNC_WINDOW)
+
     def _resync(self, np, pos: int, block_type: int, block_len: int) -> int | None:
         chunks = self.chunks
         where = self._where(pos)
         reason = (f"an impossible length ({block_len} bytes)"
                   if not (MIN_BLOCK_LEN <= block_len <= MAX_BLOCK_LEN and not block_len & 3)
                   else "two length fields that disagree")
-        found = None
-        for attempt in ("buffered", "window"):
-            found = find_block_start(np, chunks.buf, pos + 1, self.section, min_chain=2,
-                                     ends_at_eof=chunks.eof, hi=pos + RESYNC_WINDOW)
-            if found is not None or chunks.eof or len(chunks.buf) - pos >= RESYNC_WINDOW:
-                break
-            chunks.advance(pos, RESYNC_WINDOW)   # nothing in what is buffered: read the whole window
+        # Look in what is buffered first, then in the whole window (as for pcap).
+        found = self._next_framed_block(np, pos)
+        if found is None and not chunks.eof and len(chunks.buf) - pos < RESYNC_WINDOW:
+            chunks.advance(pos, RESYNC_WINDOW)
             pos = 0
+            found = self._next_framed_block(np, pos)
         counters = self.log.counters
         if found is None:
             if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:

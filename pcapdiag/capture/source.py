@@ -67,7 +67,7 @@ class RawSource:
     compressed = False
 
     def __init__(self, fileobj, name: str, size: int | None, prefix: bytes = b""):
-        self._file = fileobj
+        self.file = fileobj
         self.name = name
         self.size = size
         self._prefix = prefix       # bytes already read while sniffing
@@ -83,17 +83,13 @@ class RawSource:
             have = len(parts[0])
             self._prefix = self._prefix[have:]
         while have < n:
-            data = _read_some(self._file, n - have, self.name)
+            data = _read_some(self.file, n - have, self.name)
             if not data:
                 break
             parts.append(data)
             have += len(data)
             self.bytes_read += len(data)
         return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def close(self) -> None:
-        if self._file is not getattr(sys.stdin, "buffer", None) and self._file is not sys.stdin:
-            self._file.close()
 
 
 def _read_some(fileobj, n: int, name: str) -> bytes:
@@ -174,6 +170,3 @@ class GzipSource:
         self._finished = True
         if self._member_started and not self._inflater.eof:
             self.notes.append(("gzip_truncated", "the gzip stream ends early (truncated compressed file); analysed what decompressed"))
-
-    def close(self) -> None:
-        self._raw.close()

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, COLUMN_NAMES
+from .facts import COLUMNS, COLUMN_NAMES, rows_to_frame
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
@@ -101,7 +101,7 @@ class FastDecoder:
         n = len(batch.offsets)
         self.packets += n
         if n == 0:
-            return self._frame(0, {}, {}, np.zeros(0, dtype=np.int64), [])
+            return rows_to_frame([])
         B = _Batch(batch.buf)
         start = np.asarray(batch.offsets, dtype=_I64)
         cap = np.asarray(batch.caplens, dtype=_I64)
@@ -370,8 +370,11 @@ class FastDecoder:
         kind = B.b(t)
         m = ~np.isin(kind, _ICMP_ERRORS)
         rows, t = rows[m], t[m]
-        cols.i["icmp_type"][rows] = kind[m]
+        kind = kind[m]
+        cols.i["icmp_type"][rows] = kind
         cols.i["icmp_code"][rows] = B.b(t + 1)
+        echo = (kind == 0) | (kind == 8)    # identifier << 16 | sequence
+        cols.i["icmp_echo"][rows[echo]] = B.w(t[echo] + 4)
         return rows
 
     @staticmethod
@@ -422,9 +425,6 @@ class FastDecoder:
         return texts[codes]
 
     def _frame(self, n, cols, enc, fast, rows, defer=None):
-        if n == 0:
-            from .facts import rows_to_frame
-            return rows_to_frame([])
         data = {}
         s = {name: None for name, kind, _ in COLUMNS if kind == "s"}
         encap = np.array(ENCAP_NAMES, dtype=object)[enc]
@@ -522,16 +522,16 @@ def _weighted_sums(B, s, e):
         return None
     size = B.size // 4 * 4
     words = B.u8[:size].view("<u4")
-    lo, hi = int(a[0]), int(b[-1])
     sums = np.zeros(len(so), dtype=np.uint64)
-    if hi > lo:
-        idx = np.empty(2 * len(so), dtype=_I64)
-        idx[0::2] = a - lo
-        idx[1::2] = b - lo
-        idx = idx[:-1]
-        idx = np.minimum(idx, hi - lo - 1)
-        red = np.add.reduceat(words[lo:hi], idx, dtype=np.uint64)[0::2]
-        sums = np.where(b > a, red, 0).astype(np.uint64)
+    full = np.flatnonzero(b > a)
+    if len(full):
+        fa, fb = a[full], b[full]
+        lo, hi = int(fa[0]), int(fb[-1])
+        idx = np.empty(2 * len(full), dtype=_I64)
+        idx[0::2] = fa - lo
+        idx[1::2] = fb - lo
+        # the last range runs to the end of the slice; reduceat wants every index inside it
+        sums[full] = np.add.reduceat(words[lo:hi], idx[:-1], dtype=np.uint64)[0::2]
     total = (sums % np.uint64(0xFFFF)).astype(_I64)
     # head bytes [s, 4a) and tail bytes [4b, e) when the range is shorter than its words
     for j in range(3):

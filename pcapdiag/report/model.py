@@ -120,7 +120,9 @@ class Report:
         what = ", ".join(f"{c['type']}" + (f"/{c['udp_port']}" if c["udp_port"] else "")
                          for c in self.overhead["classes"] if c["type"] != "non-ip") or "no IP traffic"
         if worst == "error":
-            return f"PROBLEM: {errors} error(s), {warnings} warning(s) - {self.findings_at_or_above('error')[0]['summary']}"
+            first = self.findings_at_or_above("error")[0]
+            fix = f" - fix: {first['fix']}" if first.get("fix") else ""
+            return f"PROBLEM: {errors} error(s), {warnings} warning(s); first: {first['id']}{fix}"
         if worst == "warning":
             return f"WARNING: {warnings} warning(s), no errors ({what})"
         return f"OK: no errors or warnings ({what})"

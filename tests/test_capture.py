@@ -710,3 +710,38 @@ def test_corpus_agrees_with_dpkt(path):
         assert mine.ts == pytest.approx(ts, abs=1e-6)
         if path.suffix == ".pcap":
             assert mine.linktype == datalink
+
+
+def test_pcapng_blocks_too_short_for_their_type_are_bad_records(tmp_path):
+    data = shb() + idb() + block("<", 3, b"") + block("<", 6, b"\0" * 8) + block("<", 2, b"\0" * 4) \
+        + epb("<", 0, T0 * 10**6, b"ok" * 10)
+    capture, got = read(write(tmp_path, data))
+    assert [r.data for r in got] == [b"ok" * 10]
+    assert capture.damage["bad_records"] == 3
+    assert capture.warnings == ["3 broken blocks were skipped"]
+
+
+def test_pcapng_later_section_with_unknown_version_stops_reading(tmp_path):
+    data = pcapng_bytes(packets(3)) + shb(major=3) + idb() + epb("<", 0, T0 * 10**6, b"x" * 20)
+    capture, got = read(write(tmp_path, data))
+    assert len(got) == 3
+    assert capture.warnings == [f"section 2 (byte {len(pcapng_bytes(packets(3)))}) has unsupported pcapng "
+                                "version 3.0; stopped reading there"]
+
+
+def test_corrupt_gzip_data_yields_what_decompressed(tmp_path):
+    rng = random.Random(3)
+    recs = [(T0 + i, 0, rng.randbytes(1000), 1000) for i in range(500)]   # incompressible: 500 kB
+    compressed = bytearray(gzip.compress(pcap_bytes(recs), compresslevel=1))
+    compressed[len(compressed) // 2] ^= 0xFF
+    capture, got = read(write(tmp_path, bytes(compressed)))
+    assert as_tuples(got) == expected(recs)[: len(got)]
+    assert capture.damage["truncated_tail"] == 1
+    assert any("gzip data is corrupt" in w for w in capture.warnings)
+
+
+def test_gzip_corrupt_from_the_start(tmp_path):
+    compressed = bytearray(gzip.compress(pcap_bytes(packets(50))))
+    compressed[12:40] = bytes(28)
+    message = error_of(write(tmp_path, bytes(compressed)))
+    assert "gzip" in message and "\n" not in message

@@ -453,19 +453,12 @@ class Lab:
 
     def agent_bg(self, ns, *args, ready="READY"):
         p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-u", self.agent, *map(str, args)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.procs.append(p)
         if ready:
-            deadline = time.time() + 15
-            while time.time() < deadline:
-                r, _, _ = select.select([p.stdout], [], [], 0.5)
-                if r:
-                    line = p.stdout.readline()
-                    if not line:
-                        break
-                    if line.strip() == ready:
-                        return p
-            raise RuntimeError("agent %s in %s did not get ready" % (args, ns))
+            seen = wait_for_output(p, p.stdout, ready.encode(), 15)
+            if ready.encode() not in seen:
+                raise RuntimeError("agent %s in %s did not get ready: %s" % (args, ns, seen.decode(errors="replace")))
         return p
 
     def stop_procs(self):
@@ -552,6 +545,23 @@ class Lab:
         return sw, nodes
 
 
+def wait_for_output(proc, pipe, marker, timeout):
+    """Read a child's pipe (unbuffered, straight from the fd) until marker shows up, the child
+    exits or timeout passes; returns what was read. The rest of the output is left in the pipe."""
+    fd, seen = pipe.fileno(), b""
+    deadline = time.time() + timeout
+    while marker not in seen and time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    return seen
+
+
 class Capture:
     def __init__(self, ns, iface, path, linktype=None):
         args = ["ip", "netns", "exec", ns, "tcpdump", "-i", iface, "-s", "0", "-nn", "-U", "-Z", "root",
@@ -559,18 +569,12 @@ class Capture:
         if linktype:
             args += ["-y", linktype]
         self.path = path
-        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            r, _, _ = select.select([self.p.stderr], [], [], 0.5)
-            if r:
-                line = self.p.stderr.readline()
-                if not line:
-                    break
-                if "listening on" in line:
-                    time.sleep(0.3)
-                    return
-        raise RuntimeError("tcpdump did not start on %s in %s" % (iface, ns))
+        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        seen = wait_for_output(self.p, self.p.stderr, b"listening on", 15)
+        if b"listening on" not in seen:
+            raise RuntimeError("tcpdump did not start on %s in %s: %s" % (iface, ns, seen.decode(errors="replace")))
+        self.head = seen
+        time.sleep(0.3)
 
     def stop(self):
         time.sleep(0.3)
@@ -580,6 +584,7 @@ class Capture:
         except subprocess.TimeoutExpired:
             self.p.kill()
             _, err = self.p.communicate()
+        err = (self.head + err).decode(errors="replace")
         vlog("tcpdump:", " ".join(err.split()))
         if "0 packets dropped by kernel" not in err:
             log("   warning: tcpdump reported drops:", " ".join(err.split()))
@@ -1127,10 +1132,11 @@ def kernel_capture(lab, spec, actions, pcap_path, bgp=False, pod_hook=None, node
     sw, nodes = lab.build(spec)
     if pod_hook:
         pod_hook(lab, nodes)
-    caps = [Capture(sw, "br0", pcap_path)]
-    if node_any:
-        caps.append(Capture(nodes[0].ns, "any", node_any, linktype="LINUX_SLL"))
+    caps = []
     try:
+        caps.append(Capture(sw, "br0", pcap_path))
+        if node_any:
+            caps.append(Capture(nodes[0].ns, "any", node_any, linktype="LINUX_SLL"))
         if bgp:
             start_bgp_mesh(lab, nodes)
             time.sleep(1.0)
@@ -1167,9 +1173,8 @@ def topology(nodes, spec=None, with_vtep=False):
     return out
 
 
-def make_all(out_dir, only, workdir):
+def make_all(out_dir, only, workdir, results):
     lab = Lab(workdir)
-    results = {}
 
     def want(name):
         return not only or name in only
@@ -1544,15 +1549,18 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="pcd-samples-")
     random.seed(SEED)
+    results = {}
     try:
-        results = make_all(os.path.abspath(args.out), set(args.only or ()), workdir)
+        make_all(os.path.abspath(args.out), set(args.only or ()), workdir, results)
     finally:
         teardown_all()
         if args.keep_tmp:
             log("temporary files kept in", workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    truth_path = write_answer_key(args.out, results)
+        if results:                 # keep the answer key in step with the captures already rewritten
+            write_answer_key(args.out, results)
+    truth_path = os.path.join(args.out, "truth.json")
     log("wrote %s and %s" % (truth_path, os.path.join(args.out, "README.md")))
     problems = check_results(results)
     for p in problems:

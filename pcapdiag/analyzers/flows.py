@@ -10,6 +10,7 @@ _SUMS = ["packets", "bytes", "inner_bytes", "syn", "synack", "fin", "rst", "retr
 _MAXES = ["max_ip_len", "max_wire_len", "syn_mss", "synack_mss", "max_retransmit_len", "last"]
 _MINS = ["first", "min_seq_base"]
 SEQ_SPACE = 1 << 32
+LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first sight, for exact chunk merges
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 
 
@@ -25,6 +26,9 @@ class FlowAnalyzer:
         self.cap = cap
         self.table: pd.DataFrame | None = None
         self.seq_state: dict = {}  # flow key -> (seq base, highest relative sequence end)
+        # flow key -> [(absolute sequence end, inner length)] of the first new-data segments this analyzer saw
+        # of a flow it saw start: when chunks are merged, those covered by the previous chunk become retransmits
+        self.leading: dict = {}
         self.evicted_flows = 0
         self.evicted_packets = 0
 
@@ -75,13 +79,17 @@ class FlowAnalyzer:
         for index, key in enumerate(uniques):
             known = self.seq_state.get(key)
             base[index], prior_end[index] = known if known else (seq[first_index[index]], -1)
+            if not known and len(self.leading) < 4 * self.cap:
+                self.leading[key] = []
         relative = (seq - base[codes]) % SEQ_SPACE
         end = relative + data["tcp_payload"].to_numpy()
         frame = pd.DataFrame({"code": codes, "end": end})
         running_max = frame.groupby("code")["end"].cummax()
         previous = frame.assign(m=running_max).groupby("code")["m"].shift(1).fillna(-1).to_numpy(dtype=np.int64)
         previous = np.maximum(previous, prior_end[codes])
-        result[is_data] = end <= previous
+        retransmitted = end <= previous
+        result[is_data] = retransmitted
+        self._remember_leading(uniques, codes, base, end, retransmitted, rows.loc[is_data, "inner_len"].to_numpy())
         final = frame.groupby("code")["end"].max()
         for code, highest in final.items():
             key = uniques[code]
@@ -89,6 +97,17 @@ class FlowAnalyzer:
         if len(self.seq_state) > 4 * self.cap:
             self.seq_state = dict(list(self.seq_state.items())[-self.cap:])
         return result
+
+    def _remember_leading(self, uniques, codes, base, end, retransmitted, inner_len) -> None:
+        open_codes = {code for code, key in enumerate(uniques)
+                      if key in self.leading and len(self.leading[key]) < LEADING_SEGMENTS}
+        if not open_codes:
+            return
+        for code, segment_end, length in zip(codes[~retransmitted], end[~retransmitted], inner_len[~retransmitted]):
+            if code in open_codes:
+                kept = self.leading[uniques[code]]
+                if len(kept) < LEADING_SEGMENTS:
+                    kept.append((int((base[code] + segment_end) % SEQ_SPACE), int(length)))
 
     def _absorb(self, frame: pd.DataFrame) -> None:
         if self.table is not None:
@@ -104,14 +123,48 @@ class FlowAnalyzer:
         self.table = table
 
     def merge(self, other: "FlowAnalyzer") -> None:
+        """Merge the analyzer of the *following* chunk (or file) into this one."""
         if other.table is not None:
             self._absorb(other.table)
         self.evicted_flows += other.evicted_flows
         self.evicted_packets += other.evicted_packets
-        self.seq_state.update(other.seq_state)
+        adjustments = []
+        for key, (base, highest) in other.seq_state.items():
+            mine = self.seq_state.get(key)
+            if mine is None:
+                self.seq_state[key] = (base, highest)
+                if key in other.leading:
+                    self.leading[key] = other.leading[key]
+                continue
+            my_base, my_highest = mine
+            covered_to = (my_base + my_highest) % SEQ_SPACE
+            # segments the other chunk took as new data although this chunk had already carried them
+            repeated = [length for segment_end, length in other.leading.get(key, ())
+                        if (covered_to - segment_end) % SEQ_SPACE < SEQ_SPACE // 2]
+            if repeated:
+                adjustments.append((*key, len(repeated), max(repeated)))
+            their_highest = ((base + highest) - my_base) % SEQ_SPACE
+            self.seq_state[key] = (my_base, max(my_highest, their_highest))
+        if adjustments:
+            self._absorb(_retransmit_adjustments(adjustments))
 
     def result(self) -> pd.DataFrame:
         columns = FLOW_KEY + _SUMS + _MAXES + _MINS
         if self.table is None:
             return pd.DataFrame(columns=columns)
         return self.table.sort_values(["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _retransmit_adjustments(adjustments) -> pd.DataFrame:
+    """Rows that only add retransmissions to existing flows (neutral in every other column)."""
+    frame = pd.DataFrame(adjustments, columns=FLOW_KEY + ["retransmits", "max_retransmit_len"])
+    for column in _SUMS:
+        if column != "retransmits":
+            frame[column] = 0
+    for column in _MAXES:
+        if column != "max_retransmit_len":
+            frame[column] = -1
+    frame["last"] = float("-inf")
+    frame["first"] = float("inf")
+    frame["min_seq_base"] = 0
+    return frame

@@ -15,6 +15,13 @@ NOMINAL_OVERHEAD = {
 TUNNEL_CLASSES = frozenset(NOMINAL_OVERHEAD) - {"native"}
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
+_SUMS = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]
+
+
+def _sum_tables(table, more, keys):
+    if table is None:
+        return more
+    return pd.concat([table, more]).groupby(keys, sort=False)[_SUMS].sum().reset_index()
 
 
 class OverheadAnalyzer:
@@ -47,18 +54,18 @@ class OverheadAnalyzer:
             self.chains[chain] = self.chains.get(chain, 0) + int(count)
 
     def _absorb(self, frame: pd.DataFrame) -> None:
-        sums = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]
-        by_class = frame.groupby(CLASS_KEY, sort=False)[sums].sum().reset_index()
-        by_pair = frame[frame["outer_class"] != "non-ip"].groupby(PAIR_KEY, sort=False)[sums].sum().reset_index()
-        self.by_class = by_class if self.by_class is None else \
-            pd.concat([self.by_class, by_class]).groupby(CLASS_KEY, sort=False)[sums].sum().reset_index()
-        self.by_pair = by_pair if self.by_pair is None else \
-            pd.concat([self.by_pair, by_pair]).groupby(PAIR_KEY, sort=False)[sums].sum().reset_index()
+        by_class = frame.groupby(CLASS_KEY, sort=False)[_SUMS].sum().reset_index()
+        by_pair = frame[frame["outer_class"] != "non-ip"].groupby(PAIR_KEY, sort=False)[_SUMS].sum().reset_index()
+        self._combine(by_class, by_pair)
+
+    def _combine(self, by_class, by_pair) -> None:
+        if by_class is not None:
+            self.by_class = _sum_tables(self.by_class, by_class, CLASS_KEY)
+        if by_pair is not None:
+            self.by_pair = _sum_tables(self.by_pair, by_pair, PAIR_KEY)
 
     def merge(self, other: "OverheadAnalyzer") -> None:
-        for table in (other.by_class, other.by_pair):
-            if table is not None:
-                self._absorb(table)
+        self._combine(other.by_class, other.by_pair)
         for key, vnis in other.vnis.items():
             self.vnis.setdefault(key, set()).update(vnis)
         for chain, count in other.chains.items():

@@ -9,7 +9,6 @@ from .errors import CaptureError
 from .linktypes import describe_link_type, is_supported
 from .pcap import FILE_HEADER_LEN, PcapWalker, find_record_start, parse_file_header
 from .pcapng import BYTE_ORDER_MAGIC, MAX_BLOCK_LEN, MIN_BLOCK_LEN, PcapngWalker, prescan_interfaces
-from .records import Record, RecordBatch
 from .sniff import describe_non_capture, sniff_format
 from .source import CHUNK_SIZE, GzipSource, RawSource, display_name, open_raw
 
@@ -207,7 +206,8 @@ def _sniff(path: str, name: str, raw: RawSource):
     source = GzipSource(RawSource(raw.file, name, raw.size, prefix=head))
     data = source.read(max(CHUNK_SIZE, SNIFF_LEN))
     if not data:
-        raise CaptureError(f"not a capture file: {name} is gzip-compressed but holds no data")
+        why = source.notes[0][1] if source.notes else "it holds no data"
+        raise CaptureError(f"cannot read {name}: it is gzip-compressed, but {why.split(';')[0]}")
     fmt = sniff_format(data)
     if fmt is None or fmt == "gzip":
         what = "gzip-compressed data" if fmt else describe_non_capture(data)
@@ -290,6 +290,3 @@ def split_offsets(path: str, parts: int) -> list[int] | None:
                 offsets.append(target + found)
         offsets.append(size)
         return offsets
-
-
-__all__ = ["Capture", "Record", "RecordBatch", "open_capture", "split_offsets"]

@@ -71,6 +71,10 @@ class Interface:
     ts_divisor: int = DEFAULT_TS_DIVISOR   # timestamp units per second
     ts_offset: int = 0                     # seconds added to every timestamp (if_tsoffset)
 
+    def seconds(self, units: int) -> float:
+        whole, frac = divmod(units, self.ts_divisor)
+        return self.ts_offset + whole + frac / self.ts_divisor
+
 
 class Section:
     """Byte order and interfaces of one section (everything an SHB resets)."""
@@ -329,12 +333,12 @@ class PcapngWalker:
                 if pos is None:
                     return
                 continue
-            self._odd_block(np, buf, pos, block_type, block_len, pieces)
+            self._odd_block(buf, pos, block_type, block_len, pieces)
             pos += block_len
 
     # -- blocks the fast loop leaves to us ------------------------------------
 
-    def _odd_block(self, np, buf, pos, block_type, block_len, pieces) -> None:
+    def _odd_block(self, buf, pos, block_type, block_len, pieces) -> None:
         section = self.section
         if block_type == IDB_TYPE:
             try:
@@ -354,6 +358,9 @@ class PcapngWalker:
 
     def _simple_packet(self, buf, pos, block_len, pieces) -> None:
         section = self.section
+        if block_len < SPB_FIXED_LEN:
+            self._bad_block(pos, f"is a simple packet block of only {block_len} bytes")
+            return
         if not section.interfaces:
             self._unknown_interface(pos, 0)
             return
@@ -378,9 +385,8 @@ class PcapngWalker:
             self._overlong_packet(pos, caplen, block_len - EPB_FIXED_LEN)
             return
         interface = section.interfaces[interface_id]
-        units = ts_high << 32 | ts_low
-        ts = interface.ts_offset + units // interface.ts_divisor + (units % interface.ts_divisor) / interface.ts_divisor
-        self._add_row(pieces, pos + 28, caplen, wirelen, ts, interface.linktype)
+        self._add_row(pieces, pos + 28, caplen, wirelen, interface.seconds(ts_high << 32 | ts_low),
+                      interface.linktype)
 
     def _add_row(self, pieces, offset, caplen, wirelen, ts, linktype) -> None:
         if not pieces or not isinstance(pieces[-1], list):
@@ -531,7 +537,8 @@ class PcapngWalker:
             return None
         counters["bad_records"] += 1
         counters["skipped_bytes"] += found - pos
-        self.log.note("resync", f"the {where} has {reason}; skipped {plural(found - pos, 'byte')} to the next valid block",
+        self.log.note("resync",
+                      f"the {where} has {reason}; skipped {plural(found - pos, 'byte')} to the next valid block",
                       summary="{count} damaged places were skipped by resynchronising on the next valid "
                               "block ({skipped_bytes} bytes skipped)")
         return found

@@ -19,7 +19,9 @@ from .errors import CaptureError
 # Big reads keep the per-read Python overhead negligible next to the record walk.
 CHUNK_SIZE = 8 << 20
 
-GZIP_MAGIC = b"\x1f\x8b"
+# Compressed bytes per inflate call: zlib raises on corrupt data and drops that
+# call's output, so small feeds keep nearly everything before the damage.
+FEED_SIZE = 64 << 10
 
 
 def display_name(path: str) -> str:
@@ -120,7 +122,7 @@ class GzipSource:
         self.size = raw.size
         self.notes = raw.notes
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # 16+: gzip header and trailer
-        self._pending_input = b""      # compressed bytes not yet given to the inflater
+        self._pending_input = memoryview(b"")   # compressed bytes not yet given to the inflater
         self._member_started = False   # the current member has received input
         self._members_done = 0
         self._finished = False
@@ -133,13 +135,10 @@ class GzipSource:
         parts = []
         have = 0
         while have < n and not self._finished:
-            data = self._inflater.unconsumed_tail or self._pending_input
-            self._pending_input = b""
+            data = self._inflater.unconsumed_tail or self._next_feed()
             if not data:
-                data = self._raw.read(CHUNK_SIZE)
-                if not data:
-                    self._end_of_input()
-                    break
+                self._end_of_input()
+                break
             first_input_of_member = not self._member_started
             self._member_started = True
             try:
@@ -149,24 +148,34 @@ class GzipSource:
                 if self._members_done and first_input_of_member:
                     self.notes.append(("gzip_trailing", "ignored bytes after the end of the gzip stream"))
                 else:
-                    self.notes.append(("gzip_corrupt", f"the gzip data is corrupt ({exc}); analysed what decompressed before it"))
+                    self.notes.append(("gzip_corrupt", f"the gzip data is corrupt ({exc}); "
+                                                       "analysed what decompressed before it"))
                 break
             parts.append(out)
             have += len(out)
             if self._inflater.eof:
                 self._members_done += 1
-                self._start_next_member(self._inflater.unused_data)
+                self._start_next_member(self._inflater.unused_data + bytes(self._pending_input))
         return b"".join(parts)
+
+    def _next_feed(self):
+        """The next FEED_SIZE compressed bytes (a zero-copy slice), or empty at the end."""
+        if not self._pending_input:
+            self._pending_input = memoryview(self._raw.read(CHUNK_SIZE))
+        feed = self._pending_input[:FEED_SIZE]
+        self._pending_input = self._pending_input[FEED_SIZE:]
+        return feed
 
     def _start_next_member(self, leftover: bytes) -> None:
         if leftover and not leftover.strip(b"\x00"):
             # Zero padding after the last member (tape/block devices add it): not data.
             leftover = b""
         self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._pending_input = leftover
+        self._pending_input = memoryview(leftover)
         self._member_started = False
 
     def _end_of_input(self) -> None:
         self._finished = True
         if self._member_started and not self._inflater.eof:
-            self.notes.append(("gzip_truncated", "the gzip stream ends early (truncated compressed file); analysed what decompressed"))
+            self.notes.append(("gzip_truncated", "the gzip stream ends early (truncated compressed file); "
+                                                 "analysed what decompressed"))

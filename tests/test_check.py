@@ -142,7 +142,11 @@ def test_mtu_broken_fails_on_the_mtu_finding():
     assert set(failed) == {"findings"}
     assert failed["findings"].startswith("FAIL findings: expected none at or above error, observed "
                                          "mtu.inner-fragmented (error)")
-    assert "mtu.mss-too-big" not in failed["findings"]  # a warning: below --fail-on error
+    result = invoke("check", MTU_BROKEN, "--expect-encap", "vxlan", "--fail-on", "error", "--format", "json", "-q")
+    findings = json.loads(result.stdout)["captures"][0]["results"][1]
+    assert findings["name"] == "findings" and not findings["passed"]
+    assert "mtu.inner-fragmented (error)" in findings["observed"]
+    assert all(item.endswith("(error)") for item in findings["observed"])  # mtu.mss-too-big is a warning
     # ignoring that id makes it pass (and says it was ignored)
     result = invoke("check", MTU_BROKEN, "--expect-encap", "vxlan", "--fail-on", "error",
                     "--ignore-finding", "mtu.inner-fragmented", "-q")

@@ -66,10 +66,10 @@ def mtu_model(overhead: dict, mtu, underlay_mtu: int | None) -> dict:
 
 
 def _class_overhead(entry: dict) -> int:
+    """The overhead most packets of the class carry; Geneve options and GRE keys add to the nominal."""
     nominal = entry["nominal_overhead"] or 0
-    if entry["type"] in ("geneve", "gre") and entry["overhead_per_packet"] > nominal:
-        return int(round(entry["overhead_per_packet"]))  # options / keys add to the nominal header
-    return nominal
+    common = entry.get("overhead_common")
+    return common if common is not None and common >= nominal else nominal
 
 
 class FindingBuilder:
@@ -129,7 +129,12 @@ class FindingBuilder:
         hits = []
         for row in table.itertuples(index=False):
             overlay = self._overlay_for(row.outer_class, row.inner_src)
-            if overlay and row.inner_len > overlay["overlay_mtu"]:
+            if not overlay:
+                continue
+            # a tunnel packet carries its own overhead (Geneve options differ per packet); a pod's own
+            # native packet must fit the overlay MTU of its node's tunnel
+            own_overhead = row.packet_overhead if row.outer_class in TUNNEL_CLASSES else overlay["overhead"]
+            if row.inner_len + own_overhead > self.underlay:
                 hits.append((row, overlay))
         if not hits:
             return
@@ -210,11 +215,12 @@ class FindingBuilder:
                  fix=f"make the sending pods' MTU at most {min(mtus)}")
 
     def _pmtud_blackhole(self):
-        evidence, count = [], 0
+        evidence, count, flow_names = [], 0, set()
         table = self.mtu.after_icmp
         if table is not None:
             for row in table.itertuples(index=False):
                 count += int(row.count)
+                flow_names.add(_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport))
                 evidence.append(f"{_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport)}"
                                 f" sent {int(row.count)} packets of up to {int(row.max_len)} bytes after being told "
                                 f"MTU {int(row.told_mtu)}")
@@ -224,13 +230,14 @@ class FindingBuilder:
                 overlay = self._overlay_for(row.encap.split(">")[0], row.inner_src)
                 if overlay and row.max_retransmit_len > overlay["overlay_mtu"]:
                     count += int(row.retransmits)
+                    flow_names.add(_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport))
                     evidence.append(f"{_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport)}"
                                     f" retransmitted {int(row.retransmits)} segments of up to "
                                     f"{int(row.max_retransmit_len)} bytes (overlay MTU {overlay['overlay_mtu']})")
         if not evidence:
             return
         self.add("mtu.pmtud-blackhole",
-                 f"{len(evidence)} flow(s) keep sending or retransmitting segments larger than the path allows: "
+                 f"{len(flow_names)} flow(s) keep sending or retransmitting segments larger than the path allows: "
                  f"path MTU discovery is not taking effect", count, {"flows": evidence[:EXAMPLES]},
                  fix="make the pod MTU match the overlay, or clamp the TCP MSS on the nodes", mtu_finding=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .overhead import TUNNEL_CLASSES
+from .overhead import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -79,7 +79,13 @@ class MtuAnalyzer:
                      & (facts["inner_frag_off"] == 0)]
         if rows.empty:
             return
-        keys = ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len"]
+        # the bytes this packet's own encapsulation adds; a first outer fragment's outer length is the
+        # fragment's, so there the nominal overhead of the class stands in
+        own = (rows["outer_len"] - rows["inner_len"]).clip(lower=0)
+        nominal = rows.apply(lambda r: NOMINAL_OVERHEAD.get(r["outer_class"], {}).get(r["outer_ipv"], 0), axis=1) \
+            if rows["outer_mf"].any() else 0
+        rows = rows.assign(packet_overhead=own.where(~rows["outer_mf"], nominal))
+        keys = ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len", "packet_overhead"]
         frame = self._evidence(rows, keys)
         self.large_inner = _group_max(_concat(self.large_inner, frame), keys, TABLE_CAP)
 
@@ -122,7 +128,8 @@ class MtuAnalyzer:
         self.icmp_total += other.icmp_total
         self.icmp_events = (self.icmp_events + other.icmp_events)[:EVENT_CAP]
         for name, keys in (("inner_fragments", ["outer_class", "outer_src", "inner_src", "inner_dst"]),
-                           ("large_inner", ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len"]),
+                           ("large_inner", ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len",
+                                            "packet_overhead"]),
                            ("after_icmp", FIVE_TUPLE + ["told_mtu"])):
             mine, theirs = getattr(self, name), getattr(other, name)
             if theirs is not None:

@@ -30,6 +30,7 @@ class OverheadAnalyzer:
         self.by_pair: pd.DataFrame | None = None
         self.vnis: dict = {}          # (class, port) -> set of VNIs
         self.chains: dict = {}        # full chain -> packets (the per-layer view tshark gives)
+        self.per_packet: dict = {}    # (class, port) -> {overhead bytes: packets}: Geneve options vary per packet
 
     def update(self, facts: pd.DataFrame) -> None:
         if facts.empty:
@@ -50,6 +51,11 @@ class OverheadAnalyzer:
         tunnelled = facts[facts["vni"] >= 0]
         for (cls, port), vnis in tunnelled.groupby(CLASS_KEY)["vni"]:
             self.vnis.setdefault((cls, int(port)), set()).update(int(v) for v in vnis.unique()[:4096])
+        whole = facts[has_inner & ~facts["outer_mf"] & facts["outer_class"].isin(TUNNEL_CLASSES)]
+        if not whole.empty:
+            sizes = (whole["outer_len"] - whole["inner_len"]).rename("overhead")
+            for (cls, port, size), count in pd.concat([whole[CLASS_KEY], sizes], axis=1).value_counts().items():
+                _count_into(self.per_packet.setdefault((cls, int(port)), {}), int(size), int(count))
         for chain, count in facts["encap"].value_counts().items():
             self.chains[chain] = self.chains.get(chain, 0) + int(count)
 
@@ -70,6 +76,9 @@ class OverheadAnalyzer:
             self.vnis.setdefault(key, set()).update(vnis)
         for chain, count in other.chains.items():
             self.chains[chain] = self.chains.get(chain, 0) + count
+        for key, histogram in other.per_packet.items():
+            for size, count in histogram.items():
+                _count_into(self.per_packet.setdefault(key, {}), size, count)
 
     def result(self) -> dict:
         rows = []
@@ -89,6 +98,7 @@ class OverheadAnalyzer:
                     "overhead_per_packet": round(record["overhead_bytes"] / packets, 2) if packets else 0.0,
                     "nominal_overhead": _nominal(cls, int(record["outer_ipv6"]), packets),
                     "vnis": sorted(self.vnis.get((cls, port), ())),
+                    "overhead_common": _most_common(self.per_packet.get((cls, port))),
                     "by_plausibility": int(record["by_plausibility"]),
                     "offload_frames": int(record["offload"]),
                 })
@@ -98,6 +108,21 @@ class OverheadAnalyzer:
             for r in self.by_pair[self.by_pair["outer_class"].isin(TUNNEL_CLASSES)]
             .sort_values("packets", ascending=False).to_dict("records")]
         return {"classes": rows, "node_pairs": pairs, "chains": dict(sorted(self.chains.items()))}
+
+
+HISTOGRAM_CAP = 256
+
+
+def _count_into(histogram: dict, size: int, count: int) -> None:
+    if size in histogram or len(histogram) < HISTOGRAM_CAP:
+        histogram[size] = histogram.get(size, 0) + count
+
+
+def _most_common(histogram):
+    """The overhead most packets of a class carry (ties: the smaller)."""
+    if not histogram:
+        return None
+    return min(histogram, key=lambda size: (-histogram[size], size))
 
 
 def _nominal(cls: str, ipv6_packets: int, packets: int):

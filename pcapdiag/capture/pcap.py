@@ -101,6 +101,10 @@ class HeaderCheck:
         self.ref_ts_sec = ref_ts_sec
         self._fields_at = struct.Struct(header.byte_order + "IIII").unpack_from
 
+    def next_record(self, buf: bytes, pos: int) -> int:
+        """Where the record whose header is at pos ends."""
+        return pos + self.header.record_header_len + self._fields_at(buf, pos)[2]
+
     def at(self, buf: bytes, pos: int) -> bool:
         ts_sec, frac, caplen, wirelen = self._fields_at(buf, pos)
         header = self.header
@@ -156,19 +160,20 @@ def find_record_start(np, buf: bytes, lo: int, header: PcapHeader, ref_ts_sec: i
     u32 = u32_at_every_offset(np, buf, header.byte_order)
     for slice_lo, count in scan_slices(lo, last):
         for start in check.candidates(np, u32, slice_lo, count).tolist():
-            if _chains(buf, start, check, hdr_len, min_chain, ends_at_eof):
+            if _chains(buf, start, check, min_chain, ends_at_eof):
                 return start
     return None
 
 
-def _chains(buf: bytes, start: int, check: HeaderCheck, hdr_len: int, min_chain: int,
-            ends_at_eof: bool) -> bool:
+def _chains(buf: bytes, start: int, check: HeaderCheck, min_chain: int, ends_at_eof: bool) -> bool:
+    """Do the min_chain records after the one at start all look real?"""
+    last = len(buf) - check.header.record_header_len
     pos = start
     for _ in range(min_chain):
-        pos += hdr_len + check._fields_at(buf, pos)[2]
+        pos = check.next_record(buf, pos)
         if pos == len(buf):
             return ends_at_eof
-        if pos > len(buf) - hdr_len or not check.at(buf, pos):
+        if pos > last or not check.at(buf, pos):
             return False
     return True
 

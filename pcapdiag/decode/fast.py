@@ -472,16 +472,18 @@ class FastDecoder:
                     cols.b[name][defer] = values
                 else:
                     cols.f[name][defer] = values
+        to_text = _text_array()
         for name, kind, _ in COLUMNS:
             if kind == "s":
-                data[name] = s[name] if s[name] is not None else empty
+                data[name] = to_text(s[name] if s[name] is not None else empty)
             elif kind == "i":
                 data[name] = cols.i[name]
             elif kind == "b":
                 data[name] = cols.b[name]
             else:
                 data[name] = cols.f[name]
-        return pd.DataFrame(data, columns=list(COLUMN_NAMES))
+        # every array is new and owned by the frame: no copy (pandas would consolidate the blocks)
+        return pd.DataFrame(data, columns=list(COLUMN_NAMES), copy=False)
 
 
 class _Columns:
@@ -499,6 +501,42 @@ class _Columns:
         self.outer_rows, self.outer_vals = [], []
         self.inner_rows, self.inner_vals = [], []
         self.mac_rows, self.mac_vals = [], []
+
+
+_TEXT_DTYPES: dict = {}
+
+
+def _text_array():
+    """How pandas stores a column built from an object array of str (rows_to_frame's way), made cheaply.
+
+    With pandas' string inference (the default from pandas 3) that is a StringArray; building it
+    through the dtype's _from_sequence skips the per-element type inference of the DataFrame constructor.
+    """
+    key = pd.get_option("future.infer_string") if "future.infer_string" in _OPTIONS else None
+    maker = _TEXT_DTYPES.get(key)
+    if maker is None:
+        dtype = pd.DataFrame({"x": np.array(["x"], dtype=object)})["x"].dtype
+        if isinstance(dtype, pd.StringDtype):
+            array_type = dtype.construct_array_type()
+
+            def maker(values, array_type=array_type, dtype=dtype):
+                return array_type._from_sequence(values, dtype=dtype)
+        else:
+            def maker(values):
+                return values
+        _TEXT_DTYPES[key] = maker
+    return maker
+
+
+def _known_options():
+    try:
+        pd.get_option("future.infer_string")
+        return {"future.infer_string"}
+    except (KeyError, pd.errors.OptionError):
+        return set()
+
+
+_OPTIONS = _known_options()
 
 
 def _fold(x):

@@ -13,9 +13,10 @@ import time
 import click
 
 from . import __version__
+from .catalogue import SEVERITIES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-SEVERITY_CHOICES = ("info", "warning", "error")
+SEVERITY_CHOICES = SEVERITIES
 
 
 class InputError(click.ClickException):
@@ -149,17 +150,8 @@ def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, unde
     run_guarded(action)
 
 
-def _register_check_commands():
-    """`baseline` and `check` live in cli_check.py (issue: validate lab captures in CI)."""
-    try:
-        from .cli_check import baseline, check
-    except ImportError:
-        return
-    main.add_command(baseline)
-    main.add_command(check)
-
-
-_register_check_commands()
+# `baseline` and `check` (cli_check.py) register themselves on `main` when imported
+from . import cli_check  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -21,11 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-# Kept in step with analyzers.overhead.NOMINAL_OVERHEAD and analyzers.findings.SEVERITIES (a test checks),
-# duplicated here so that loading expectations does not import pandas.
-TUNNEL_CLASSES = ("vxlan", "geneve", "ipip", "6in4", "4in6", "6in6", "gre", "udp-tunnel")
-ENCAP_CLASSES = TUNNEL_CLASSES + ("native",)
-SEVERITIES = ("info", "warning", "error")
+from .catalogue import ENCAP_CLASSES, SEVERITIES, TUNNEL_CLASSES  # noqa: F401 (re-exported)
 
 # key -> what it holds (for messages and documentation); the order is the order of the checks
 KEYS = {

@@ -11,29 +11,9 @@ import ipaddress
 
 import pandas as pd
 
-from .overhead import NOMINAL_OVERHEAD, TUNNEL_CLASSES
+from ..catalogue import CATALOGUE, SEVERITIES, TUNNEL_CLASSES
 from .mtu import _flow_text
 
-SEVERITIES = ("info", "warning", "error")
-CATALOGUE = {
-    "mtu.inner-too-big": "error",
-    "mtu.inner-fragmented": "error",
-    "mtu.outer-fragmented": "error",
-    "mtu.icmp-too-big": "warning",
-    "mtu.pmtud-blackhole": "error",
-    "mtu.mss-too-big": "warning",
-    "capture.offload": "info",
-    "capture.truncated": "info",
-    "capture.malformed": "info",
-    "capture.too-deep": "info",
-    "capture.damaged": "warning",
-    "capture.out-of-order": "info",
-    "capture.flow-cap": "info",
-    "tunnel.one-way": "warning",
-    "tunnel.nonstandard-port": "info",
-    "tunnel.bad-outer-checksum": "warning",
-    "topology.pod-ip-conflict": "error",
-}
 ETHERNET_MTU = 1500
 ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to call a tunnel one-way
 EXAMPLES = 5

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .overhead import NOMINAL_OVERHEAD, TUNNEL_CLASSES
+from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables

@@ -3,16 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-# Nominal bytes a class adds in front of the inner IP packet, by outer IP version (DESIGN table).
-NOMINAL_OVERHEAD = {
-    "vxlan": {4: 50, 6: 70},
-    "geneve": {4: 50, 6: 70},   # plus options
-    "ipip": {4: 20}, "6in4": {4: 20}, "4in6": {6: 40}, "6in6": {6: 40},
-    "gre": {4: 24, 6: 44},      # plus key/sequence
-    "udp-tunnel": {4: 28, 6: 48},
-    "native": {4: 0, 6: 0},
-}
-TUNNEL_CLASSES = frozenset(NOMINAL_OVERHEAD) - {"native"}
+from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
+
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
 _SUMS = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]

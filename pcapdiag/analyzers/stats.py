@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .overhead import TUNNEL_CLASSES
+from ..catalogue import TUNNEL_CLASSES
 
 CSUM_BAD = 2
 EXAMPLE_CAP = 5

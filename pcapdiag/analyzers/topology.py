@@ -11,7 +11,7 @@ import ipaddress
 
 import pandas as pd
 
-from .overhead import TUNNEL_CLASSES
+from ..catalogue import TUNNEL_CLASSES
 
 ADDRESS_CAP = 100_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
 DEFAULT_NODE_PREFIX = {4: 24, 6: 64}  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)

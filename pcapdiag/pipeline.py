@@ -5,6 +5,7 @@ import os
 
 from . import __version__
 from .analyzers import AnalyzerSet, DuplicateMarker, FindingBuilder, mtu_model
+from .analyzers.findings import super_segment_flows
 from .capture import CaptureError, open_capture
 from .decode import DEFAULT_VXLAN_PORTS
 from .decode.select import make_decoder
@@ -55,7 +56,7 @@ def build_report(path, state: AnalyzerSet, info: dict, underlay_mtu=None) -> Rep
     overhead = state.overhead.result()
     topology = state.topology.result()
     flows = state.flows.result()
-    model = mtu_model(overhead, state.mtu, underlay_mtu)
+    model = mtu_model(overhead, state.mtu, underlay_mtu, super_segment_flows(flows))
     findings = FindingBuilder(model, overhead, topology, flows, state.mtu, state.stats, info).build()
     if state.flows.evicted_flows:
         findings.append({"id": "capture.flow-cap", "severity": "info",

@@ -54,15 +54,29 @@ def test_class_counts_match_tshark_or_documented(name):
 
 
 def test_vxlan_on_unlisted_port_found_by_plausibility(tmp_path):
-    """tcpdump's vxlan.pcap is VXLAN on 4789; told the port set is only 8472, plausibility still finds it."""
-    report = analyze_json(CORPUS / "tcpdump__vxlan.pcap")
+    """tcpdump's vxlan.pcap moved from UDP 4789 to 9999 (real frames, port rewritten): found by plausibility."""
+    import dpkt
+
+    moved = tmp_path / "vxlan-9999.pcap"
+    with open(CORPUS / "tcpdump__vxlan.pcap", "rb") as source, open(moved, "wb") as target:
+        reader = dpkt.pcap.Reader(source)
+        writer = dpkt.pcap.Writer(target, snaplen=65535)
+        for ts, frame in reader:
+            eth = dpkt.ethernet.Ethernet(frame)
+            eth.data.data.dport, eth.data.data.sum = 9999, 0  # checksum 0: "not computed" is legal over IPv4
+            writer.writepkt(bytes(eth), ts)
+    report = analyze_json(moved)
     [vxlan] = [e for e in report["encapsulation"] if e["type"] == "vxlan"]
-    assert vxlan["by_plausibility"] == 0 and vxlan["udp_port"] == 4789
-    # the GUE capture carries IPIP in UDP 6080, never a listed port
+    assert (vxlan["udp_port"], vxlan["packets"], vxlan["by_plausibility"]) == (9999, 10, 10)
+    [finding] = [f for f in report["findings"] if f["id"] == "tunnel.nonstandard-port"]
+    assert finding["fix"] == "pass --vxlan-port 9999 to decode it by port"
+    told = analyze_json(moved, "--vxlan-port", "9999")
+    [vxlan] = [e for e in told["encapsulation"] if e["type"] == "vxlan"]
+    assert vxlan["by_plausibility"] == 0
+    # the GUE capture carries IPIP in UDP 6080: plausibility is the only way to see it, so no finding
     report = analyze_json(CORPUS / "kaorimatz-pcaps__gue-ipip__ping__veth2.pcap")
     [tunnel] = [e for e in report["encapsulation"] if e["type"] == "udp-tunnel"]
     assert tunnel["udp_port"] == 6080 and tunnel["by_plausibility"] == 2
-    assert any(f["id"] == "tunnel.nonstandard-port" for f in report["findings"])
 
 
 def test_ipv6_underlay_vxlan():

@@ -11,7 +11,7 @@ import ipaddress
 
 import pandas as pd
 
-from ..catalogue import CATALOGUE, SEVERITIES, TUNNEL_CLASSES
+from ..catalogue import CATALOGUE, NOMINAL_OVERHEAD, SEVERITIES, TUNNEL_CLASSES
 from .mtu import _flow_text
 
 ETHERNET_MTU = 1500
@@ -24,10 +24,33 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-def mtu_model(overhead: dict, mtu, underlay_mtu: int | None) -> dict:
+def super_segment_flows(flows: pd.DataFrame) -> list[str]:
+    """TCP flows carrying segments larger than the MSS their receiver advertised: TSO/GSO/GRO merged them,
+    so these frames were never on the wire at that size (veth GSO makes 2-3 MSS frames with a real length)."""
+    if flows.empty:
+        return []
+    tcp = flows[(flows["inner_proto"] == 6)]
+    advertised = tcp.assign(mss=tcp[["syn_mss", "synack_mss"]].max(axis=1))
+    advertised = advertised[advertised["mss"] > 0].groupby(
+        ["inner_src", "inner_dst", "sport", "dport"])["mss"].max()
+    found = []
+    for row in tcp[tcp["max_payload"] > 0].itertuples(index=False):
+        receiver_mss = advertised.get((row.inner_dst, row.inner_src, row.dport, row.sport))
+        if receiver_mss is not None and row.max_payload > receiver_mss:
+            found.append(f"{_flow_text(6, row.inner_src, row.sport, row.inner_dst, row.dport)}: {int(row.max_payload)}"
+                         f"-byte segments against an MSS of {int(receiver_mss)} ({row.encap})")
+    return found
+
+
+def mtu_model(overhead: dict, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
     """Underlay MTU (given, or inferred from the largest real outer packet) and overlay MTU per class."""
+    reliable = mtu.offload_frames == 0 and not super_flows
     if underlay_mtu:
         basis = "given with --underlay-mtu"
+    elif mtu.max_outer_len > ETHERNET_MTU and not reliable:
+        underlay_mtu = ETHERNET_MTU
+        basis = (f"largest outer IP packet seen is {mtu.max_outer_len} bytes, but offload merged segments in this "
+                 f"capture; assuming the Ethernet default 1500")
     elif mtu.max_outer_len > ETHERNET_MTU:
         underlay_mtu, basis = mtu.max_outer_len, f"largest outer IP packet seen ({mtu.max_outer_len} bytes)"
     else:
@@ -42,7 +65,7 @@ def mtu_model(overhead: dict, mtu, underlay_mtu: int | None) -> dict:
         overlays.append({"type": entry["type"], "udp_port": entry["udp_port"], "overhead": per_packet,
                          "overlay_mtu": underlay_mtu - per_packet})
     return {"underlay_mtu": underlay_mtu, "underlay_mtu_basis": basis,
-            "sizes_reliable": mtu.offload_frames == 0, "overlays": overlays}
+            "sizes_reliable": reliable, "overlays": overlays, "super_segment_flows": list(super_flows)}
 
 
 def _class_overhead(entry: dict) -> int:
@@ -67,8 +90,9 @@ class FindingBuilder:
         self.underlay = model["underlay_mtu"]
 
     def add(self, finding_id: str, summary: str, count: int, evidence: dict, fix: str | None = None,
-            mtu_finding: bool = False) -> None:
-        severity = CATALOGUE[finding_id]
+            mtu_finding: bool = False, severity: str | None = None) -> None:
+        """severity defaults to the catalogue's; a check lowers it only when the evidence is ambiguous."""
+        severity = severity or CATALOGUE[finding_id]
         reliable = True
         if mtu_finding and not self.model["sizes_reliable"]:
             severity, reliable = "info", False
@@ -139,19 +163,39 @@ class FindingBuilder:
         if table is None:
             return
         overlay = self._overlay_for(table["outer_class"].iloc[0], "")
-        pods = list(table["inner_src"])
+        pods = set(table["inner_src"])
         largest = int(table["max_len"].max())
         mtu_text = f"the {overlay['overlay_mtu']}-byte overlay MTU" if overlay else "the overlay MTU"
-        self.add("mtu.inner-fragmented",
-                 f"{self._pods_text(pods)} send packets larger than {mtu_text} without DF: they are fragmented "
-                 f"before encapsulation, so the pod MTU is larger than the overlay's",
-                 int(table["count"].sum()),
-                 {"first": float(table["first"].min()), "last": float(table["last"].max()),
-                  "largest_fragment": largest,
-                  "flows": [f"{r.inner_src} > {r.inner_dst} ({int(r.count)} fragments, {r.outer_class} via {r.outer_src})"
-                            for r in table.sort_values("count", ascending=False).head(EXAMPLES).itertuples()]},
-                 fix=f"set the pod MTU to {overlay['overlay_mtu']}" if overlay else "lower the pod MTU",
-                 mtu_finding=True)
+        # A pod with the right MTU also fragments its own large datagrams (DNS over UDP, NFS...), and the
+        # fragments look the same on the underlay. Blame the pod MTU only with corroboration: fragments cut
+        # twice, SYNs from these pods advertising an MSS the overlay cannot carry, or ICMP too-big sent to them.
+        corroboration = []
+        if int(table["refragmented"].sum()):
+            corroboration.append("datagrams fragmented twice (by the pod at its MTU, again at the overlay)")
+        if pods & self._mss_too_big_pods():
+            corroboration.append("their SYNs advertise an MSS larger than the overlay carries")
+        if pods & {event["to"] for event in self.mtu.icmp_events}:
+            corroboration.append("they were sent ICMP too-big")
+        evidence = {"first": float(table["first"].min()), "last": float(table["last"].max()),
+                    "largest_fragment": largest, "corroboration": corroboration,
+                    "flows": [f"{r.inner_src} > {r.inner_dst} ({int(r.count)} fragments, {r.outer_class} via "
+                              f"{r.outer_src})" for r in table.sort_values("count", ascending=False)
+                              .head(EXAMPLES).itertuples()]}
+        fix = f"set the pod MTU to {overlay['overlay_mtu']}" if overlay else "lower the pod MTU"
+        if corroboration:
+            self.add("mtu.inner-fragmented",
+                     f"{self._pods_text(pods)} send packets larger than {mtu_text} without DF: they are fragmented "
+                     f"before encapsulation, so the pod MTU is larger than the overlay's",
+                     int(table["count"].sum()), evidence, fix=fix, mtu_finding=True)
+        else:
+            self.add("mtu.inner-fragmented",
+                     f"{self._pods_text(pods)} send IP fragments through the tunnel; an application sending "
+                     f"datagrams larger than {mtu_text} does this too, and nothing else suggests a wrong pod MTU",
+                     int(table["count"].sum()), evidence, fix=f"if these pods' MTU is above the overlay's: {fix}",
+                     mtu_finding=True, severity="info")
+
+    def _mss_too_big_pods(self) -> set:
+        return {hit[0].inner_src for hit in self._mss_hits()}
 
     def _outer_fragmented(self):
         table = self.mtu.outer_fragments
@@ -182,6 +226,7 @@ class FindingBuilder:
         if not events:
             return
         mtus = sorted({e["mtu"] for e in events})
+        pod_budgets = sorted({e["mtu"] - _quoted_overhead(e) for e in events})
         first = events[0]
         self.add("mtu.icmp-too-big",
                  f"{first['from']} told {first['to']} to use a next-hop MTU of {first['mtu']}"
@@ -192,7 +237,7 @@ class FindingBuilder:
                  {"first": events[0]["ts"], "last": events[-1]["ts"], "next_hop_mtus": mtus,
                   "messages": [{k: e[k] for k in ("ts", "icmp", "from", "to", "mtu", "quoted", "quoted_encap",
                                                   "quoted_len")} for e in events[:EXAMPLES]]},
-                 fix=f"make the sending pods' MTU at most {min(mtus)}")
+                 fix=f"make the sending pods' MTU at most {min(pod_budgets)}")
 
     def _pmtud_blackhole(self):
         evidence, count, flow_names = [], 0, set()
@@ -222,20 +267,7 @@ class FindingBuilder:
                  fix="make the pod MTU match the overlay, or clamp the TCP MSS on the nodes", mtu_finding=True)
 
     def _mss_too_big(self):
-        flows = self.flows
-        if flows.empty:
-            return
-        syns = flows[(flows["syn_mss"] > 0) | (flows["synack_mss"] > 0)]
-        hits = []
-        for row in syns.itertuples(index=False):
-            overlay = self._overlay_for(row.encap.split(">")[0], row.inner_src)
-            overhead = overlay["overhead"] if overlay else 0
-            version = 6 if ":" in row.inner_src else 4
-            budget = self.underlay - overhead - TCP_IP_HEADERS[version]
-            mss = max(row.syn_mss, row.synack_mss)
-            if mss > budget:
-                kind = "SYN" if row.syn_mss > 0 else "SYN-ACK"
-                hits.append((row, mss, budget, kind))
+        hits = self._mss_hits()
         if not hits:
             return
         row, mss, budget, kind = hits[0]
@@ -249,6 +281,22 @@ class FindingBuilder:
                             for h in hits[:EXAMPLES]]},
                  fix=f"set the pod MTU so the MSS is at most {budget}, or clamp MSS to {budget} on the nodes",
                  mtu_finding=True)
+
+    def _mss_hits(self) -> list:
+        """(flow, advertised MSS, budget, SYN or SYN-ACK) for handshakes whose MSS the path cannot carry."""
+        flows = self.flows
+        if flows.empty:
+            return []
+        hits = []
+        for row in flows[(flows["syn_mss"] > 0) | (flows["synack_mss"] > 0)].itertuples(index=False):
+            overlay = self._overlay_for(row.encap.split(">")[0], row.inner_src)
+            overhead = overlay["overhead"] if overlay else 0
+            version = 6 if ":" in row.inner_src else 4
+            budget = self.underlay - overhead - TCP_IP_HEADERS[version]
+            mss = max(row.syn_mss, row.synack_mss)
+            if mss > budget:
+                hits.append((row, mss, budget, "SYN" if row.syn_mss > 0 else "SYN-ACK"))
+        return hits
 
     def _one_sided(self, hits) -> str:
         """One-sided clamping: one direction of a handshake fits, the other does not."""
@@ -294,16 +342,22 @@ class FindingBuilder:
                 finding["summary"] += " (also: " + "; ".join(also) + ")"
 
     def _offload(self):
-        if not self.mtu.offload_frames:
+        super_flows = self.model["super_segment_flows"]
+        if not self.mtu.offload_frames and not super_flows:
             return
-        artefacts = self.stats.counts["bad_outer_checksum"]
+        artefacts = self.stats.counts["bad_outer_checksum"] if self.mtu.offload_frames else 0
+        what = []
+        if self.mtu.offload_frames:
+            what.append(f"{self.mtu.offload_frames} GSO/GRO/TSO super-frames or partially checksummed packets")
+        if super_flows:
+            what.append(f"{len(super_flows)} TCP flow(s) with segments larger than the negotiated MSS")
         self.add("capture.offload",
-                 f"{self.mtu.offload_frames} GSO/GRO/TSO super-frames or partially checksummed packets: sizes in "
+                 f"{' and '.join(what)}: sizes in "
                  f"this capture are not wire sizes, so MTU findings are marked unreliable"
                  + (f"; {artefacts} outer checksums fail as an offload artefact, not a fault" if artefacts else ""),
-                 self.mtu.offload_frames,
+                 self.mtu.offload_frames + len(super_flows),
                  {"largest_outer_ip": self.mtu.max_outer_len_any, "examples": self.stats.examples.get("offload", []),
-                  "failed_checksums_ignored": artefacts},
+                  "failed_checksums_ignored": artefacts, "flows": super_flows[:EXAMPLES]},
                  fix="capture with offloads off (ethtool -K IFACE gso off gro off tso off tx off) for wire sizes")
 
     def _damage(self):
@@ -333,14 +387,15 @@ class FindingBuilder:
         flows = self.flows
         if not flows.empty:
             tunnelled = flows[flows["encap"] != "native"]
-            answered = {(r.inner_dst, r.inner_src, r.dport, r.sport) for r in tunnelled.itertuples() if r.synack > 0}
+            # anything coming back answers a SYN: a SYN-ACK, or an RST refusing the connection
+            answered = {(r.inner_dst, r.inner_src, r.dport, r.sport) for r in tunnelled.itertuples() if r.packets > 0}
             unanswered = [f"{r.inner_src}:{r.sport} > {r.inner_dst}:{r.dport}" for r in tunnelled.itertuples()
                           if r.syn > 0 and (r.inner_src, r.inner_dst, r.sport, r.dport) not in answered]
         if not lonely and len(unanswered) < 1:
             return
         parts = [f"{cls} {src} > {dst} carries {n} packets with none coming back" for (cls, src, dst), n in lonely]
         if unanswered:
-            parts.append(f"{len(unanswered)} inner TCP SYN(s) without a SYN-ACK")
+            parts.append(f"{len(unanswered)} inner TCP SYN(s) with nothing coming back")
         self.add("tunnel.one-way", "; ".join(parts[:3]), len(lonely) + len(unanswered),
                  {"node_pairs": [f"{src} > {dst} ({cls}, {n} packets)" for (cls, src, dst), n in lonely],
                   "unanswered_syns": unanswered[:EXAMPLES],
@@ -348,14 +403,17 @@ class FindingBuilder:
                  fix="check the return route and firewall for the tunnel's UDP port / IP protocol on the far node")
 
     def _nonstandard_port(self):
-        ports = self.stats.plausibility_ports
+        # bare IP / GUE in UDP has no port of its own: plausibility is how it is always recognised
+        ports = {key: n for key, n in self.stats.plausibility_ports.items() if key[0] != "udp-tunnel"}
         if not ports:
             return
         text = ", ".join(f"{cls.upper()} on UDP {port} ({n} packets)" for (cls, port), n in sorted(ports.items()))
+        vxlan_ports = sorted({port for cls, port in ports if cls == "vxlan"})
+        fix = (f"pass --vxlan-port {' --vxlan-port '.join(map(str, vxlan_ports))} to decode it by port"
+               if vxlan_ports else "nothing to do: it is decoded by plausibility (there is no port option for it)")
         self.add("tunnel.nonstandard-port", f"recognised by header plausibility, not by port: {text}",
                  sum(ports.values()), {"ports": [{"type": c, "udp_port": p, "packets": n}
-                                                 for (c, p), n in sorted(ports.items())]},
-                 fix="pass --vxlan-port PORT to decode it by port")
+                                                 for (c, p), n in sorted(ports.items())]}, fix=fix)
 
     def _bad_checksum(self):
         bad = self.stats.counts["bad_outer_checksum"]
@@ -377,6 +435,12 @@ class FindingBuilder:
                  + (f" and {len(conflicts) - 1} more addresses do too" if len(conflicts) > 1 else ""),
                  len(conflicts), {"conflicts": conflicts[:EXAMPLES]},
                  fix="check the IPAM: two nodes were given overlapping pod CIDRs, or a stale route/FDB entry")
+
+
+def _quoted_overhead(event: dict) -> int:
+    """An ICMP quoting a tunnel packet gives the outer path's MTU: the pods get that minus the tunnel."""
+    quoted = (event.get("quoted_encap") or "native").split(">")[0]
+    return NOMINAL_OVERHEAD.get(quoted, {}).get(4, 0)
 
 
 def _contains(cidr: str, address: str) -> bool:

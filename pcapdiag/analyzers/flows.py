@@ -7,7 +7,7 @@ import pandas as pd
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 FLOW_CAP = 200_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
 _SUMS = ["packets", "bytes", "inner_bytes", "syn", "synack", "fin", "rst", "retransmits", "payload_bytes"]
-_MAXES = ["max_ip_len", "max_wire_len", "syn_mss", "synack_mss", "max_retransmit_len", "last"]
+_MAXES = ["max_ip_len", "max_wire_len", "max_payload", "syn_mss", "synack_mss", "max_retransmit_len", "last"]
 _MINS = ["first", "min_seq_base"]
 SEQ_SPACE = 1 << 32
 LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first sight, for exact chunk merges
@@ -54,6 +54,7 @@ class FlowAnalyzer:
             "retransmits": rows["retransmit"].astype(np.int64),
             "max_ip_len": rows["inner_len"],
             "max_wire_len": rows["wirelen"],
+            "max_payload": rows["tcp_payload"],
             "syn_mss": rows["tcp_mss"].where(syn & ~ack, -1),
             "synack_mss": rows["tcp_mss"].where(syn & ack, -1),
             "max_retransmit_len": rows["inner_len"].where(rows["retransmit"], -1),

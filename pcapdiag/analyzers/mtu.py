@@ -18,6 +18,7 @@ FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 
 def _group_max(frame: pd.DataFrame, keys: list, cap: int) -> pd.DataFrame:
     agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max"}
+    agg.update({column: "sum" for column in ("refragmented",) if column in frame})
     table = frame.groupby(keys, sort=False, dropna=False).agg(agg).reset_index()
     return table.nlargest(cap, "count") if len(table) > cap else table
 
@@ -59,6 +60,12 @@ class MtuAnalyzer:
             return
         keys = ["outer_class", "outer_src", "inner_src", "inner_dst"]
         frame = self._evidence(rows, keys)
+        # Fragmented twice: a non-last fragment shorter than another non-last one of the same datagram means
+        # the pod cut it at its own (larger) MTU and the node cut it again at the overlay's
+        not_last = rows[rows["inner_mf"]]
+        sizes = not_last.groupby(["inner_src", "inner_dst", "inner_ip_id"])["inner_len"]
+        refragmented = (sizes.transform("min") < sizes.transform("max")).reindex(rows.index, fill_value=False)
+        frame["refragmented"] = refragmented.astype(int)
         self.inner_fragments = _group_max(_concat(self.inner_fragments, frame), keys, TABLE_CAP)
 
     def _outer_fragments(self, tunnel):
@@ -107,9 +114,12 @@ class MtuAnalyzer:
         if not self.icmp_events:
             return
         # PMTUD black hole evidence: the flow an ICMP named keeps sending packets above the MTU it was given
+        # an ICMP quoting a tunnel packet names the outer path's MTU: the pod flow's inner budget is less
         told = pd.DataFrame([{"inner_src": e["quoted_key"][0], "inner_dst": e["quoted_key"][1],
                               "inner_proto": e["quoted_key"][2], "sport": e["quoted_key"][3],
-                              "dport": e["quoted_key"][4], "told_ts": e["ts"], "told_mtu": e["mtu"]}
+                              "dport": e["quoted_key"][4], "told_ts": e["ts"],
+                              "told_mtu": e["mtu"] - NOMINAL_OVERHEAD.get((e["quoted_encap"] or "native").split(">")[0],
+                                                                          {}).get(4, 0)}
                              for e in self.icmp_events]).groupby(FIVE_TUPLE).agg(
             told_ts=("told_ts", "min"), told_mtu=("told_mtu", "min")).reset_index()
         candidates = facts[(facts["inner_len"] > 0) & ~facts["offload"]][FIVE_TUPLE + ["ts", "inner_len"]]

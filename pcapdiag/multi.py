@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from .analyzers import AnalyzerSet
-from .decode import DEFAULT_VXLAN_PORTS
 from .parallel import merge_info, run_in_processes
 
 
 def analyze_files(files: list[str], *, vxlan_ports=(), underlay_mtu=None, decoder="fast", jobs=1, flow_cap=None,
                   progress=None):
-    from .pipeline import analyze, build_report
+    from .pipeline import Settings, analyze, analyze_range, build_report
 
     if len(files) == 1:
         return analyze(files[0], vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder, jobs=jobs,
@@ -17,14 +16,14 @@ def analyze_files(files: list[str], *, vxlan_ports=(), underlay_mtu=None, decode
 
     for path in files:  # fail fast, before any work, on a file that cannot be opened
         open_capture(path).close()
-    ports = frozenset(DEFAULT_VXLAN_PORTS) | frozenset(int(p) for p in vxlan_ports)
-    tasks = [(path, ports, decoder, flow_cap, None, None) for path in files]
+    settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu)
+    tasks = [(path, settings, None, None, index > 0) for index, path in enumerate(files)]
     if jobs > 1 and "-" not in files:
         results = run_in_processes(tasks, min(jobs, len(files)))
     else:
-        from .pipeline import analyze_range
-        results = [analyze_range(*task[:4], progress=progress) for task in tasks]
-    state = AnalyzerSet(flow_cap)
+        results = [analyze_range(path, settings, progress=progress, continuation=index > 0)
+                   for index, path in enumerate(files)]
+    state = AnalyzerSet(flow_cap, underlay_mtu=underlay_mtu)
     for file_state, _ in results:
         state.merge(file_state)
     report = build_report(", ".join(files), state, merge_info([info for _, info in results]), underlay_mtu)

@@ -35,8 +35,8 @@ def plan_chunks(path: str, jobs: int):
 def _worker(args):
     from .pipeline import analyze_range
 
-    path, ports, decoder, flow_cap, start, end = args
-    return analyze_range(path, ports, decoder, flow_cap, start=start, end=end)
+    path, settings, start, end, continuation = args
+    return analyze_range(path, settings, start=start, end=end, continuation=continuation)
 
 
 def merge_info(infos: list[dict]) -> dict:
@@ -56,14 +56,14 @@ def run_in_processes(tasks, jobs):
         return list(pool.map(_worker, tasks))
 
 
-def analyze_parallel(path, chunks, ports, decoder, flow_cap, progress=None):
+def analyze_parallel(path, chunks, settings, progress=None):
     from .pipeline import analyze_range
 
-    tasks = [(path, ports, decoder, flow_cap, start, end) for start, end in chunks]
+    tasks = [(path, settings, start, end, index > 0) for index, (start, end) in enumerate(chunks)]
     results = run_in_processes(tasks, len(chunks))
     if not all(info.get("exact_end", True) for _, info in results):
-        return analyze_range(path, ports, decoder, flow_cap, progress=progress)
-    state = AnalyzerSet(flow_cap)
+        return analyze_range(path, settings, progress=progress)
+    state = AnalyzerSet(settings.flow_cap, underlay_mtu=settings.underlay_mtu)
     for chunk_state, _ in results:
         state.merge(chunk_state)
     return state, merge_info([info for _, info in results])

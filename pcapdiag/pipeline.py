@@ -2,16 +2,32 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from . import __version__
 from .analyzers import AnalyzerSet, DuplicateMarker, FindingBuilder, mtu_model
 from .analyzers.findings import super_segment_flows
 from .capture import CaptureError, open_capture
 from .decode import DEFAULT_VXLAN_PORTS
+from .decode.facts import with_object_text
 from .decode.select import make_decoder
 from .report.model import Report
 
 BATCH_RECORDS = 65536
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every worker needs to analyse a file or a chunk the same way (picklable)."""
+    vxlan_ports: frozenset = DEFAULT_VXLAN_PORTS
+    decoder: str = "fast"
+    flow_cap: int | None = None
+    underlay_mtu: int | None = None
+
+    @classmethod
+    def make(cls, vxlan_ports=(), decoder="fast", flow_cap=None, underlay_mtu=None) -> "Settings":
+        ports = frozenset(DEFAULT_VXLAN_PORTS) | frozenset(int(p) for p in vxlan_ports)
+        return cls(ports, decoder, flow_cap, underlay_mtu)
 
 
 def analyze(path: str, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
@@ -23,25 +39,26 @@ def analyze(path: str, *, vxlan_ports=(), underlay_mtu: int | None = None, decod
     "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only);
     jobs > 1 splits a large uncompressed pcap into chunks analysed in parallel processes.
     """
-    ports = frozenset(DEFAULT_VXLAN_PORTS) | frozenset(int(p) for p in vxlan_ports)
+    settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu)
     from .parallel import analyze_parallel, plan_chunks
 
     chunks = plan_chunks(path, jobs) if jobs and jobs > 1 else None
     if chunks:
-        state, info = analyze_parallel(path, chunks, ports, decoder, flow_cap, progress)
+        state, info = analyze_parallel(path, chunks, settings, progress)
     else:
-        state, info = analyze_range(path, ports, decoder, flow_cap, progress=progress)
+        state, info = analyze_range(path, settings, progress=progress)
     return build_report(path, state, info, underlay_mtu)
 
 
-def analyze_range(path, ports, decoder_name, flow_cap, start=None, end=None, progress=None):
-    """Analyse the records of one file (or of the byte range [start, end) of it)."""
-    state = AnalyzerSet(flow_cap)
-    decoder = make_decoder(decoder_name, ports)
+def analyze_range(path, settings: Settings, start=None, end=None, progress=None, continuation=False):
+    """Analyse the records of one file (or of the byte range [start, end) of it); continuation: the
+    result will be merged after the state of an earlier range or file."""
+    state = AnalyzerSet(settings.flow_cap, continuation=continuation, underlay_mtu=settings.underlay_mtu)
+    decoder = make_decoder(settings.decoder, settings.vxlan_ports)
     duplicates = DuplicateMarker()
     with open_capture(path, start=start, end=end) as capture:
         for batch in capture.batches(BATCH_RECORDS):
-            facts = decoder.decode_batch(batch)
+            facts = with_object_text(decoder.decode_batch(batch))
             duplicates.mark(facts)
             state.update(facts)
             if progress:
@@ -70,4 +87,4 @@ def build_report(path, state: AnalyzerSet, info: dict, underlay_mtu=None) -> Rep
                   topology=topology, flows=flows, mtu=model, findings=findings)
 
 
-__all__ = ["analyze", "analyze_range", "build_report", "CaptureError"]
+__all__ = ["analyze", "analyze_range", "build_report", "CaptureError", "Settings"]

@@ -37,7 +37,7 @@ def test_split_and_merge_equals_one_pass(scenario, cuts):
     whole.update(facts)
     parts, previous = [], 0
     for cut in cuts + [len(facts)]:
-        part = AnalyzerSet()
+        part = AnalyzerSet(continuation=bool(parts))
         part.update(facts.iloc[previous:cut])
         parts.append(part)
         previous = cut
@@ -52,7 +52,7 @@ def test_retransmissions_across_a_split_are_found():
     facts = facts_of(LAB / "vxlan-mtu-broken.pcap")
     data = facts[(facts["sport"] == 40179) & (facts["tcp_payload"] > 0)]
     first_retransmit = data.index[3]  # split right before a data segment
-    head, tail = AnalyzerSet(), AnalyzerSet()
+    head, tail = AnalyzerSet(), AnalyzerSet(continuation=True)
     head.update(facts.loc[:first_retransmit - 1])
     resent = facts.loc[[data.index[2]]].copy()  # re-send a segment the head already carried
     tail.update(pd.concat([resent, facts.loc[first_retransmit:]]))

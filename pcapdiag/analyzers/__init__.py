@@ -11,12 +11,13 @@ from .topology import TopologyAnalyzer
 class AnalyzerSet:
     """Every analyzer of one capture (or chunk); merge() combines chunks analysed in parallel."""
 
-    def __init__(self, flow_cap=None):
+    def __init__(self, flow_cap=None, continuation: bool = False, underlay_mtu=None):
+        """continuation: this state will be merged after another's (a later chunk or file)."""
         self.stats = CaptureStats()
-        self.flows = FlowAnalyzer(**({"cap": flow_cap} if flow_cap else {}))
+        self.flows = FlowAnalyzer(**({"cap": flow_cap} if flow_cap else {}), continuation=continuation)
         self.overhead = OverheadAnalyzer()
         self.topology = TopologyAnalyzer()
-        self.mtu = MtuAnalyzer()
+        self.mtu = MtuAnalyzer(underlay_mtu)
 
     def analyzers(self):
         return (self.stats, self.flows, self.overhead, self.topology, self.mtu)

@@ -8,10 +8,12 @@ FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", 
 FLOW_CAP = 200_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
 _SUMS = ["packets", "bytes", "inner_bytes", "syn", "synack", "fin", "rst", "retransmits", "payload_bytes"]
 _MAXES = ["max_ip_len", "max_wire_len", "max_payload", "syn_mss", "synack_mss", "max_retransmit_len", "last"]
-_MINS = ["first", "min_seq_base"]
+_MINS = ["first"]
 SEQ_SPACE = 1 << 32
 LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first sight, for exact chunk merges
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
+_NUMERIC_COLUMNS = ["inner_proto", "wirelen", "inner_len", "tcp_payload", "tcp_flags", "tcp_seq", "tcp_mss", "ts"]
+_ROW_COLUMNS = FLOW_KEY + _NUMERIC_COLUMNS[1:]
 
 
 class FlowAnalyzer:
@@ -22,8 +24,10 @@ class FlowAnalyzer:
     to the first one seen, so a flow that moves more than 4 GiB wraps: known limit).
     """
 
-    def __init__(self, cap: int = FLOW_CAP):
+    def __init__(self, cap: int = FLOW_CAP, continuation: bool = False):
         self.cap = cap
+        # only the analyzer of a later chunk or file needs its flows' leading segments (see merge)
+        self.continuation = continuation
         self.table: pd.DataFrame | None = None
         self.seq_state: dict = {}  # flow key -> (seq base, highest relative sequence end)
         # flow key -> [(absolute sequence end, inner length)] of the first new-data segments this analyzer saw
@@ -33,82 +37,102 @@ class FlowAnalyzer:
         self.evicted_packets = 0
 
     def update(self, facts: pd.DataFrame) -> None:
-        rows = facts[(facts["inner_ipv"] > 0) & (facts["inner_frag_off"] == 0) & (facts["encap"] != "non-ip")]
-        if rows.empty:
+        wanted = ((facts["inner_ipv"].to_numpy() > 0) & (facts["inner_frag_off"].to_numpy() == 0)
+                  & (facts["encap"].to_numpy() != "non-ip"))
+        if not wanted.any():
             return
-        rows = rows.copy()
-        rows["retransmit"] = self._retransmissions(rows)
-        flags = rows["tcp_flags"].where(rows["inner_proto"] == 6, 0).clip(lower=0)
-        syn = (flags & TH_SYN) > 0
-        ack = (flags & TH_ACK) > 0
-        frame = pd.DataFrame({
-            **{k: rows[k] for k in FLOW_KEY},
-            "packets": 1,
-            "bytes": rows["wirelen"],
-            "inner_bytes": rows["inner_len"].clip(lower=0),
-            "payload_bytes": rows["tcp_payload"].clip(lower=0),
-            "syn": (syn & ~ack).astype(np.int64),
-            "synack": (syn & ack).astype(np.int64),
-            "fin": ((flags & TH_FIN) > 0).astype(np.int64),
-            "rst": ((flags & TH_RST) > 0).astype(np.int64),
-            "retransmits": rows["retransmit"].astype(np.int64),
-            "max_ip_len": rows["inner_len"],
-            "max_wire_len": rows["wirelen"],
-            "max_payload": rows["tcp_payload"],
-            "syn_mss": rows["tcp_mss"].where(syn & ~ack, -1),
-            "synack_mss": rows["tcp_mss"].where(syn & ack, -1),
-            "max_retransmit_len": rows["inner_len"].where(rows["retransmit"], -1),
-            "first": rows["ts"],
-            "last": rows["ts"],
-            "min_seq_base": 0,
-        })
+        rows = facts.loc[wanted, _ROW_COLUMNS]
+        # one factorisation of the flow key per batch; every aggregate is then a numpy reduction by code
+        codes = rows.groupby(FLOW_KEY, sort=False).ngroup().to_numpy()
+        groups = int(codes.max()) + 1
+        first_rows = np.unique(codes, return_index=True)[1]
+        keys = rows[FLOW_KEY].iloc[first_rows].reset_index(drop=True)
+        column = {name: rows[name].to_numpy() for name in _NUMERIC_COLUMNS}
+        retransmit = self._retransmissions(keys, codes, column)
+        tcp = column["inner_proto"] == 6
+        flags = np.where(tcp & (column["tcp_flags"] > 0), column["tcp_flags"], 0)
+        syn, ack = (flags & TH_SYN) > 0, (flags & TH_ACK) > 0
+        inner_len = column["inner_len"]
+
+        def total(values):
+            return np.bincount(codes, weights=values, minlength=groups).astype(np.int64)
+
+        order = np.argsort(codes, kind="stable")
+        starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
+
+        def largest(values):
+            return np.maximum.reduceat(values[order], starts)
+
+        frame = keys.assign(
+            packets=np.bincount(codes, minlength=groups),
+            bytes=total(column["wirelen"]),
+            inner_bytes=total(np.maximum(inner_len, 0)),
+            payload_bytes=total(np.maximum(column["tcp_payload"], 0)),
+            syn=total(syn & ~ack), synack=total(syn & ack),
+            fin=total((flags & TH_FIN) > 0), rst=total((flags & TH_RST) > 0),
+            retransmits=total(retransmit),
+            max_ip_len=largest(inner_len), max_wire_len=largest(column["wirelen"]),
+            max_payload=largest(column["tcp_payload"]),
+            syn_mss=largest(np.where(syn & ~ack, column["tcp_mss"], -1)),
+            synack_mss=largest(np.where(syn & ack, column["tcp_mss"], -1)),
+            max_retransmit_len=largest(np.where(retransmit, inner_len, -1)),
+            last=largest(column["ts"]),
+            first=-largest(-column["ts"]),
+        )
         self._absorb(frame)
 
-    def _retransmissions(self, rows: pd.DataFrame) -> np.ndarray:
-        """Vectorised: group by flow, cumulative max of the relative sequence end."""
-        result = np.zeros(len(rows), dtype=bool)
-        is_data = ((rows["inner_proto"] == 6) & (rows["tcp_payload"] > 0) & (rows["tcp_seq"] >= 0)).to_numpy()
+    def _retransmissions(self, keys: pd.DataFrame, codes: np.ndarray, column: dict) -> np.ndarray:
+        """Vectorised: per flow, the running maximum of the relative sequence end; a data segment that
+        ends at or below what the flow already covered is a retransmission."""
+        result = np.zeros(len(codes), dtype=bool)
+        is_data = (column["inner_proto"] == 6) & (column["tcp_payload"] > 0) & (column["tcp_seq"] >= 0)
         if not is_data.any():
             return result
-        data = rows.loc[is_data, FLOW_KEY + ["tcp_seq", "tcp_payload"]]
-        keys = list(zip(*(data[k].to_numpy() for k in FLOW_KEY)))
-        codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
-        base = np.empty(len(uniques), dtype=np.int64)
-        prior_end = np.full(len(uniques), -1, dtype=np.int64)
-        seq = data["tcp_seq"].to_numpy()
-        first_index = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-        for index, key in enumerate(uniques):
-            known = self.seq_state.get(key)
-            base[index], prior_end[index] = known if known else (seq[first_index[index]], -1)
-            if not known and len(self.leading) < 4 * self.cap:
-                self.leading[key] = []
-        relative = (seq - base[codes]) % SEQ_SPACE
-        end = relative + data["tcp_payload"].to_numpy()
-        frame = pd.DataFrame({"code": codes, "end": end})
-        running_max = frame.groupby("code")["end"].cummax()
-        previous = frame.assign(m=running_max).groupby("code")["m"].shift(1).fillna(-1).to_numpy(dtype=np.int64)
-        previous = np.maximum(previous, prior_end[codes])
+        data_codes = codes[is_data]
+        seq = column["tcp_seq"][is_data]
+        payload = column["tcp_payload"][is_data]
+        groups = len(keys)
+        flow_keys = list(keys.itertuples(index=False, name=None))
+        base = np.full(groups, -1, dtype=np.int64)
+        prior_end = np.full(groups, -1, dtype=np.int64)
+        first_seq = np.full(groups, -1, dtype=np.int64)
+        first_data = np.unique(data_codes, return_index=True)
+        first_seq[first_data[0]] = seq[first_data[1]]
+        for code in first_data[0].tolist():
+            known = self.seq_state.get(flow_keys[code])
+            if known:
+                base[code], prior_end[code] = known
+            else:
+                base[code] = first_seq[code]
+                if self.continuation and len(self.leading) < 4 * self.cap:
+                    self.leading[flow_keys[code]] = []
+        relative = (seq - base[data_codes]) % SEQ_SPACE
+        end = relative + payload
+        running = pd.Series(end).groupby(data_codes).cummax()
+        previous = running.groupby(data_codes).shift(1).fillna(-1).to_numpy(dtype=np.int64)
+        previous = np.maximum(previous, prior_end[data_codes])
         retransmitted = end <= previous
         result[is_data] = retransmitted
-        self._remember_leading(uniques, codes, base, end, retransmitted, rows.loc[is_data, "inner_len"].to_numpy())
-        final = frame.groupby("code")["end"].max()
-        for code, highest in final.items():
-            key = uniques[code]
-            self.seq_state[key] = (int(base[code]), int(max(highest, prior_end[code])))
+        self._remember_leading(flow_keys, data_codes, base, end, retransmitted, column["inner_len"][is_data])
+        highest = pd.Series(end).groupby(data_codes).max()
+        for code, top in zip(highest.index.tolist(), highest.to_numpy().tolist()):
+            self.seq_state[flow_keys[code]] = (int(base[code]), int(max(top, prior_end[code])))
         if len(self.seq_state) > 4 * self.cap:
             self.seq_state = dict(list(self.seq_state.items())[-self.cap:])
         return result
 
-    def _remember_leading(self, uniques, codes, base, end, retransmitted, inner_len) -> None:
-        open_codes = {code for code, key in enumerate(uniques)
-                      if key in self.leading and len(self.leading[key]) < LEADING_SEGMENTS}
-        if not open_codes:
+    def _remember_leading(self, flow_keys, codes, base, end, retransmitted, inner_len) -> None:
+        room = {code: LEADING_SEGMENTS - len(self.leading[flow_keys[code]]) for code in np.unique(codes).tolist()
+                if flow_keys[code] in self.leading and len(self.leading[flow_keys[code]]) < LEADING_SEGMENTS}
+        if not room:
             return
-        for code, segment_end, length in zip(codes[~retransmitted], end[~retransmitted], inner_len[~retransmitted]):
-            if code in open_codes:
-                kept = self.leading[uniques[code]]
-                if len(kept) < LEADING_SEGMENTS:
-                    kept.append((int((base[code] + segment_end) % SEQ_SPACE), int(length)))
+        new_data = np.flatnonzero(~retransmitted & np.isin(codes, list(room)))
+        rank = pd.Series(codes[new_data]).groupby(codes[new_data]).cumcount().to_numpy()
+        capacity = np.array([room[c] for c in codes[new_data].tolist()], dtype=np.int64)
+        kept = new_data[rank < capacity]
+        absolute = ((base[codes[kept]] + end[kept]) % SEQ_SPACE).tolist()
+        for code, segment_end, length in zip(codes[kept].tolist(), absolute, inner_len[kept].tolist()):
+            self.leading[flow_keys[code]].append((segment_end, length))
 
     def _absorb(self, frame: pd.DataFrame) -> None:
         if self.table is not None:
@@ -167,5 +191,4 @@ def _retransmit_adjustments(adjustments) -> pd.DataFrame:
             frame[column] = -1
     frame["last"] = float("-inf")
     frame["first"] = float("inf")
-    frame["min_seq_base"] = 0
     return frame

@@ -6,6 +6,7 @@ MTU and the overheads are known.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
@@ -13,6 +14,7 @@ from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
 LARGE_INNER = 1200     # inner sizes at or above this are kept exactly (MTU decisions happen up there)
+MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 
 
@@ -24,7 +26,8 @@ def _group_max(frame: pd.DataFrame, keys: list, cap: int) -> pd.DataFrame:
 
 
 class MtuAnalyzer:
-    def __init__(self):
+    def __init__(self, underlay_mtu: int | None = None):
+        self.underlay_mtu = underlay_mtu
         self.max_outer_len = 0            # largest outer IP packet that was a real wire packet
         self.max_outer_len_any = 0
         self.offload_frames = 0
@@ -34,28 +37,51 @@ class MtuAnalyzer:
         self.icmp_events: list[dict] = []
         self.icmp_total = 0
         self.after_icmp: pd.DataFrame | None = None        # packets larger than the MTU a flow was told
+        self._told_cache = None
+        self._told_sources: set = set()
 
     def update(self, facts: pd.DataFrame) -> None:
         if facts.empty:
             return
-        real = facts[~facts["offload"] & (facts["outer_ipv"] > 0)]
-        if not real.empty:
-            self.max_outer_len = max(self.max_outer_len, int(real["outer_len"].max()))
-        if (facts["outer_ipv"] > 0).any():
-            self.max_outer_len_any = max(self.max_outer_len_any, int(facts["outer_len"].max()))
-        self.offload_frames += int(facts["offload"].sum())
-        tunnel = facts[facts["outer_class"].isin(TUNNEL_CLASSES)]
-        self._inner_fragments(tunnel)
-        self._outer_fragments(tunnel)
-        self._large_inner(facts)
+        # Filter with numpy masks and copy only the columns a check needs: a boolean index over the whole
+        # fact frame copies every column, and that dominated the cost of this analyzer.
+        offload = facts["offload"].to_numpy()
+        has_ip = facts["outer_ipv"].to_numpy() > 0
+        outer_len = facts["outer_len"].to_numpy()
+        real = ~offload & has_ip
+        if real.any():
+            self.max_outer_len = max(self.max_outer_len, int(outer_len[real].max()))
+        if has_ip.any():
+            self.max_outer_len_any = max(self.max_outer_len_any, int(outer_len[has_ip].max()))
+        self.offload_frames += int(offload.sum())
+        tunnel = facts["outer_class"].isin(TUNNEL_CLASSES).to_numpy()
+        inner_frag = facts["inner_mf"].to_numpy() | (facts["inner_frag_off"].to_numpy() > 0)
+        outer_frag = facts["outer_mf"].to_numpy() | (facts["outer_frag_off"].to_numpy() > 0)
+        self._inner_fragments(_rows(facts, tunnel & inner_frag, _FRAGMENT_COLUMNS))
+        self._outer_fragments(_rows(facts, tunnel & outer_frag, _FRAGMENT_COLUMNS))
+        self._large_inner(_rows(facts, self._may_be_too_big(facts, tunnel, real, outer_len), _LARGE_COLUMNS))
         self._icmp(facts)
+
+    def _may_be_too_big(self, facts, tunnel, real, outer_len):
+        """Rows that could still exceed the underlay MTU decided at the end: that MTU is the one given, or
+        at least the largest real outer packet, which only grows; so a whole tunnel packet no larger than
+        the largest seen so far can never count, and only pods' own packets and first fragments remain."""
+        threshold = self.underlay_mtu or self.max_outer_len
+        inner_len = facts["inner_len"].to_numpy()
+        candidate = real & (inner_len >= LARGE_INNER) & (facts["inner_frag_off"].to_numpy() == 0)
+        whole_tunnel = tunnel & ~facts["outer_mf"].to_numpy()
+        # a whole tunnel packet needs its outer length; others need at least the inner length plus a tunnel
+        return candidate & np.where(whole_tunnel, outer_len > threshold,
+                                    inner_len + MAX_TUNNEL_OVERHEAD > threshold)
 
     def _evidence(self, rows, keys, extra_len="inner_len"):
         return pd.DataFrame({**{k: rows[k] for k in keys}, "count": 1, "max_len": rows[extra_len],
                              "first": rows["ts"], "last": rows["ts"]})
 
-    def _inner_fragments(self, tunnel):
-        rows = tunnel[(tunnel["inner_mf"] | (tunnel["inner_frag_off"] > 0)) & (tunnel["inner_src"] != tunnel["outer_src"])]
+    def _inner_fragments(self, rows):
+        if rows is None:
+            return
+        rows = rows[rows["inner_src"] != rows["outer_src"]]
         if rows.empty:
             return
         keys = ["outer_class", "outer_src", "inner_src", "inner_dst"]
@@ -68,9 +94,8 @@ class MtuAnalyzer:
         frame["refragmented"] = refragmented.astype(int)
         self.inner_fragments = _group_max(_concat(self.inner_fragments, frame), keys, TABLE_CAP)
 
-    def _outer_fragments(self, tunnel):
-        rows = tunnel[tunnel["outer_mf"] | (tunnel["outer_frag_off"] > 0)]
-        if rows.empty:
+    def _outer_fragments(self, rows):
+        if rows is None:
             return
         keys = ["outer_class", "outer_src", "outer_dst"]
         frame = self._evidence(rows, keys, "outer_len")
@@ -81,23 +106,24 @@ class MtuAnalyzer:
         agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max", "inner_len": "max", "example": "max"}
         self.outer_fragments = _concat(self.outer_fragments, frame).groupby(keys, sort=False).agg(agg).reset_index()
 
-    def _large_inner(self, facts):
-        rows = facts[(facts["inner_len"] >= LARGE_INNER) & ~facts["offload"] & (facts["outer_class"] != "non-ip")
-                     & (facts["inner_frag_off"] == 0)]
-        if rows.empty:
+    def _large_inner(self, rows):
+        if rows is None:
             return
         # the bytes this packet's own encapsulation adds; a first outer fragment's outer length is the
         # fragment's, so there the nominal overhead of the class stands in
         own = (rows["outer_len"] - rows["inner_len"]).clip(lower=0)
-        nominal = rows.apply(lambda r: NOMINAL_OVERHEAD.get(r["outer_class"], {}).get(r["outer_ipv"], 0), axis=1) \
-            if rows["outer_mf"].any() else 0
-        rows = rows.assign(packet_overhead=own.where(~rows["outer_mf"], nominal))
+        if rows["outer_mf"].any():
+            nominal = [NOMINAL_OVERHEAD.get(cls, {}).get(version, 0)
+                       for cls, version in zip(rows["outer_class"], rows["outer_ipv"])]
+            own = own.where(~rows["outer_mf"], pd.Series(nominal, index=rows.index))
+        rows = rows.assign(packet_overhead=own)
         keys = ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len", "packet_overhead"]
         frame = self._evidence(rows, keys)
         self.large_inner = _group_max(_concat(self.large_inner, frame), keys, TABLE_CAP)
 
     def _icmp(self, facts):
-        events = facts[facts["icmp_mtu"] >= 0]
+        icmp = facts["icmp_mtu"].to_numpy() >= 0
+        events = facts[icmp] if icmp.any() else facts.iloc[:0]
         for row in events.itertuples(index=False):
             self.icmp_total += 1
             if len(self.icmp_events) < EVENT_CAP:
@@ -114,22 +140,33 @@ class MtuAnalyzer:
         if not self.icmp_events:
             return
         # PMTUD black hole evidence: the flow an ICMP named keeps sending packets above the MTU it was given
-        # an ICMP quoting a tunnel packet names the outer path's MTU: the pod flow's inner budget is less
-        told = pd.DataFrame([{"inner_src": e["quoted_key"][0], "inner_dst": e["quoted_key"][1],
-                              "inner_proto": e["quoted_key"][2], "sport": e["quoted_key"][3],
-                              "dport": e["quoted_key"][4], "told_ts": e["ts"],
-                              "told_mtu": e["mtu"] - NOMINAL_OVERHEAD.get((e["quoted_encap"] or "native").split(">")[0],
-                                                                          {}).get(4, 0)}
-                             for e in self.icmp_events]).groupby(FIVE_TUPLE).agg(
-            told_ts=("told_ts", "min"), told_mtu=("told_mtu", "min")).reset_index()
-        candidates = facts[(facts["inner_len"] > 0) & ~facts["offload"]][FIVE_TUPLE + ["ts", "inner_len"]]
-        joined = candidates.merge(told, on=FIVE_TUPLE)
+        told = self._told()
+        candidates = (facts["inner_len"].to_numpy() > told["told_mtu"].min()) & ~facts["offload"].to_numpy()
+        if candidates.any():
+            candidates &= facts["inner_src"].isin(self._told_sources).to_numpy()
+        if not candidates.any():
+            return
+        joined = facts.loc[candidates, FIVE_TUPLE + ["ts", "inner_len"]].merge(told, on=FIVE_TUPLE)
         joined = joined[(joined["ts"] > joined["told_ts"]) & (joined["inner_len"] > joined["told_mtu"])]
         if joined.empty:
             return
         frame = pd.DataFrame({**{k: joined[k] for k in FIVE_TUPLE}, "told_mtu": joined["told_mtu"], "count": 1,
                               "max_len": joined["inner_len"], "first": joined["ts"], "last": joined["ts"]})
         self.after_icmp = _group_max(_concat(self.after_icmp, frame), FIVE_TUPLE + ["told_mtu"], TABLE_CAP)
+
+    def _told(self) -> pd.DataFrame:
+        """Per quoted flow: when it was first told, and the inner size budget it was told (cached)."""
+        if self._told_cache is None or self._told_cache[0] != len(self.icmp_events):
+            # an ICMP quoting a tunnel packet names the outer path's MTU: the pod flow's inner budget is less
+            table = pd.DataFrame([{
+                "inner_src": e["quoted_key"][0], "inner_dst": e["quoted_key"][1], "inner_proto": e["quoted_key"][2],
+                "sport": e["quoted_key"][3], "dport": e["quoted_key"][4], "told_ts": e["ts"],
+                "told_mtu": e["mtu"] - NOMINAL_OVERHEAD.get((e["quoted_encap"] or "native").split(">")[0], {}).get(4, 0)}
+                for e in self.icmp_events]).groupby(FIVE_TUPLE).agg(
+                told_ts=("told_ts", "min"), told_mtu=("told_mtu", "min")).reset_index()
+            self._told_cache = (len(self.icmp_events), table)
+            self._told_sources = set(table["inner_src"])
+        return self._told_cache[1]
 
     def merge(self, other: "MtuAnalyzer") -> None:
         self.max_outer_len = max(self.max_outer_len, other.max_outer_len)
@@ -153,6 +190,17 @@ class MtuAnalyzer:
 
     def result(self) -> "MtuAnalyzer":
         return self
+
+
+_FRAGMENT_COLUMNS = ["outer_class", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner_ip_id", "inner_mf",
+                     "inner_len", "outer_len", "outer_frag_off", "ts"]
+_LARGE_COLUMNS = ["outer_class", "outer_ipv", "outer_src", "inner_src", "inner_dst", "inner_len", "outer_len",
+                  "outer_mf", "ts"]
+
+
+def _rows(facts: pd.DataFrame, mask, columns):
+    """The masked rows, only the named columns; None when no row matches."""
+    return facts.loc[mask, columns] if mask.any() else None
 
 
 def _concat(left, right):

@@ -1,12 +1,14 @@
 """Encapsulation overhead per class and UDP port, and per node pair."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
+_BATCH_KEY = ["encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni", "size"]
 _SUMS = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]
 
 
@@ -27,28 +29,32 @@ class OverheadAnalyzer:
     def update(self, facts: pd.DataFrame) -> None:
         if facts.empty:
             return
-        has_inner = (facts["outer_len"] >= 0) & (facts["inner_len"] >= 0)
-        overhead = (facts["outer_len"] - facts["inner_len"]).where(has_inner, 0).clip(lower=0)
-        frame = pd.DataFrame({
-            "outer_class": facts["outer_class"], "tunnel_port": facts["tunnel_port"],
-            "outer_src": facts["outer_src"], "outer_dst": facts["outer_dst"],
+        outer_len, inner_len = facts["outer_len"].to_numpy(), facts["inner_len"].to_numpy()
+        has_inner = (outer_len >= 0) & (inner_len >= 0)
+        overhead = np.where(has_inner, np.maximum(outer_len - inner_len, 0), 0)
+        whole = has_inner & ~facts["outer_mf"].to_numpy()  # a first outer fragment's size is the fragment's
+        # One group-by per batch over every key this analyzer reports by; the small result feeds them all.
+        grouped = pd.DataFrame({
+            "encap": facts["encap"], "outer_class": facts["outer_class"], "tunnel_port": facts["tunnel_port"],
+            "outer_src": facts["outer_src"], "outer_dst": facts["outer_dst"], "vni": facts["vni"],
+            "size": np.where(whole, overhead, -1),
             "packets": 1, "wire_bytes": facts["wirelen"],
-            "inner_bytes": facts["inner_len"].where(has_inner, 0).clip(lower=0),
+            "inner_bytes": np.where(has_inner, np.maximum(inner_len, 0), 0),
             "overhead_bytes": overhead,
-            "by_plausibility": facts["by_plausibility"].astype(int),
-            "offload": facts["offload"].astype(int),
-            "outer_ipv6": (facts["outer_ipv"] == 6).astype(int),
-        })
-        self._absorb(frame)
-        tunnelled = facts[facts["vni"] >= 0]
-        for (cls, port), vnis in tunnelled.groupby(CLASS_KEY)["vni"]:
-            self.vnis.setdefault((cls, int(port)), set()).update(int(v) for v in vnis.unique()[:4096])
-        whole = facts[has_inner & ~facts["outer_mf"] & facts["outer_class"].isin(TUNNEL_CLASSES)]
-        if not whole.empty:
-            sizes = (whole["outer_len"] - whole["inner_len"]).rename("overhead")
-            for (cls, port, size), count in pd.concat([whole[CLASS_KEY], sizes], axis=1).value_counts().items():
-                _count_into(self.per_packet.setdefault((cls, int(port)), {}), int(size), int(count))
-        for chain, count in facts["encap"].value_counts().items():
+            "by_plausibility": facts["by_plausibility"].to_numpy().astype(np.int64),
+            "offload": facts["offload"].to_numpy().astype(np.int64),
+            "outer_ipv6": (facts["outer_ipv"].to_numpy() == 6).astype(np.int64),
+        }).groupby(_BATCH_KEY, sort=False)[_SUMS].sum().reset_index()
+        self._absorb(grouped)
+        for (cls, port, vni) in grouped.loc[grouped["vni"] >= 0, CLASS_KEY + ["vni"]].drop_duplicates().itertuples(
+                index=False, name=None):
+            known = self.vnis.setdefault((cls, int(port)), set())
+            if len(known) < 4096:
+                known.add(int(vni))
+        sized = grouped[(grouped["size"] >= 0) & grouped["outer_class"].isin(TUNNEL_CLASSES)]
+        for (cls, port, size), count in sized.groupby(CLASS_KEY + ["size"])["packets"].sum().items():
+            _count_into(self.per_packet.setdefault((cls, int(port)), {}), int(size), int(count))
+        for chain, count in grouped.groupby("encap")["packets"].sum().items():
             self.chains[chain] = self.chains.get(chain, 0) + int(count)
 
     def _absorb(self, frame: pd.DataFrame) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 
+import numpy as np
 import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
 
 ADDRESS_CAP = 100_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
-DEFAULT_NODE_PREFIX = {4: 24, 6: 64}  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
+DEFAULT_NODE_PREFIX = {4: 24, 6: 64}
+_TUNNEL_COLUMNS = ["outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_smac"]  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
 
 
 class TopologyAnalyzer:
@@ -36,23 +38,27 @@ class TopologyAnalyzer:
                 self.dropped += 1
 
     def update(self, facts: pd.DataFrame) -> None:
-        tunnelled = facts[facts["outer_class"].isin(TUNNEL_CLASSES) & (facts["inner_src"] != facts["outer_src"])
-                          & (facts["inner_ipv"] > 0)]
-        if not tunnelled.empty:
-            forward = tunnelled[["outer_src", "vni", "inner_src"]].drop_duplicates()
-            backward = tunnelled[["outer_dst", "vni", "inner_dst"]].drop_duplicates()
-            self._add(self.pods, map(tuple, forward.itertuples(index=False)))
-            self._add(self.receivers, map(tuple, backward.itertuples(index=False)))
-            macs = tunnelled.loc[tunnelled["inner_smac"] != "", ["outer_src", "inner_smac"]].drop_duplicates()
-            self._add(self.macs, map(tuple, macs.itertuples(index=False)))
-            pairs = tunnelled[["outer_src", "outer_dst"]].drop_duplicates()
-            self._add(self.peers, map(tuple, pairs.itertuples(index=False)))
-        native = facts[(facts["outer_class"] == "native")]
-        if not native.empty:
-            self._add(self.native_addresses, pd.unique(native[["inner_src", "inner_dst"]].to_numpy().ravel()))
-            announcements = native.loc[native["bgp_prefixes"] != "", ["outer_src", "bgp_prefixes"]]
-            for speaker, prefixes in announcements.itertuples(index=False):
-                self._add(self.bgp_routes, ((speaker, prefix) for prefix in prefixes.split()))
+        tunnel = (facts["outer_class"].isin(TUNNEL_CLASSES).to_numpy() & (facts["inner_ipv"].to_numpy() > 0)
+                  & (facts["inner_src"].to_numpy() != facts["outer_src"].to_numpy()))
+        if tunnel.any():
+            # one de-duplication per batch; the few distinct rows feed every set
+            seen = facts.loc[tunnel, _TUNNEL_COLUMNS].drop_duplicates()
+            self._add(self.pods, seen[["outer_src", "vni", "inner_src"]].drop_duplicates().itertuples(
+                index=False, name=None))
+            self._add(self.receivers, seen[["outer_dst", "vni", "inner_dst"]].drop_duplicates().itertuples(
+                index=False, name=None))
+            macs = seen.loc[seen["inner_smac"] != "", ["outer_src", "inner_smac"]].drop_duplicates()
+            self._add(self.macs, macs.itertuples(index=False, name=None))
+            self._add(self.peers, seen[["outer_src", "outer_dst"]].drop_duplicates().itertuples(index=False, name=None))
+        native = facts["outer_class"].to_numpy() == "native"
+        if native.any():
+            self._add(self.native_addresses, pd.unique(np.concatenate(
+                [facts["inner_src"].to_numpy()[native], facts["inner_dst"].to_numpy()[native]])))
+            announcing = native & (facts["bgp_prefixes"].to_numpy() != "")
+            if announcing.any():
+                for speaker, prefixes in facts.loc[announcing, ["outer_src", "bgp_prefixes"]].itertuples(
+                        index=False, name=None):
+                    self._add(self.bgp_routes, ((speaker, prefix) for prefix in prefixes.split()))
 
     def merge(self, other: "TopologyAnalyzer") -> None:
         for name in ("pods", "receivers", "macs", "peers", "native_addresses", "bgp_routes"):

@@ -1,32 +1,35 @@
-"""The fast decoder: numpy over a whole RecordBatch, the reference for everything else.
+"""The fast decoder: numpy over a whole RecordBatch, the reference decoder for everything else.
 
 The vectorised path covers the common stacks of a Kubernetes underlay:
 
-    link:   Ethernet (II, optionally one 802.1Q tag), raw IPv4 (101/228/12/14/229 with
-            version nibble 4), Linux cooked SLL (113) and SLL2 (276) carrying IPv4
-    outer:  IPv4, IHL 5..15, not a fragment (MF = 0, offset = 0), total length
-            between the header length and the captured bytes
-    then:   (a) UDP to a port of the VXLAN set, flags without the GPE bit
-                -> inner Ethernet (no tag) -> inner IPv4
+    link    Ethernet II (with at most one 802.1Q tag), raw IP link types (12, 14, 101, 228,
+            229 with version nibble 4), Linux cooked SLL (113) and SLL2 (276) carrying IPv4;
+            Ethernet ARP (a "non-ip" row)
+    outer   IPv4, IHL 5..15, not a fragment (MF = 0, offset = 0), total length at least the
+            header length and within the captured bytes -- or beyond them when the record is
+            snaplen-cut (caplen < wirelen), as the reference allows
+    then    (a) UDP to a port of the VXLAN set, VXLAN flags without the GPE (P) bit
+                -> inner Ethernet (untagged IPv4) -> inner IPv4, with the outer UDP checksum
+                state (none / good / bad / partial) computed over the whole datagram
             (b) IPv4 protocol 4 (IPIP) -> inner IPv4
             (c) native: the outer IPv4 is the innermost
-    inner IPv4 (a, b): the same header checks; fragments allowed (no L4 past a
-            non-first one), innermost L4 = TCP (any options; MSS parsed on SYNs),
-            UDP (proven not to be a tunnel), ICMP other than the error types.
+    inner   the same IPv4 checks, fragments allowed (nothing past a non-first one);
+    L4      TCP (any options; dpkt's option walk for the MSS of SYNs), UDP proven by its port
+            and payload to be no tunnel, ICMP other than the error types (echo identity kept)
 
-Every gather is guarded by a captured-length check made before it. A row
-that fails any check -- snaplen-cut records, outer fragments (the reference's
-FragmentAttribution table must see all of them, in order), IPv6, ARP, GRE,
-Geneve, BGP, ICMP errors, UDP whose payload might pass one of the reference's
-plausibility tests, malformed headers -- is decoded by the reference decoder
-(one ReferenceDecoder per FastDecoder, so its fragment table persists across
+Every header is gathered from the batch buffer as a fixed-width window at a computed
+offset (one numpy gather per layer), and every field read from a window is guarded by a
+captured-length check. A row that fails any check -- a header cut short, outer IP
+fragments (the reference's FragmentAttribution table must see all of them, in order),
+IPv6, GRE, Geneve, BGP, ICMP errors, UDP whose payload might pass one of the reference's
+plausibility tests, malformed headers, anything unknown -- is decoded by the reference
+decoder (one ReferenceDecoder per FastDecoder, so its fragment table persists across
 batches) and merged back in record order.
 
-Values that the reference computes in a surprising way are reproduced, not
-corrected: the TCP payload is ``2*total - len(buf) - ihl - thl`` (clamped at 0)
-where ``len(buf)`` is the bytes after the link header (Ethernet padding lowers
-it), and the UDP plausibility tests run on the bytes bounded by the IP total
-length, not by the UDP length.
+Values the reference computes in a surprising way are reproduced, not corrected: the TCP
+payload is total - (len(buf) - len(payload)) - data offset, so Ethernet padding after a
+short IP packet lowers it; the plausibility tests see the UDP payload bounded by the IP
+total length, not by the UDP length.
 """
 from __future__ import annotations
 
@@ -36,44 +39,126 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, COLUMN_NAMES, rows_to_frame
+from .facts import COLUMNS, COLUMN_NAMES, new_row, rows_to_frame
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
-ENCAP_NAMES = ("", "native", "vxlan", "ipip")
-ENC_NATIVE, ENC_VXLAN, ENC_IPIP = 1, 2, 3
-_ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the quoted packet of these
+ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip")
+ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP = 1, 2, 3, 4
+_ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the packet these quote
 _TH_SYN = 0x02
+TEXT_PROBE = next(name for name, kind, _ in COLUMNS if kind == "s")
 _I64 = np.int64
+_RAW_LINKS = np.array(sorted(LINK_RAW), dtype=_I64)
+L4_WINDOW = 30   # UDP 8 + VXLAN 8 + inner Ethernet 14; TCP 20; UDP + the 22 bytes the plausibility tests read
 
 
-def _empty_int(n, value):
-    return np.full(n, value, dtype=_I64)
+class _Buffer:
+    """The batch buffer, with fixed-width windows of bytes gathered at any offsets.
+
+    The first HEAD bytes of every record are gathered once (a single pass over the records'
+    first cache lines); the header windows of the layers are then cut out of that compact copy,
+    and only windows reaching past it are gathered from the buffer itself.
+    """
+
+    HEAD = 128
+
+    def __init__(self, raw, start):
+        self.u8 = np.frombuffer(raw, dtype=np.uint8)
+        self.size = len(self.u8)
+        self.start = start
+        self._views: dict[int, np.ndarray] = {}
+        self.head = self.gather(self.u8, self._views, np.maximum(start, 0), self.HEAD)
+        self._head_views: dict[int, np.ndarray] = {}
+
+    @staticmethod
+    def gather(u8, views, pos, width):
+        """(len(pos), width) uint8: bytes [pos, pos + width) of u8 per row (zeros past its end)."""
+        k, size = len(pos), len(u8)
+        if k == 0:
+            return np.zeros((0, width), dtype=np.uint8)
+        view = views.get(width)
+        if view is None and size >= width:
+            # one "void" item of `width` bytes at every byte offset: one gather copies a whole header
+            view = views[width] = np.ndarray((size - width + 1,), dtype=np.dtype((np.void, width)),
+                                             buffer=u8, strides=(1,))
+        if int(pos.max()) <= size - width:
+            return view[pos].view(np.uint8).reshape(k, width)
+        out = np.zeros((k, width), dtype=np.uint8)
+        near = pos > size - width
+        inside = np.flatnonzero(~near)
+        if len(inside):
+            out[inside] = view[pos[inside]].view(np.uint8).reshape(len(inside), width)
+        tail = np.flatnonzero(near)
+        first = min(int(pos[tail].min()), size)
+        padded = np.zeros(int(pos[tail].max()) - first + width, dtype=np.uint8)
+        padded[:size - first] = u8[first:]
+        out[tail] = padded[(pos[tail] - first)[:, None] + np.arange(width)]
+        return out
+
+    def window(self, rows, pos, width):
+        """Bytes [pos, pos + width) of the buffer for records rows (pos: absolute buffer offsets)."""
+        rel = pos - self.start[rows]
+        inside = (rel >= 0) & (rel <= self.HEAD - width)
+        flat = rows * self.HEAD + rel
+        head = self.head.reshape(-1)
+        if inside.all():
+            return self.gather(head, self._head_views, flat, width)
+        out = np.empty((len(rows), width), dtype=np.uint8)
+        k = np.flatnonzero(inside)
+        out[k] = self.gather(head, self._head_views, flat[k], width)
+        k = np.flatnonzero(~inside)
+        out[k] = self.gather(self.u8, self._views, pos[k], width)
+        return out
+
+    def byte(self, pos):
+        return self.u8.take(pos).astype(_I64)
 
 
-class _Batch:
-    """Views over one batch's buffer: bytes, unaligned big-endian 16- and 32-bit words."""
+def _u8(M, c):
+    return M[:, c].astype(_I64)
 
-    def __init__(self, raw):
-        buf = np.frombuffer(raw, dtype=np.uint8)
-        self.u8 = buf
-        self.size = n = len(buf)
-        # word at *every* byte position (stride 1): one gather per field, no shifting
-        self.u16 = np.ndarray((max(n - 1, 0),), dtype=">u2", buffer=buf, strides=(1,))
-        self.u32 = np.ndarray((max(n - 3, 0),), dtype=">u4", buffer=buf, strides=(1,))
 
-    def b(self, pos):
-        return self.u8[pos].astype(_I64)
+def _u16(M, c):
+    if not len(M):
+        return np.zeros(0, dtype=_I64)
+    return np.ndarray((len(M),), dtype=">u2", buffer=M, offset=c, strides=(M.strides[0],)).astype(_I64)
 
-    def h(self, pos):
-        return self.u16[pos].astype(_I64)
 
-    def w(self, pos):
-        return self.u32[pos].astype(_I64)
+def _u32(M, c):
+    if not len(M):
+        return np.zeros(0, dtype=_I64)
+    return np.ndarray((len(M),), dtype=">u4", buffer=M, offset=c, strides=(M.strides[0],)).astype(_I64)
 
-    def h_if(self, pos, ok):
-        """16-bit words at pos where ok (others read position 0 and are meaningless)."""
-        return self.u16[np.where(ok, pos, 0)].astype(_I64)
+
+def _take(idx, *arrays):
+    if len(idx) == len(arrays[0]):        # idx is sorted and unique (flatnonzero): everything
+        return arrays
+    return tuple(a.take(idx, axis=0) for a in arrays)
+
+
+class _Out:
+    """The columns of one batch at their missing values, filled as layers decode."""
+
+    def __init__(self, n):
+        self.n = n
+        self.cols: dict[str, np.ndarray] = {}
+        for name, kind, missing in COLUMNS:
+            if kind == "i":
+                self.cols[name] = np.full(n, missing, dtype=_I64)
+            elif kind == "b":
+                self.cols[name] = np.full(n, missing, dtype=bool)
+            elif kind == "f":
+                self.cols[name] = np.full(n, missing, dtype=np.float64)
+        self.enc = np.zeros(n, dtype=np.int8)
+        self.done = np.zeros(n, dtype=bool)        # every column of the row is set
+        self.addr_rows, self.addr_src, self.addr_dst = [], [], []      # (rows, outer src, outer dst)
+        self.inner_rows, self.inner_src, self.inner_dst = [], [], []
+        self.mac_rows, self.mac_src, self.mac_dst = [], [], []
+
+    def __setitem__(self, key, value):
+        name, rows = key
+        self.cols[name][rows] = value
 
 
 class FastDecoder:
@@ -93,8 +178,8 @@ class FastDecoder:
             self._is_tunnel_port[port] = True
         self._addr_cache: dict[int, str] = {}
         self._mac_cache: dict[int, str] = {}
-        self.packets = 0       # rows decoded in all
-        self.fallback = 0      # rows the reference decoded
+        self.packets = 0       # rows decoded
+        self.fallback = 0      # of which the reference decoded
 
     # ------------------------------------------------------------------
     def decode_batch(self, batch) -> pd.DataFrame:
@@ -102,208 +187,175 @@ class FastDecoder:
         self.packets += n
         if n == 0:
             return rows_to_frame([])
-        B = _Batch(batch.buf)
         start = np.asarray(batch.offsets, dtype=_I64)
         cap = np.asarray(batch.caplens, dtype=_I64)
         wire = np.asarray(batch.wirelens, dtype=_I64)
         lt = np.asarray(batch.linktypes, dtype=_I64)
         end = start + cap
+        B = _Buffer(batch.buf, start)
+        out = _Out(n)
+        cols = out.cols
+        cols["ts"] = np.array(batch.ts, dtype=np.float64)
+        cols["caplen"] = cap.copy()
+        cols["wirelen"] = wire.copy()
+        cols["linktype"] = lt.copy()
+        cols["offload"] = wire > JUMBO_FRAME_MAX
+        cut = cap < wire          # snaplen-cut: IP lengths may run past the bytes
 
-        cols = _Columns(n)
-        cols.i["caplen"][:] = cap
-        cols.i["wirelen"][:] = wire
-        cols.i["linktype"][:] = lt
-        cols.f["ts"][:] = batch.ts
-        cols.b["offload"][:] = wire > JUMBO_FRAME_MAX
-        fast = np.zeros(n, dtype=bool)        # rows whose every column the fast path set
+        # -- link layer ------------------------------------------------------------------
+        rows = np.flatnonzero((start >= 0) & (end <= B.size) & (cap >= 1))
+        M = B.head[rows] if len(rows) < n else B.head
+        ltr, capr = lt[rows], cap[rows]
+        et = _u16(M, 12)
+        eth = (ltr == 1) & (capr >= 14)
+        eth_ip = eth & (et == 0x0800)
+        vlan_ip = eth & (capr >= 18) & (et == 0x8100) & (_u16(M, 16) == 0x0800)
+        raw_ip = np.isin(ltr, _RAW_LINKS) & ((M[:, 0] >> 4) == 4)
+        sll_ip = (ltr == 113) & (capr >= 16) & (_u16(M, 14) == 0x0800)
+        sll2_ip = (ltr == 276) & (capr >= 20) & (_u16(M, 0) == 0x0800)
+        arp = rows[eth & (et == 0x0806)]
+        out.enc[arp] = ENC_NON_IP          # dpkt parses ARP (or not): either way no IP, no exception
+        out.done[arp] = True
+        l3_off = 14 * eth_ip + 18 * vlan_ip + 16 * sll_ip + 20 * sll2_ip
+        k = np.flatnonzero(eth_ip | vlan_ip | raw_ip | sll_ip | sll2_ip)
+        rows = rows[k]
+        l3 = start[rows] + l3_off[k]
 
-        # -- link layer: where the outer IPv4 header starts (-1: not on the fast path) ----
-        ok = (start >= 0) & (end <= B.size) & (cap >= wire) & (B.size >= 4)
-        l3 = np.full(n, -1, dtype=_I64)
-        r = np.flatnonzero(ok & (lt == 1) & (cap >= 14))
-        if len(r):
-            p = start[r]
-            et = B.h(p + 12)
-            m = et == 0x0800
-            l3[r[m]] = p[m] + 14
-            m = (et == 0x8100) & (cap[r] >= 18)
-            rv, pv = r[m], p[m]
-            m = B.h(pv + 16) == 0x0800
-            l3[rv[m]] = pv[m] + 18
-        r = np.flatnonzero(ok & np.isin(lt, list(LINK_RAW)) & (cap >= 1))
-        if len(r):
-            m = (B.b(start[r]) >> 4) == 4
-            l3[r[m]] = start[r[m]]
-        r = np.flatnonzero(ok & (lt == 113) & (cap >= 16))
-        if len(r):
-            m = B.h(start[r] + 14) == 0x0800
-            l3[r[m]] = start[r[m]] + 16
-        r = np.flatnonzero(ok & (lt == 276) & (cap >= 20))
-        if len(r):
-            m = B.h(start[r]) == 0x0800
-            l3[r[m]] = start[r[m]] + 20
-
-        # -- outer IPv4 --------------------------------------------------------------
-        r = np.flatnonzero(l3 >= 0)
-        ip = self._ipv4(B, r, l3[r], end[r] - l3[r], fragments_ok=False)
-        r, hl, tot = ip["rows"], ip["hl"], ip["len"]
-        ci = cols.i
+        # -- outer IPv4 ------------------------------------------------------------------
+        ip = self._ipv4(B, rows, l3, end[rows] - l3, cut[rows], outer=True)
+        rows, proto, t0, plen, tlen = ip["rows"], ip["proto"], ip["l4"], ip["plen"], ip["tlen"]
         for side in ("outer", "inner"):
-            ci[f"{side}_ipv"][r] = 4
-            ci[f"{side}_proto"][r] = ip["proto"]
-            ci[f"{side}_len"][r] = tot
-            ci[f"{side}_ip_id"][r] = ip["id"]
-            cols.b[f"{side}_df"][r] = ip["df"]
-        ci["outer_ttl"][r] = ip["ttl"]
-        # outer_mf / outer_frag_off / inner_mf / inner_frag_off stay False / 0: no fragments here
-        outer_src, outer_dst = ip["src"], ip["dst"]
-        t0 = ip["l4"]
-        plen = tot - hl
-        tlen = ip["tlen"]
-        proto = ip["proto"]
-        enc = np.zeros(n, dtype=np.int8)
-        addr_rows = [r]                     # rows whose outer_src/outer_dst come from these arrays
-        addr_vals = [(outer_src, outer_dst)]
+            out[f"{side}_ipv", rows] = 4
+            out[f"{side}_proto", rows] = proto
+            out[f"{side}_len", rows] = ip["len"]
+            out[f"{side}_ip_id", rows] = ip["id"]
+            out[f"{side}_df", rows] = ip["df"]
+        out["outer_ttl", rows] = ip["ttl"]
+        out.addr_rows.append(rows)
+        out.addr_src.append(ip["src"])
+        out.addr_dst.append(ip["dst"])
 
-        # native L4 (the outer header is the innermost)
-        m = proto == 6
-        done = self._tcp(B, cols, r[m], t0[m], plen[m], tlen[m])
-        enc[done] = ENC_NATIVE
-        fast[done] = True
-        m = proto == 1
-        done = self._icmp(B, cols, r[m], t0[m], plen[m])
-        enc[done] = ENC_NATIVE
-        fast[done] = True
+        k = np.flatnonzero(proto == 6)
+        self._tcp(B, out, ENC_NATIVE, rows[k], t0[k], plen[k], tlen[k])
+        k = np.flatnonzero(proto == 1)
+        self._icmp(B, out, ENC_NATIVE, rows[k], t0[k], plen[k])
+        k = np.flatnonzero((proto == 17) & (plen >= 8))
+        ru, tu, pu = _take(k, rows, t0, plen)
+        Lu = B.window(ru, tu, L4_WINDOW)
+        src_u, dst_u = ip["src"][k], ip["dst"][k]
+        vx = self._is_vxlan_port[_u16(Lu, 2)]
+        k = np.flatnonzero(~vx)
+        self._udp(out, ENC_NATIVE, ru[k], Lu[k], pu[k])
 
-        # UDP: VXLAN by port, or native UDP proven not to be a tunnel
-        m = (proto == 17) & (plen >= 8)
-        ru, tu, pu = r[m], t0[m], plen[m]
-        usrc, udst = outer_src[m], outer_dst[m]
-        dport = B.h(tu + 2)
-        vx = self._is_vxlan_port[dport]
-        done = self._udp(B, cols, ru[~vx], tu[~vx], pu[~vx])
-        enc[done] = ENC_NATIVE
-        fast[done] = True
-
-        inner_rows, inner_pos, inner_avail = [], [], []
-        # VXLAN: UDP 8 + VXLAN 8 + inner Ethernet 14, flags without the GPE (P) bit, inner IPv4
-        rx, tx, px, dx = ru[vx], tu[vx], pu[vx], dport[vx]
-        sx, ds = usrc[vx], udst[vx]
-        m = px >= 8 + 8 + 14
-        rx, tx, px, dx, sx, ds = rx[m], tx[m], px[m], dx[m], sx[m], ds[m]
-        m = ((B.b(tx + 8) & 0x04) == 0) & (B.h(tx + 16 + 12) == 0x0800)
-        rx, tx, px, dx, sx, ds = rx[m], tx[m], px[m], dx[m], sx[m], ds[m]
-        if len(rx):
-            ci["tunnel_port"][rx] = dx
-            ci["vni"][rx] = B.w(tx + 12) >> 8
-            csum, partial, unsure = self._udp_checksum_state(B, tx, px, sx, ds, wire[rx])
-            ci["outer_udp_csum"][rx] = csum
-            cols.b["offload"][rx[partial]] = True
-            keep = ~unsure
-            rx, tx, px = rx[keep], tx[keep], px[keep]
-            e = tx + 16
-            cols.mac_rows.append(rx)
-            cols.mac_vals.append(((B.h(e + 6) << 32) | B.w(e + 8),     # source MAC
-                                  (B.h(e) << 32) | B.w(e + 2)))        # destination MAC
-            enc[rx] = ENC_VXLAN
-            inner_rows.append(rx)
-            inner_pos.append(e + 14)
-            inner_avail.append(px - 30)
+        # VXLAN by port: UDP 8 + VXLAN 8 (no P flag) + inner Ethernet 14 (IPv4) + inner IPv4
+        k = np.flatnonzero(vx)
+        rx, Lx, tx, px, sx, dx = _take(k, ru, Lu, tu, pu, src_u, dst_u)
+        k = np.flatnonzero((px >= 30) & ((Lx[:, 8] & 0x04) == 0) & (_u16(Lx, 28) == 0x0800))
+        rx, Lx, tx, px, sx, dx = _take(k, rx, Lx, tx, px, sx, dx)
+        csum, partial, unsure = self._udp_checksum_state(B, Lx, tx, px, sx, dx, wire[rx], cut[rx])
+        k = np.flatnonzero(~unsure)
+        rx, Lx, tx, px, csum, partial = _take(k, rx, Lx, tx, px, csum, partial)
+        out["tunnel_port", rx] = _u16(Lx, 2)
+        out["vni", rx] = _u32(Lx, 12) >> 8
+        out["outer_udp_csum", rx] = csum
+        out["offload", rx[partial]] = True
+        out.mac_rows.append(rx)
+        out.mac_dst.append((_u16(Lx, 16) << 32) | _u32(Lx, 18))
+        out.mac_src.append((_u16(Lx, 22) << 32) | _u32(Lx, 24))
+        out.enc[rx] = ENC_VXLAN
         # IPIP: the inner IPv4 is the outer payload
-        m = proto == 4
-        enc[r[m]] = ENC_IPIP
-        inner_rows.append(r[m])
-        inner_pos.append(t0[m])
-        inner_avail.append(plen[m])
+        k = np.flatnonzero(proto == 4)
+        out.enc[rows[k]] = ENC_IPIP
 
-        # -- inner IPv4 of VXLAN / IPIP -------------------------------------------------
-        ri = np.concatenate(inner_rows)
-        pi = np.concatenate(inner_pos)
-        ai = np.concatenate(inner_avail)
-        ip = self._ipv4(B, ri, pi, ai, fragments_ok=True)
-        r2 = ip["rows"]
-        ci["inner_proto"][r2] = ip["proto"]
-        ci["inner_len"][r2] = ip["len"]
-        ci["inner_ip_id"][r2] = ip["id"]
-        cols.b["inner_df"][r2] = ip["df"]
-        cols.b["inner_mf"][r2] = ip["mf"]
-        ci["inner_frag_off"][r2] = ip["frag_off"]
-        cols.inner_rows.append(r2)
-        cols.inner_vals.append((ip["src"], ip["dst"]))
-        frag = ip["frag_off"] != 0
-        fast[r2[frag]] = True              # a non-first inner fragment: no L4 header to read
-        first = ~frag
-        r2, t2, h2, proto2 = r2[first], ip["l4"][first], ip["hl"][first], ip["proto"][first]
-        p2 = ip["len"][first] - h2
-        tl2 = ip["tlen"][first]
-        m = proto2 == 6
-        fast[self._tcp(B, cols, r2[m], t2[m], p2[m], tl2[m])] = True
-        m = proto2 == 17
-        fast[self._udp(B, cols, r2[m], t2[m], p2[m])] = True
-        m = proto2 == 1
-        fast[self._icmp(B, cols, r2[m], t2[m], p2[m])] = True
+        # -- inner IPv4 of VXLAN / IPIP ----------------------------------------------------
+        ri = np.concatenate([rx, rows[k]])
+        pi = np.concatenate([tx + 30, t0[k]])
+        ai = np.concatenate([px - 30, plen[k]])
+        ip = self._ipv4(B, ri, pi, ai, cut[ri], outer=False)
+        ri = ip["rows"]
+        out["inner_proto", ri] = ip["proto"]
+        out["inner_len", ri] = ip["len"]
+        out["inner_ip_id", ri] = ip["id"]
+        out["inner_df", ri] = ip["df"]
+        out["inner_mf", ri] = ip["mf"]
+        out["inner_frag_off", ri] = ip["frag_off"]
+        out.inner_rows.append(ri)
+        out.inner_src.append(ip["src"])
+        out.inner_dst.append(ip["dst"])
+        later = ip["frag_off"] != 0
+        out.done[ri[later]] = True          # a non-first inner fragment: no L4 header to read
+        k = np.flatnonzero(~later)
+        ri, proto, t2, p2, tl2 = _take(k, ri, ip["proto"], ip["l4"], ip["plen"], ip["tlen"])
+        k = np.flatnonzero(proto == 6)
+        self._tcp(B, out, 0, ri[k], t2[k], p2[k], tl2[k])
+        k = np.flatnonzero(proto == 1)
+        self._icmp(B, out, 0, ri[k], t2[k], p2[k])
+        k = np.flatnonzero(proto == 17)
+        rk = ri[k]
+        self._udp(out, 0, rk, B.window(rk, t2[k], L4_WINDOW), p2[k])
 
-        cols.outer_rows, cols.outer_vals = addr_rows, addr_vals
-        # -- the rest: the reference, in record order ------------------------------------
-        defer = np.flatnonzero(~fast)
-        rows = self.reference.decode_rows_at(batch, defer.tolist()) if len(defer) else []
+        # -- everything else: the reference, in record order --------------------------------
+        defer = np.flatnonzero(~out.done)
         self.fallback += len(defer)
-        return self._frame(n, cols, enc, fast, rows, defer)
+        rows = self.reference.decode_rows_at(batch, defer.tolist()) if len(defer) else []
+        return self._frame(out, defer, rows)
 
     # ------------------------------------------------------------------
     @staticmethod
-    def _ipv4(B, rows, pos, avail, fragments_ok):
-        """Checks and fields of IPv4 headers at pos with avail bytes; rows that pass."""
-        m = avail >= 20
-        rows, pos, avail = rows[m], pos[m], avail[m]
-        b0 = B.b(pos)
-        tot = B.h(pos + 2)
-        ff = B.h(pos + 6)
+    def _ipv4(B, rows, pos, avail, cut, outer):
+        """IPv4 headers at pos with avail bytes after them: fields of the rows that pass the checks."""
+        k = np.flatnonzero(avail >= 20)
+        rows, pos, avail, cut = _take(k, rows, pos, avail, cut)
+        H = B.window(rows, pos, 20)
+        b0 = _u8(H, 0)
+        tot = _u16(H, 2)
+        ff = _u16(H, 6)
         hl = (b0 & 0x0F) * 4
-        m = ((b0 >> 4) == 4) & (hl >= 20) & (tot >= hl) & (tot <= avail)
-        if not fragments_ok:
-            m &= (ff & 0x3FFF) == 0
-        rows, pos, avail, tot, ff, hl = rows[m], pos[m], avail[m], tot[m], ff[m], hl[m]
-        proto = B.b(pos + 9)
+        good = ((b0 >> 4) == 4) & (hl >= 20) & (tot >= hl) & ((tot <= avail) | cut)
+        if outer:
+            good &= (ff & 0x3FFF) == 0     # fragments go to the reference (its fragment table)
+        k = np.flatnonzero(good)
+        rows, pos, avail, tot, ff, hl, H = _take(k, rows, pos, avail, tot, ff, hl, H)
+        # bytes of the payload present: buf[hl:total] of the bytes there are
+        plen = np.minimum(tot, avail) - hl
         return {
-            "rows": rows, "hl": hl, "len": tot, "proto": proto,
-            "id": B.h(pos + 4), "ttl": B.b(pos + 8),
+            "rows": rows, "len": tot, "proto": _u8(H, 9), "id": _u16(H, 4), "ttl": _u8(H, 8),
             "df": (ff & 0x4000) != 0, "mf": (ff & 0x2000) != 0, "frag_off": (ff & 0x1FFF) * 8,
-            "src": B.w(pos + 12), "dst": B.w(pos + 16),
-            "l4": pos + hl,
+            "src": _u32(H, 12), "dst": _u32(H, 16),
+            "l4": pos + hl, "plen": plen,
             # the reference's transport length: total - (len(buf) - len(payload))
-            "tlen": 2 * tot - avail - hl,
+            "tlen": tot - avail + np.maximum(plen, 0),
         }
 
-    def _tcp(self, B, cols, rows, t, plen, tlen):
-        """TCP at t with plen bytes before the IP end; returns the rows decoded."""
-        m = plen >= 20
-        rows, t, plen, tlen = rows[m], t[m], plen[m], tlen[m]
-        sport, dport = B.h(t), B.h(t + 2)
-        off_flags = B.h(t + 12)
+    def _tcp(self, B, out, enc, rows, t, plen, tlen):
+        """TCP at t with plen bytes present."""
+        L = B.window(rows, t, 20)
+        sport, dport = _u16(L, 0), _u16(L, 2)
+        off_flags = _u16(L, 12)
         thl = (off_flags >> 12) * 4
         flags = off_flags & 0x1FF
-        m = (thl >= 20) & (sport != BGP_PORT) & (dport != BGP_PORT)
-        rows, t, plen, tlen, sport, dport, thl, flags = (
-            rows[m], t[m], plen[m], tlen[m], sport[m], dport[m], thl[m], flags[m])
+        # options cut off (thl > plen) and a data offset below 5 are the reference's to report
+        good = (plen >= 20) & (thl >= 20) & (thl <= plen) & (sport != BGP_PORT) & (dport != BGP_PORT)
         mss = np.full(len(rows), -1, dtype=_I64)
-        good = np.ones(len(rows), dtype=bool)
-        syn = np.flatnonzero(((flags & _TH_SYN) != 0) & (thl > 20))
+        syn = np.flatnonzero(good & ((flags & _TH_SYN) != 0) & (thl > 20))
         if len(syn):
-            mss[syn], good[syn] = self._mss(B, t[syn] + 20, t[syn] + np.minimum(thl[syn], plen[syn]))
-        rows = rows[good]
-        ci = cols.i
-        ci["sport"][rows] = sport[good]
-        ci["dport"][rows] = dport[good]
-        ci["tcp_flags"][rows] = flags[good]
-        ci["tcp_seq"][rows] = B.w(t[good] + 4)
-        ci["tcp_payload"][rows] = np.maximum(tlen[good] - thl[good], 0)
-        ci["tcp_mss"][rows] = mss[good]
-        return rows
+            mss[syn], parsed = self._mss(B, t[syn] + 20, t[syn] + thl[syn])
+            good[syn] &= parsed
+        k = np.flatnonzero(good)
+        rows = rows[k]
+        out["sport", rows] = sport[k]
+        out["dport", rows] = dport[k]
+        out["tcp_flags", rows] = flags[k]
+        out["tcp_seq", rows] = _u32(L, 4)[k]
+        out["tcp_payload", rows] = np.maximum(tlen[k] - thl[k], 0)
+        out["tcp_mss", rows] = mss[k]
+        if enc:
+            out.enc[rows] = enc
+        out.done[rows] = True
 
     @staticmethod
     def _mss(B, pos, end):
-        """dpkt's parse_opts over [pos, end): (last MSS value or -1, parsed without a bad option)."""
+        """dpkt's parse_opts over [pos, end): (the last MSS value or -1, no malformed option)."""
         k = len(pos)
         mss = np.full(k, -1, dtype=_I64)
         good = np.ones(k, dtype=bool)
@@ -311,255 +363,205 @@ class FastDecoder:
         live = np.flatnonzero(pos < end)
         while len(live):
             p, e = pos[live], end[live]
-            kind = B.b(p)
-            single = kind <= 1                      # EOL and NOP: one byte, and parsing goes on
+            kind = B.byte(p)
+            single = kind <= 1                      # EOL and NOP: one byte, and the walk goes on
             bad = ~single & (p + 1 >= e)            # no length byte: dpkt appends None (a TypeError later)
             good[live[bad]] = False
-            two = ~single & ~bad
+            two = np.flatnonzero(~single & ~bad)
             length = np.ones(len(live), dtype=_I64)
-            length[two] = np.maximum(B.b(p[two] + 1), 2)
+            length[two] = np.maximum(B.byte(p[two] + 1), 2)
             value_len = np.minimum(p + length, e) - (p + 2)
-            is_mss = two & (kind == 2) & (value_len == 2)
-            mss[live[is_mss]] = B.h(p[is_mss] + 2)
+            is_mss = np.flatnonzero(~single & ~bad & (kind == 2) & (value_len == 2))
+            mss[live[is_mss]] = (B.byte(p[is_mss] + 2) << 8) | B.byte(p[is_mss] + 3)
             pos[live] = p + length
             live = live[~bad]
             live = live[pos[live] < end[live]]
         return mss, good
 
-    def _udp(self, B, cols, rows, t, plen):
-        """UDP at t that is no tunnel (by port or by any plausibility test); returns the rows decoded."""
-        m = plen >= 8
-        rows, t, plen = rows[m], t[m], plen[m]
-        sport, dport = B.h(t), B.h(t + 2)
-        m = ~self._is_tunnel_port[dport] & ~self._maybe_tunnel(B, t + 8, plen - 8)
-        rows = rows[m]
-        cols.i["sport"][rows] = sport[m]
-        cols.i["dport"][rows] = dport[m]
-        return rows
+    def _udp(self, out, enc, rows, L, plen):
+        """UDP (L: its window) that is no tunnel by port and fails every plausibility test."""
+        sport, dport = _u16(L, 0), _u16(L, 2)
+        good = (plen >= 8) & ~self._is_tunnel_port[dport] & ~_maybe_tunnel(L, plen - 8)
+        k = np.flatnonzero(good)
+        rows = rows[k]
+        out["sport", rows] = sport[k]
+        out["dport", rows] = dport[k]
+        if enc:
+            out.enc[rows] = enc
+        out.done[rows] = True
 
     @staticmethod
-    def _maybe_tunnel(B, body, size):
-        """False where the UDP payload fails every plausibility test of the reference for sure."""
-        has4 = size >= 4
-        at = np.where(has4, body, 0)
-        b0 = B.b(at)
-        b1 = B.b(at + 1)
-        w2 = B.h(at + 2)
-        top = b0 >> 6
-        # gue_plausible: version 0, C bit clear, protocol 4 or 41
-        maybe = has4 & (top == 0) & ((b0 & 0x20) == 0) & ((b1 == 4) | (b1 == 41))
-        # geneve_plausible: version 0, protocol TEB / IPv4 / IPv6
-        maybe |= (size >= 8) & (top == 0) & ((w2 == 0x6558) | (w2 == 0x0800) | (w2 == 0x86DD))
-        # bare_ip_plausible: IPv4 total length or IPv6 payload length + 40 equal to the payload
-        has20 = size >= 20
-        version = b0 >> 4
-        w4 = B.h_if(body + 4, has20)
-        maybe |= has20 & (((version == 4) & (w2 == size)) | ((version == 6) & (w4 + 40 == size)))
-        # vxlan_plausible: I flag, no P flag, inner ethertype ARP / 802.1Q / IPv4 / IPv6
-        has22 = size >= 22
-        et = B.h_if(body + 20, has22)
-        maybe |= has22 & ((b0 & 0x0C) == 0x08) & (
-            (et == 0x0800) | (et == 0x86DD) | (et == 0x0806) | (et == 0x8100))
-        return maybe
+    def _icmp(B, out, enc, rows, t, plen):
+        """ICMP other than the error types (which quote a packet)."""
+        L = B.window(rows, t, 8)
+        kind = _u8(L, 0)
+        k = np.flatnonzero((plen >= 8) & ~np.isin(kind, _ICMP_ERRORS))
+        rows, kind = rows[k], kind[k]
+        out["icmp_type", rows] = kind
+        out["icmp_code", rows] = _u8(L, 1)[k]
+        echo = np.flatnonzero((kind == 0) | (kind == 8))     # identifier << 16 | sequence
+        out["icmp_echo", rows[echo]] = _u32(L, 4)[k[echo]]
+        if enc:
+            out.enc[rows] = enc
+        out.done[rows] = True
 
     @staticmethod
-    def _icmp(B, cols, rows, t, plen):
-        """ICMP other than the error types (which quote a packet); returns the rows decoded."""
-        m = plen >= 8
-        rows, t = rows[m], t[m]
-        kind = B.b(t)
-        m = ~np.isin(kind, _ICMP_ERRORS)
-        rows, t = rows[m], t[m]
-        kind = kind[m]
-        cols.i["icmp_type"][rows] = kind
-        cols.i["icmp_code"][rows] = B.b(t + 1)
-        echo = (kind == 0) | (kind == 8)    # identifier << 16 | sequence
-        cols.i["icmp_echo"][rows[echo]] = B.w(t[echo] + 4)
-        return rows
-
-    @staticmethod
-    def _udp_checksum_state(B, t, plen, src, dst, wire):
-        """The reference's udp_checksum_state for UDP datagrams at t (plen bytes, IPv4, not fragments).
+    def _udp_checksum_state(B, L, t, plen, src, dst, wire, cut):
+        """The reference's udp_checksum_state for the UDP datagrams at t (L: their windows).
 
         Returns (state, partial mask, unsure mask: rows to leave to the reference).
         """
         k = len(t)
-        csum = B.h(t + 6)
-        ulen = B.h(t + 4)
+        csum = _u16(L, 6)
         state = np.full(k, CSUM_NONE, dtype=_I64)
         unsure = np.zeros(k, dtype=bool)
-        partial = np.zeros(k, dtype=bool)
         nonzero = csum != 0
-        check = nonzero & (wire <= JUMBO_FRAME_MAX) & (ulen == plen)
+        check = nonzero & (wire <= JUMBO_FRAME_MAX) & ~cut & (_u16(L, 4) == plen)
         state[nonzero & ~check] = -1
         c = np.flatnonzero(check)
-        if not len(c):
-            return state, partial, unsure
-        s, e = t[c], t[c] + plen[c]
-        weighted = _weighted_sums(B, s, e)
-        if weighted is None:                       # overlapping records: let the reference do it
-            unsure[c] = True
-            return state, partial, unsure
-        pseudo = (src[c] >> 16) + (src[c] & 0xFFFF) + (dst[c] >> 16) + (dst[c] & 0xFFFF) + 17 + plen[c]
-        # big-endian word sum == 256 * weighted (s even) or weighted (s odd), modulo 0xFFFF
-        body = np.where(s % 2 == 0, (weighted % 0xFFFF) * 256, weighted)
-        total = _fold(pseudo + body)
-        pseudo_sum = _fold(pseudo)
-        st = np.where(total == 0xFFFF, CSUM_GOOD, np.where(csum[c] == pseudo_sum, CSUM_PARTIAL, CSUM_BAD))
-        state[c] = st
-        partial[c] = st == CSUM_PARTIAL
-        return state, partial, unsure
+        if len(c):
+            s = t[c]
+            weighted = _weighted_sums(B, s, s + plen[c])
+            if weighted is None:               # records overlap in the buffer: let the reference do it
+                unsure[c] = True
+            else:
+                pseudo = (src[c] >> 16) + (src[c] & 0xFFFF) + (dst[c] >> 16) + (dst[c] & 0xFFFF) + 17 + plen[c]
+                # the big-endian word sum is 256 * weighted (s even) or weighted (s odd), modulo 0xFFFF
+                body = np.where(s % 2 == 0, (weighted % 0xFFFF) * 256, weighted)
+                total = _fold(pseudo + body)
+                state[c] = np.where(total == 0xFFFF, CSUM_GOOD,
+                                    np.where(csum[c] == _fold(pseudo), CSUM_PARTIAL, CSUM_BAD))
+        return state, state == CSUM_PARTIAL, unsure
 
     # ------------------------------------------------------------------
-    def _strings(self, values, cache, fmt):
-        """Object array of the text of integer values (few distinct ones): factorize, then a dict."""
-        codes, uniques = pd.factorize(values, sort=False)
-        texts = np.empty(len(uniques), dtype=object)
-        for j, value in enumerate(uniques.tolist()):
-            text = cache.get(value)
-            if text is None:
+    @staticmethod
+    def _pair_texts(keys, cache, fmt_pair):
+        """Factorize pair keys; the (first, second) texts per unique key, "" appended (code -1 -> last)."""
+        codes, uniques = pd.factorize(keys, sort=False)
+        first = np.empty(len(uniques) + 1, dtype=object)
+        second = np.empty(len(uniques) + 1, dtype=object)
+        first[-1] = second[-1] = ""
+        for j, key in enumerate(uniques.tolist()):
+            texts = cache.get(key)
+            if texts is None:
                 if len(cache) > 1 << 16:
                     cache.clear()
-                text = cache[value] = fmt(value)
-            texts[j] = text
-        return texts[codes]
+                texts = cache[key] = fmt_pair(key)
+            first[j], second[j] = texts
+        return codes, first, second
 
-    def _frame(self, n, cols, enc, fast, rows, defer=None):
-        data = {}
-        s = {name: None for name, kind, _ in COLUMNS if kind == "s"}
-        encap = np.array(ENCAP_NAMES, dtype=object)[enc]
-        s["encap"] = encap
-        s["outer_class"] = encap.copy()
+    def _address_columns(self, out, n):
+        """outer_src, outer_dst, inner_src, inner_dst: one factorization of (src, dst) pairs."""
+        orows = np.concatenate(out.addr_rows)
+        irows = np.concatenate(out.inner_rows)
+        keys = np.concatenate([(np.concatenate(out.addr_src).astype(np.uint64) << np.uint64(32))
+                               | np.concatenate(out.addr_dst).astype(np.uint64),
+                               (np.concatenate(out.inner_src).astype(np.uint64) << np.uint64(32))
+                               | np.concatenate(out.inner_dst).astype(np.uint64)])
+        codes, src, dst = self._pair_texts(keys, self._addr_cache, _ipv4_pair)
+        outer = np.full(n, -1, dtype=np.intp)
+        outer[orows] = codes[:len(orows)]
+        inner = outer.copy()                 # the innermost header is the outer one unless a tunnel says so
+        inner[irows] = codes[len(orows):]
+        return src.take(outer), dst.take(outer), src.take(inner), dst.take(inner)
+
+    def _mac_columns(self, out, n):
+        """inner_smac, inner_dmac: one factorization of the pairs (as exact complex numbers: 48 bits each)."""
+        rows = np.concatenate(out.mac_rows)
+        keys = np.concatenate(out.mac_src).astype(np.float64) + 1j * np.concatenate(out.mac_dst).astype(np.float64)
+        codes, smac, dmac = self._pair_texts(keys, self._mac_cache, _mac_pair)
+        full = np.full(n, -1, dtype=np.intp)
+        full[rows] = codes
+        return smac.take(full), dmac.take(full)
+
+    def _frame(self, out, defer, rows):
+        n, cols = out.n, out.cols
+        text = {}
+        encap = np.array(ENCAP_NAMES, dtype=object).take(out.enc)
+        text["encap"], text["outer_class"] = encap, encap.copy()
+        text["outer_src"], text["outer_dst"], text["inner_src"], text["inner_dst"] = self._address_columns(out, n)
+        text["inner_smac"], text["inner_dmac"] = self._mac_columns(out, n)
         empty = np.full(n, "", dtype=object)
-        for name in ("outer_src", "outer_dst", "inner_src", "inner_dst"):
-            s[name] = empty.copy()
-        for name in ("inner_smac", "inner_dmac"):
-            s[name] = empty.copy()
-        # outer addresses (and, until a tunnel overwrites them, the inner ones)
-        if cols.outer_rows:
-            rr = np.concatenate(cols.outer_rows)
-            src = np.concatenate([v[0] for v in cols.outer_vals])
-            dst = np.concatenate([v[1] for v in cols.outer_vals])
-            ir = np.concatenate(cols.inner_rows) if cols.inner_rows else rr[:0]
-            isrc = np.concatenate([v[0] for v in cols.inner_vals]) if cols.inner_vals else src[:0]
-            idst = np.concatenate([v[1] for v in cols.inner_vals]) if cols.inner_vals else dst[:0]
-            texts = self._strings(np.concatenate([src, dst, isrc, idst]), self._addr_cache, _ipv4_text)
-            a, b, c = len(rr), 2 * len(rr), 2 * len(rr) + len(ir)
-            s["outer_src"][rr] = texts[:a]
-            s["outer_dst"][rr] = texts[a:b]
-            s["inner_src"][rr] = texts[:a]
-            s["inner_dst"][rr] = texts[a:b]
-            s["inner_src"][ir] = texts[b:c]
-            s["inner_dst"][ir] = texts[c:]
-        if cols.mac_rows:
-            mr = np.concatenate(cols.mac_rows)
-            smac = np.concatenate([v[0] for v in cols.mac_vals])
-            dmac = np.concatenate([v[1] for v in cols.mac_vals])
-            texts = self._strings(np.concatenate([smac, dmac]), self._mac_cache, _mac_text)
-            s["inner_smac"][mr] = texts[:len(mr)]
-            s["inner_dmac"][mr] = texts[len(mr):]
-        if defer is not None and len(defer):
+        for name, kind, _ in COLUMNS:
+            if kind == "s" and name not in text:
+                text[name] = empty.copy()       # a column of its own: no two columns share an array
+        if len(defer):
             for name, kind, _ in COLUMNS:
                 values = [row[name] for row in rows]
-                if kind == "s":
-                    target = s[name]
-                    if target is None:
-                        target = s[name] = empty.copy()
-                    target[defer] = values
-                elif kind == "i":
-                    cols.i[name][defer] = values
-                elif kind == "b":
-                    cols.b[name][defer] = values
-                else:
-                    cols.f[name][defer] = values
+                (text if kind == "s" else cols)[name][defer] = values
         to_text = _text_array()
-        for name, kind, _ in COLUMNS:
-            if kind == "s":
-                data[name] = to_text(s[name] if s[name] is not None else empty)
-            elif kind == "i":
-                data[name] = cols.i[name]
-            elif kind == "b":
-                data[name] = cols.b[name]
-            else:
-                data[name] = cols.f[name]
-        # every array is new and owned by the frame: no copy (pandas would consolidate the blocks)
+        data = {name: to_text(text[name]) if kind == "s" else cols[name] for name, kind, _ in COLUMNS}
+        # every array is new and belongs to this frame alone: no copy, no block consolidation
         return pd.DataFrame(data, columns=list(COLUMN_NAMES), copy=False)
 
 
-class _Columns:
-    """The numeric columns of a batch, at their missing values, plus the pieces of the text ones."""
+def _maybe_tunnel(L, size):
+    """False where a UDP payload (bytes 8.. of the window L, size bytes) surely fails every
+    plausibility test of the reference (VXLAN, Geneve, bare IP, GUE); True where it might pass."""
+    b0 = _u8(L, 8)
+    b1 = _u8(L, 9)
+    w2 = _u16(L, 10)
+    top = b0 >> 6
+    # gue_plausible: version 0, C bit clear, protocol 4 or 41
+    maybe = (size >= 4) & (top == 0) & ((b0 & 0x20) == 0) & ((b1 == 4) | (b1 == 41))
+    # geneve_plausible: version 0, protocol TEB / IPv4 / IPv6
+    maybe |= (size >= 8) & (top == 0) & ((w2 == 0x6558) | (w2 == 0x0800) | (w2 == 0x86DD))
+    # bare_ip_plausible: IPv4 total length / IPv6 payload length + 40 equal to the payload
+    version = b0 >> 4
+    maybe |= (size >= 20) & (((version == 4) & (w2 == size)) | ((version == 6) & (_u16(L, 12) + 40 == size)))
+    # vxlan_plausible: I flag, no P flag, inner ethertype ARP / 802.1Q / IPv4 / IPv6
+    et = _u16(L, 28)
+    maybe |= (size >= 22) & ((b0 & 0x0C) == 0x08) & (
+        (et == 0x0800) | (et == 0x86DD) | (et == 0x0806) | (et == 0x8100))
+    return maybe
 
-    def __init__(self, n):
-        self.i, self.b, self.f = {}, {}, {}
-        for name, kind, missing in COLUMNS:
-            if kind == "i":
-                self.i[name] = np.full(n, missing, dtype=_I64)
-            elif kind == "b":
-                self.b[name] = np.full(n, missing, dtype=bool)
-            elif kind == "f":
-                self.f[name] = np.full(n, missing, dtype=np.float64)
-        self.outer_rows, self.outer_vals = [], []
-        self.inner_rows, self.inner_vals = [], []
-        self.mac_rows, self.mac_vals = [], []
 
-
-_TEXT_DTYPES: dict = {}
+_TEXT_MAKER: list = []
 
 
 def _text_array():
-    """How pandas stores a column built from an object array of str (rows_to_frame's way), made cheaply.
+    """Turns an object array of str into a text column stored the way rows_to_frame stores it.
 
-    With pandas' string inference (the default from pandas 3) that is a StringArray; building it
-    through the dtype's _from_sequence skips the per-element type inference of the DataFrame constructor.
+    Asked of rows_to_frame itself, once: object columns (wrapped in a Series, or pandas 3 would
+    infer its "str" dtype) or pandas' StringArray, made through the dtype's _from_sequence, which
+    skips the DataFrame constructor's per-element inference.
     """
-    key = pd.get_option("future.infer_string") if "future.infer_string" in _OPTIONS else None
-    maker = _TEXT_DTYPES.get(key)
-    if maker is None:
-        dtype = pd.DataFrame({"x": np.array(["x"], dtype=object)})["x"].dtype
-        if isinstance(dtype, pd.StringDtype):
+    if not _TEXT_MAKER:
+        dtype = rows_to_frame([new_row()])[TEXT_PROBE].dtype
+        if dtype == object:
+            def maker(values):
+                return pd.Series(values, dtype=object, copy=False)
+        elif isinstance(dtype, pd.StringDtype):
             array_type = dtype.construct_array_type()
 
             def maker(values, array_type=array_type, dtype=dtype):
                 return array_type._from_sequence(values, dtype=dtype)
         else:
-            def maker(values):
-                return values
-        _TEXT_DTYPES[key] = maker
-    return maker
-
-
-def _known_options():
-    try:
-        pd.get_option("future.infer_string")
-        return {"future.infer_string"}
-    except (KeyError, pd.errors.OptionError):
-        return set()
-
-
-_OPTIONS = _known_options()
+            def maker(values, dtype=dtype):
+                return pd.array(values, dtype=dtype)
+        _TEXT_MAKER.append(maker)
+    return _TEXT_MAKER[0]
 
 
 def _fold(x):
-    """The reference's _ones_complement_sum folding of a positive integer total."""
+    """The reference's _ones_complement_sum folding, for positive integer totals."""
     return (x - 1) % 0xFFFF + 1
 
 
 def _weighted_sums(B, s, e):
-    """For each byte range [s, e): sum of bytes, weighted 1 at even and 256 at odd buffer positions.
+    """For each byte range [s, e): the sum of its bytes weighted 1 at even and 256 at odd buffer offsets.
 
-    Modulo 0xFFFF this is the little-endian 16-bit (or 32-bit) word sum, so whole 32-bit words
-    are summed with one np.add.reduceat over the buffer and the 0..3 edge bytes added apart.
-    Returns None when the ranges overlap (reduceat needs them disjoint and ordered).
+    Modulo 0xFFFF that is the little-endian 16-bit (or 32-bit) word sum, so the whole 32-bit
+    words are summed by one np.add.reduceat over the buffer and the 0..3 edge bytes apart.
+    Returns None when the ranges overlap (reduceat needs them disjoint and in order).
     """
     order = np.argsort(s, kind="stable")
     so, eo = s[order], e[order]
-    a = (so + 3) // 4          # first whole word
-    b = eo // 4                # end of the whole words
-    b = np.maximum(a, b)
+    a = (so + 3) // 4                 # first whole word
+    b = np.maximum(a, eo // 4)        # end of the whole words
     if len(so) > 1 and np.any(a[1:] < b[:-1]):
         return None
-    size = B.size // 4 * 4
-    words = B.u8[:size].view("<u4")
+    words = B.u8[:B.size // 4 * 4].view("<u4")
     sums = np.zeros(len(so), dtype=np.uint64)
     full = np.flatnonzero(b > a)
     if len(full):
@@ -568,29 +570,33 @@ def _weighted_sums(B, s, e):
         idx = np.empty(2 * len(full), dtype=_I64)
         idx[0::2] = fa - lo
         idx[1::2] = fb - lo
-        # the last range runs to the end of the slice; reduceat wants every index inside it
+        # the last range runs to the end of the slice; every index reduceat gets is inside it
         sums[full] = np.add.reduceat(words[lo:hi], idx[:-1], dtype=np.uint64)[0::2]
     total = (sums % np.uint64(0xFFFF)).astype(_I64)
-    # head bytes [s, 4a) and tail bytes [4b, e) when the range is shorter than its words
+    head_end = np.minimum(4 * a, eo)
     for j in range(3):
-        p = so + j
-        m = p < np.minimum(4 * a, eo)
-        total[m] += B.b(p[m]) * np.where(p[m] % 2 == 0, 1, 256)
-        p = 4 * b + j
-        m = (p < eo) & (p >= 4 * a)
-        total[m] += B.b(p[m]) * np.where(p[m] % 2 == 0, 1, 256)
-    out = np.empty(len(s), dtype=_I64)
-    out[order] = total
-    return out
+        p = so + j                    # head bytes [s, 4a)
+        m = np.flatnonzero(p < head_end)
+        total[m] += B.byte(p[m]) << (8 * (p[m] & 1))
+        p = 4 * b + j                 # tail bytes [4b, e)
+        m = np.flatnonzero(p < eo)
+        total[m] += B.byte(p[m]) << (8 * (p[m] & 1))
+    result = np.empty(len(s), dtype=_I64)
+    result[order] = total
+    return result
 
 
-def _ipv4_text(value: int) -> str:
-    return socket.inet_ntoa(value.to_bytes(4, "big"))
+def _ipv4_pair(key: int) -> tuple[str, str]:
+    raw = key.to_bytes(8, "big")
+    return socket.inet_ntoa(raw[:4]), socket.inet_ntoa(raw[4:])
+
+
+def _mac_pair(key: complex) -> tuple[str, str]:
+    return _mac_text(int(key.real)), _mac_text(int(key.imag))
 
 
 def _mac_text(value: int) -> str:
-    raw = value.to_bytes(6, "big")
-    return ":".join(f"{x:02x}" for x in raw)
+    return ":".join(f"{x:02x}" for x in value.to_bytes(6, "big"))
 
 
 __all__ = ["FastDecoder"]

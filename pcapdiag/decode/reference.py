@@ -265,12 +265,13 @@ class PacketWalker:
         chain.append(name)
 
     def _gre(self, payload, row, chain, depth):
-        header = _parse(gre.GRE, payload)
+        # the bytes after the GRE header as captured: dpkt's GRE would parse the inner packet, and
+        # re-serialising it rewrites an inner IPv4 header whose checksum is 0 (length, checksums)
+        header = _parse(_ShallowGRE, payload)
         self._tunnel("gre", row, chain, depth)
         if len(chain) == 1 and getattr(header, "key", None) is not None:
             row["vni"] = header.key
-        inner = header.data if isinstance(header.data, (bytes, bytearray)) else bytes(header.data)
-        self._ethertype_payload(header.p, inner, row, chain, depth)
+        self._ethertype_payload(header.p, bytes(header.data), row, chain, depth)
 
     def _ethertype_payload(self, ethertype, inner, row, chain, depth):
         if ethertype == ETH_TYPE_TEB:
@@ -505,12 +506,14 @@ def bgp_announced_prefixes(stream: bytes) -> list[str]:
             try:
                 message = bgp.BGP(stream[offset:offset + length])
                 update = message.data
-                prefixes.extend(_route_prefix(route, 4) for route in update.announced)
+                prefixes.extend(_route_prefix(route, 4) for route in update.announced if route.len <= 32)
                 for attribute in update.attributes:
                     reach = getattr(attribute, "mp_reach_nlri", None)
                     if reach is not None and reach.afi in (bgp.AFI_IPV4, bgp.AFI_IPV6):
                         width = 4 if reach.afi == bgp.AFI_IPV4 else 16
-                        prefixes.extend(_route_prefix(route, width) for route in reach.announced)
+                        # a length beyond the address width is a broken NLRI, not a prefix (0.0.0.0/33)
+                        prefixes.extend(_route_prefix(route, width) for route in reach.announced
+                                        if route.len <= 8 * width)
             except (dpkt.UnpackError, struct.error, ValueError, IndexError, AttributeError, TypeError):
                 pass
         offset += length

@@ -17,7 +17,7 @@ class AnalyzerSet:
         self.flows = FlowAnalyzer(**({"cap": flow_cap} if flow_cap else {}), continuation=continuation)
         self.overhead = OverheadAnalyzer()
         self.topology = TopologyAnalyzer()
-        self.mtu = MtuAnalyzer(underlay_mtu)
+        self.mtu = MtuAnalyzer(underlay_mtu, continuation=continuation)
 
     def analyzers(self):
         return (self.stats, self.flows, self.overhead, self.topology, self.mtu)

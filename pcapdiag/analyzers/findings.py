@@ -12,7 +12,7 @@ import ipaddress
 import pandas as pd
 
 from ..catalogue import CATALOGUE, NOMINAL_OVERHEAD, SEVERITIES, TUNNEL_CLASSES
-from .mtu import _flow_text
+from .mtu import _flow_text, _quoted_overhead
 
 ETHERNET_MTU = 1500
 ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to call a tunnel one-way
@@ -226,7 +226,7 @@ class FindingBuilder:
         if not events:
             return
         mtus = sorted({e["mtu"] for e in events})
-        pod_budgets = sorted({e["mtu"] - _quoted_overhead(e) for e in events})
+        pod_budgets = sorted({e["mtu"] - _quoted_overhead(e["quoted_encap"]) for e in events})
         first = events[0]
         self.add("mtu.icmp-too-big",
                  f"{first['from']} told {first['to']} to use a next-hop MTU of {first['mtu']}"
@@ -435,12 +435,6 @@ class FindingBuilder:
                  + (f" and {len(conflicts) - 1} more addresses do too" if len(conflicts) > 1 else ""),
                  len(conflicts), {"conflicts": conflicts[:EXAMPLES]},
                  fix="check the IPAM: two nodes were given overlapping pod CIDRs, or a stale route/FDB entry")
-
-
-def _quoted_overhead(event: dict) -> int:
-    """An ICMP quoting a tunnel packet gives the outer path's MTU: the pods get that minus the tunnel."""
-    quoted = (event.get("quoted_encap") or "native").split(">")[0]
-    return NOMINAL_OVERHEAD.get(quoted, {}).get(4, 0)
 
 
 def _contains(cidr: str, address: str) -> bool:

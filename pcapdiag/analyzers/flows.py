@@ -106,7 +106,7 @@ class FlowAnalyzer:
                 base[code] = first_seq[code]
                 if self.continuation and len(self.leading) < 4 * self.cap:
                     self.leading[flow_keys[code]] = []
-        relative = (seq - base[data_codes]) % SEQ_SPACE
+        relative = _serial((seq - base[data_codes]) % SEQ_SPACE)
         end = relative + payload
         running = pd.Series(end).groupby(data_codes).cummax()
         previous = running.groupby(data_codes).shift(1).fillna(-1).to_numpy(dtype=np.int64)
@@ -168,8 +168,8 @@ class FlowAnalyzer:
                         if (covered_to - segment_end) % SEQ_SPACE < SEQ_SPACE // 2]
             if repeated:
                 adjustments.append((*key, len(repeated), max(repeated)))
-            their_highest = ((base + highest) - my_base) % SEQ_SPACE
-            self.seq_state[key] = (my_base, max(my_highest, their_highest))
+            their_highest = _serial(((base + highest) - my_base) % SEQ_SPACE)
+            self.seq_state[key] = (my_base, int(max(my_highest, their_highest)))
         if adjustments:
             self._absorb(_retransmit_adjustments(adjustments))
 
@@ -178,6 +178,11 @@ class FlowAnalyzer:
         if self.table is None:
             return pd.DataFrame(columns=columns)
         return self.table.sort_values(["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _serial(offset):
+    """Sequence offsets in serial-number arithmetic (RFC 1982): more than 2**31 ahead means behind."""
+    return np.where(offset >= SEQ_SPACE // 2, offset - SEQ_SPACE, offset)
 
 
 def _retransmit_adjustments(adjustments) -> pd.DataFrame:

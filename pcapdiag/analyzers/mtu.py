@@ -14,6 +14,7 @@ from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
 LARGE_INNER = 1200     # inner sizes at or above this are kept exactly (MTU decisions happen up there)
+NO_BUDGET = 1 << 40  # "no ICMP told this flow anything": larger than any packet
 MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 
@@ -26,8 +27,10 @@ def _group_max(frame: pd.DataFrame, keys: list, cap: int) -> pd.DataFrame:
 
 
 class MtuAnalyzer:
-    def __init__(self, underlay_mtu: int | None = None):
+    def __init__(self, underlay_mtu: int | None = None, continuation: bool = False):
         self.underlay_mtu = underlay_mtu
+        self.continuation = continuation  # a later chunk: keep big packets an earlier chunk's ICMP may explain
+        self.unexplained: pd.DataFrame | None = None
         self.max_outer_len = 0            # largest outer IP packet that was a real wire packet
         self.max_outer_len_any = 0
         self.offload_frames = 0
@@ -137,47 +140,93 @@ class MtuAnalyzer:
                                    int(row.quoted_dport)),
                     "quoted_len": int(row.quoted_len),
                 })
-        if not self.icmp_events:
+        # PMTUD black hole evidence: a packet of a flow larger than the smallest MTU an earlier ICMP gave that
+        # flow. Decided per packet (not per batch), so chunked and one-pass analyses agree.
+        big = (facts["inner_len"].to_numpy() >= LARGE_INNER) & ~facts["offload"].to_numpy()
+        if not big.any():
             return
-        # PMTUD black hole evidence: the flow an ICMP named keeps sending packets above the MTU it was given
-        told = self._told()
-        candidates = (facts["inner_len"].to_numpy() > told["told_mtu"].min()) & ~facts["offload"].to_numpy()
-        if candidates.any():
-            candidates &= facts["inner_src"].isin(self._told_sources).to_numpy()
-        if not candidates.any():
-            return
-        joined = facts.loc[candidates, FIVE_TUPLE + ["ts", "inner_len"]].merge(told, on=FIVE_TUPLE)
-        joined = joined[(joined["ts"] > joined["told_ts"]) & (joined["inner_len"] > joined["told_mtu"])]
-        if joined.empty:
-            return
-        frame = pd.DataFrame({**{k: joined[k] for k in FIVE_TUPLE}, "told_mtu": joined["told_mtu"], "count": 1,
-                              "max_len": joined["inner_len"], "first": joined["ts"], "last": joined["ts"]})
-        self.after_icmp = _group_max(_concat(self.after_icmp, frame), FIVE_TUPLE + ["told_mtu"], TABLE_CAP)
+        rows = facts.loc[big, FIVE_TUPLE + ["ts", "inner_len"]]
+        budget = np.full(len(rows), NO_BUDGET)
+        if self.icmp_events:
+            told = self._told()
+            known = rows["inner_src"].isin(self._told_sources).to_numpy()
+            if known.any():
+                matched = pd.merge_asof(rows[known].reset_index(drop=True).sort_values("ts", kind="stable"), told,
+                                        left_on="ts", right_on="told_ts", by=FIVE_TUPLE, direction="backward",
+                                        allow_exact_matches=False)
+                order = np.argsort(rows[known]["ts"].to_numpy(), kind="stable")
+                told_budget = np.empty(len(order), dtype=np.int64)
+                told_budget[order] = matched["budget"].fillna(NO_BUDGET).to_numpy(dtype=np.int64)
+                budget[known] = told_budget
+        counted = rows["inner_len"].to_numpy() > budget
+        if counted.any():
+            hits = rows[counted]
+            frame = pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": budget[counted], "count": 1,
+                                  "max_len": hits["inner_len"], "first": hits["ts"], "last": hits["ts"]})
+            self.after_icmp = _told_group(_concat(self.after_icmp, frame))
+        if self.continuation:
+            # big packets no ICMP of this chunk explains: an earlier chunk's ICMP may (see merge)
+            rest = rows[~counted]
+            frame = pd.DataFrame({**{k: rest[k] for k in FIVE_TUPLE}, "inner_len": rest["inner_len"], "count": 1,
+                                  "max_len": rest["inner_len"], "first": rest["ts"], "last": rest["ts"]})
+            self.unexplained = _group_max(_concat(self.unexplained, frame), FIVE_TUPLE + ["inner_len"], TABLE_CAP)
 
     def _told(self) -> pd.DataFrame:
-        """Per quoted flow: when it was first told, and the inner size budget it was told (cached)."""
+        """Every ICMP event as (quoted flow, time, running smallest inner budget of that flow), by time.
+
+        An ICMP quoting a tunnel packet names the outer path's MTU: the pod flow's inner budget is less."""
         if self._told_cache is None or self._told_cache[0] != len(self.icmp_events):
-            # an ICMP quoting a tunnel packet names the outer path's MTU: the pod flow's inner budget is less
             table = pd.DataFrame([{
                 "inner_src": e["quoted_key"][0], "inner_dst": e["quoted_key"][1], "inner_proto": e["quoted_key"][2],
                 "sport": e["quoted_key"][3], "dport": e["quoted_key"][4], "told_ts": e["ts"],
-                "told_mtu": e["mtu"] - NOMINAL_OVERHEAD.get((e["quoted_encap"] or "native").split(">")[0], {}).get(4, 0)}
-                for e in self.icmp_events]).groupby(FIVE_TUPLE).agg(
-                told_ts=("told_ts", "min"), told_mtu=("told_mtu", "min")).reset_index()
+                "budget": e["mtu"] - _quoted_overhead(e["quoted_encap"])} for e in self.icmp_events])
+            table = table.astype({"inner_src": object, "inner_dst": object})  # as the facts' text columns
+            table = table.sort_values("told_ts", kind="stable").reset_index(drop=True)
+            table["budget"] = table.groupby(FIVE_TUPLE)["budget"].cummin()
             self._told_cache = (len(self.icmp_events), table)
             self._told_sources = set(table["inner_src"])
         return self._told_cache[1]
+
+    def _final_budgets(self) -> dict:
+        """Per quoted flow, the smallest inner budget any ICMP so far gave it."""
+        if not self.icmp_events:
+            return {}
+        told = self._told()
+        return told.groupby(FIVE_TUPLE)["budget"].min().to_dict()
+
+    def _explain_later(self, other: "MtuAnalyzer") -> None:
+        """The later chunk's big packets that this (earlier) state's ICMP messages already explain."""
+        budgets = self._final_budgets()
+        if budgets and other.after_icmp is not None:
+            # a flow told here was told before anything in the later chunk: its budget is the smaller one
+            keys = list(other.after_icmp[FIVE_TUPLE].itertuples(index=False, name=None))
+            earlier = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
+            other.after_icmp["told_mtu"] = np.minimum(other.after_icmp["told_mtu"].to_numpy(), earlier)
+        if not budgets or other.unexplained is None:
+            return
+        rows = other.unexplained
+        keys = list(rows[FIVE_TUPLE].itertuples(index=False, name=None))
+        limit = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
+        explained = rows["inner_len"].to_numpy() > limit
+        if explained.any():
+            hits = rows[explained]
+            frame = pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": limit[explained],
+                                  "count": hits["count"], "max_len": hits["max_len"], "first": hits["first"],
+                                  "last": hits["last"]})
+            self.after_icmp = _told_group(_concat(self.after_icmp, frame))
 
     def merge(self, other: "MtuAnalyzer") -> None:
         self.max_outer_len = max(self.max_outer_len, other.max_outer_len)
         self.max_outer_len_any = max(self.max_outer_len_any, other.max_outer_len_any)
         self.offload_frames += other.offload_frames
         self.icmp_total += other.icmp_total
+        self._explain_later(other)
+        if other.after_icmp is not None:
+            self.after_icmp = _told_group(_concat(self.after_icmp, other.after_icmp))
         self.icmp_events = (self.icmp_events + other.icmp_events)[:EVENT_CAP]
         for name, keys in (("inner_fragments", ["outer_class", "outer_src", "inner_src", "inner_dst"]),
                            ("large_inner", ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len",
-                                            "packet_overhead"]),
-                           ("after_icmp", FIVE_TUPLE + ["told_mtu"])):
+                                            "packet_overhead"])):
             mine, theirs = getattr(self, name), getattr(other, name)
             if theirs is not None:
                 setattr(self, name, _group_max(_concat(mine, theirs), keys, TABLE_CAP))
@@ -196,6 +245,16 @@ _FRAGMENT_COLUMNS = ["outer_class", "outer_src", "outer_dst", "inner_src", "inne
                      "inner_len", "outer_len", "outer_frag_off", "ts"]
 _LARGE_COLUMNS = ["outer_class", "outer_ipv", "outer_src", "inner_src", "inner_dst", "inner_len", "outer_len",
                   "outer_mf", "ts"]
+
+
+def _quoted_overhead(quoted_encap) -> int:
+    """An ICMP quoting a tunnel packet gives the outer path's MTU: the pod flow has that minus the tunnel."""
+    return NOMINAL_OVERHEAD.get((quoted_encap or "native").split(">")[0], {}).get(4, 0)
+
+
+def _told_group(frame: pd.DataFrame) -> pd.DataFrame:
+    agg = {"told_mtu": "min", "count": "sum", "max_len": "max", "first": "min", "last": "max"}
+    return frame.groupby(FIVE_TUPLE, sort=False).agg(agg).reset_index()
 
 
 def _rows(facts: pd.DataFrame, mask, columns):

@@ -17,7 +17,7 @@ import zlib
 from .errors import CaptureError
 
 # Big reads keep the per-read Python overhead negligible next to the record walk.
-CHUNK_SIZE = 32 << 20
+CHUNK_SIZE = 16 << 20
 
 # Compressed bytes per inflate call: zlib raises on corrupt data and drops that
 # call's output, so small feeds keep nearly everything before the damage.

@@ -17,9 +17,11 @@ The vectorised path covers the common stacks of a Kubernetes underlay:
     L4      TCP (any options; dpkt's option walk for the MSS of SYNs), UDP proven by its port
             and payload to be no tunnel, ICMP other than the error types (echo identity kept)
 
-Every header is gathered from the batch buffer as a fixed-width window at a computed
-offset (one numpy gather per layer), and every field read from a window is guarded by a
-captured-length check. A row that fails any check -- a header cut short, outer IP
+The first 128 bytes of every record are copied out of the batch buffer with one numpy gather;
+each layer's header is then a fixed-width window cut out of that copy at a per-row offset
+(one gather per layer, from the buffer itself only past 128 bytes), its fields are columns
+of the window, and every field is guarded by a captured-length check made before it is
+used. A row that fails any check -- a header cut short, outer IP
 fragments (the reference's FragmentAttribution table must see all of them, in order),
 IPv6, GRE, Geneve, BGP, ICMP errors, UDP whose payload might pass one of the reference's
 plausibility tests, malformed headers, anything unknown -- is decoded by the reference

@@ -16,6 +16,7 @@ bench/README.md for what every column means.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -131,11 +132,13 @@ def _self_rss_mb() -> float:
     return _vmrss_kb(os.getpid()) / 1024
 
 
+SCRATCH = BENCH / "out"  # main() points this at --out-dir
+
+
 def run_measured(cmd: list[str], stdout=None, cwd=None, env=None, timeout: float | None = None) -> dict:
     """Run cmd once; wall seconds, peak RSS, CPU seconds, exit status."""
-    out_dir = BENCH / "out"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    err_path, time_path = out_dir / ".last-stderr", out_dir / ".last-time"
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    err_path, time_path = SCRATCH / ".last-stderr", SCRATCH / ".last-time"
     full_cmd = cmd
     if GNU_TIME:
         time_path.unlink(missing_ok=True)
@@ -402,6 +405,9 @@ def main(argv=None) -> int:
 
     out_dir = Path(args.out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    global SCRATCH
+    SCRATCH = out_dir
+    generator_sha1 = hashlib.sha1((BENCH / "make_capture.py").read_bytes()).hexdigest()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     notes: list[str] = []
 
@@ -447,9 +453,12 @@ def main(argv=None) -> int:
         meta_path = path.with_suffix(path.suffix + ".json")
         cap["file"] = str(path)
         if args.reuse and path.exists() and meta_path.exists():
-            cap["generation"] = json.loads(meta_path.read_text()) | {"reused": True}
-            log(f"capture {cap['label']}: reusing {path}")
-            continue
+            meta = json.loads(meta_path.read_text())
+            if meta.get("generator_sha1") == generator_sha1:
+                cap["generation"] = meta | {"reused": True}
+                log(f"capture {cap['label']}: reusing {path}")
+                continue
+            log(f"capture {cap['label']}: {path} was made by another version of make_capture.py; regenerating")
         log(f"generating {cap['label']} capture: {cap['packets']:,} packets, {cap['format']} -> {path}")
         m = run_measured([PY, str(BENCH / "make_capture.py"), "-o", str(path), "--packets", str(cap["packets"]),
                           "--seed", str(args.seed), "--format", cap["format"], "--json"],
@@ -458,7 +467,8 @@ def main(argv=None) -> int:
             log(m["stderr_tail"])
             raise SystemExit(f"capture generation failed: {shlex.join(m['cmd'])}")
         gen = json.loads(meta_path.read_text())
-        gen.update(process_seconds=round(m["seconds"], 3), peak_rss_mb=round(m["peak_rss_mb"], 1), reused=False)
+        gen.update(process_seconds=round(m["seconds"], 3), peak_rss_mb=round(m["peak_rss_mb"], 1), reused=False,
+                   other_cpu_s=round(m["other_cpu_s"], 1), generator_sha1=generator_sha1)
         meta_path.write_text(json.dumps(gen))
         cap["generation"] = gen
         log(f"  {gen['seconds']:.2f} s in the generator ({m['seconds']:.2f} s as a process), "
@@ -624,7 +634,10 @@ def main(argv=None) -> int:
         g = cap["generation"]
         print(f"  {cap['label']:<12} {cap['packets']:>12,} packets  {g['bytes'] / 1e6:>9,.1f} MB  {cap['format']:<6} "
               f"generated in {g['seconds']:.2f} s ({cap['packets'] / g['seconds']:,.0f} packets/s)"
-              + ("  [reused]" if g.get("reused") else "") + f"  {cap['file']}")
+              + ("  [reused]" if g.get("reused") else "")
+              + (f"  [CONTENDED: {g['other_cpu_s']:.0f} CPU-s by other processes]"
+                 if g.get("other_cpu_s", 0) > max(0.5, 0.15 * g.get("process_seconds", 0)) else "")
+              + f"  {cap['file']}")
     print()
     headers = ["tool", "capture", "packets", "seconds", "packets/s", "x naive dpkt", "x tshark", "peak RSS MB",
                "CPU s", "pkts/CPU-s", ""]

@@ -181,16 +181,19 @@ def ip_packet(src: str, dst: str, payload, **options) -> bytes:
 
 
 def fragments(packet: bytes, mtu: int) -> list[bytes]:
-    """Split an IPv4 packet (no DF) into fragments of at most mtu bytes, as a router would."""
+    """Split an IPv4 packet (no DF) into fragments of at most mtu bytes, as a router would. A fragment is
+    cut again as a router cuts it (RFC 791): the pieces keep its offset, and its MF flag stays on the last."""
     header_len = (packet[0] & 0x0F) * 4
     header, body = bytearray(packet[:header_len]), packet[header_len:]
+    original = struct.unpack(">H", header[6:8])[0]
+    base, more_after = (original & 0x1FFF) * 8, original & 0x2000
     step = (mtu - header_len) // 8 * 8
     out = []
     for offset in range(0, len(body), step):
         chunk = body[offset:offset + step]
-        more = offset + step < len(body)
+        more = offset + step < len(body) or more_after
         piece = bytearray(header) + chunk
-        flags_off = (struct.unpack(">H", header[6:8])[0] & 0x4000) | (0x2000 if more else 0) | (offset // 8)
+        flags_off = (original & 0x4000) | (0x2000 if more else 0) | ((base + offset) // 8)
         piece[6:8] = struct.pack(">H", flags_off)
         out.append(_patch_ipv4(piece, total_length=len(piece)))
     return out
@@ -244,6 +247,13 @@ def geneve_packet(outer_src: str, outer_dst: str, inner_ip: bytes, *, vni: int =
     body = geneve(ethernet(inner_ip, src=inner_smac, dst=inner_dmac), vni, options)
     return _udp_tunnel(outer_src, outer_dst, body, port=port, sport=sport, checksum=checksum, df=df, ident=None,
                        total_length=None)
+
+
+def udp_ip_packet(outer_src: str, outer_dst: str, inner_ip: bytes, *, port: int = 8285, sport: int = 8285,
+                  checksum="zero") -> bytes:
+    """A bare inner IP packet as the UDP payload (flannel's old UDP backend on 8285, FOU)."""
+    return _udp_tunnel(outer_src, outer_dst, inner_ip, port=port, sport=sport, checksum=checksum, df=False,
+                       ident=None, total_length=None)
 
 
 def ipip_packet(outer_src: str, outer_dst: str, inner_ip: bytes, *, df: bool = False) -> bytes:

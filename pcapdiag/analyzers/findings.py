@@ -12,9 +12,8 @@ import ipaddress
 import pandas as pd
 
 from ..catalogue import CATALOGUE, NOMINAL_OVERHEAD, SEVERITIES, TUNNEL_CLASSES
-from .mtu import _flow_text, _quoted_overhead
+from .mtu import ETHERNET_MTU, _flow_text, _quoted_overhead
 
-ETHERNET_MTU = 1500
 ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to call a tunnel one-way
 EXAMPLES = 5
 TCP_IP_HEADERS = {4: 40, 6: 60}

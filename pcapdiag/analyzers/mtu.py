@@ -14,6 +14,7 @@ from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
 LARGE_INNER = 1200     # inner sizes at or above this are kept exactly (MTU decisions happen up there)
+ETHERNET_MTU = 1500
 NO_BUDGET = 1 << 40  # "no ICMP told this flow anything": larger than any packet
 MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
@@ -67,9 +68,9 @@ class MtuAnalyzer:
 
     def _may_be_too_big(self, facts, tunnel, real, outer_len):
         """Rows that could still exceed the underlay MTU decided at the end: that MTU is the one given, or
-        at least the largest real outer packet, which only grows; so a whole tunnel packet no larger than
-        the largest seen so far can never count, and only pods' own packets and first fragments remain."""
-        threshold = self.underlay_mtu or self.max_outer_len
+        at least the smaller of the largest real outer packet (which only grows) and the Ethernet 1500 assumed
+        when offload makes sizes unreliable; a whole tunnel packet within that can never count."""
+        threshold = self.underlay_mtu or min(self.max_outer_len, ETHERNET_MTU)
         inner_len = facts["inner_len"].to_numpy()
         candidate = real & (inner_len >= LARGE_INNER) & (facts["inner_frag_off"].to_numpy() == 0)
         whole_tunnel = tunnel & ~facts["outer_mf"].to_numpy()

@@ -164,6 +164,9 @@ class Capture:
         if any(kind in ("gzip_truncated", "gzip_corrupt") for kind, _ in self._source.notes):
             # Compressed data is missing at the end, whether or not a record was cut.
             counters["truncated_tail"] = 1
+        if any(kind == "gzip_trailing" for kind, _ in self._source.notes):
+            # Not gzip after the last member: garbage after the capture, counted like any other.
+            counters["trailing_garbage_bytes"] += max(getattr(self._source, "ignored_bytes", 0), 1)
 
     def records(self):
         """Yield one Record per packet (slower than batches(); for simple consumers)."""

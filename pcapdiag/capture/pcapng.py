@@ -316,6 +316,7 @@ class PcapngWalker:
                     new_section, _ = parse_section_header(buf, pos)
                 except UnsupportedVersion as exc:
                     yield from self._emit(np, buf, pieces, max_records)
+                    self.log.counters["bad_records"] += 1   # the rest is not read: damage, not a footnote
                     self.log.note("unsupported_section",
                                   f"section {self.sections + 1} (byte {chunks.base + pos}) has unsupported "
                                   f"pcapng version {exc}; stopped reading there")

@@ -126,6 +126,7 @@ class GzipSource:
         self._member_started = False   # the current member has received input
         self._members_done = 0
         self._finished = False
+        self.ignored_bytes = 0          # bytes after the last gzip member that are not gzip
 
     @property
     def bytes_read(self) -> int:
@@ -146,6 +147,8 @@ class GzipSource:
             except zlib.error as exc:
                 self._finished = True
                 if self._members_done and first_input_of_member:
+                    unread = self.size - self._raw.bytes_read if self.size is not None else 0
+                    self.ignored_bytes = len(data) + len(self._pending_input) + max(unread, 0)
                     self.notes.append(("gzip_trailing", "ignored bytes after the end of the gzip stream"))
                 else:
                     self.notes.append(("gzip_corrupt", f"the gzip data is corrupt ({exc}); "

@@ -325,8 +325,8 @@ class FastDecoder:
             "df": (ff & 0x4000) != 0, "mf": (ff & 0x2000) != 0, "frag_off": (ff & 0x1FFF) * 8,
             "src": _u32(H, 12), "dst": _u32(H, 16),
             "l4": pos + hl, "plen": plen,
-            # the reference's transport length: total - (len(buf) - len(payload))
-            "tlen": tot - avail + np.maximum(plen, 0),
+            # the transport length the IP header states: total - header
+            "tlen": tot - hl,
         }
 
     def _tcp(self, B, out, enc, rows, t, plen, tlen):
@@ -357,7 +357,8 @@ class FastDecoder:
 
     @staticmethod
     def _mss(B, pos, end):
-        """dpkt's parse_opts over [pos, end): (the last MSS value or -1, no malformed option)."""
+        """The reference's walk of dpkt's parse_opts over [pos, end): the last MSS value before the end
+        of the list (EOL, or an option with no length byte), or -1; and whether the options parsed."""
         k = len(pos)
         mss = np.full(k, -1, dtype=_I64)
         good = np.ones(k, dtype=bool)
@@ -366,9 +367,8 @@ class FastDecoder:
         while len(live):
             p, e = pos[live], end[live]
             kind = B.byte(p)
-            single = kind <= 1                      # EOL and NOP: one byte, and the walk goes on
-            bad = ~single & (p + 1 >= e)            # no length byte: dpkt appends None (a TypeError later)
-            good[live[bad]] = False
+            single = kind <= 1                      # EOL and NOP: one byte
+            bad = (~single & (p + 1 >= e)) | (kind == 0)  # no length byte, or EOL: the list ends here
             two = np.flatnonzero(~single & ~bad)
             length = np.ones(len(live), dtype=_I64)
             length[two] = np.maximum(B.byte(p[two] + 1), 2)

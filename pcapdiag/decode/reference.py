@@ -231,9 +231,9 @@ class PacketWalker:
             raise dpkt.UnpackError("IP total length beyond the frame")
         if frag_off:
             return  # a non-first fragment: its headers are in the first one
-        transport_len = total_len - (len(buf) - len(payload)) if version == 4 else total_len - 40 - (
-            len(buf) - 40 - len(payload) if not row["offload"] else 0)
-        self._transport(proto, payload, version, row, chain, depth, transport_len)
+        # what the IP header says the upper layer holds (Ethernet padding after the packet is not in it)
+        upper_offset = header_len if version == 4 else 40 + sum(ext.length for ext in packet.all_extension_headers)
+        self._transport(proto, payload, version, row, chain, depth, total_len - upper_offset)
 
     @staticmethod
     def _ip6_upper_payload(packet, buf):
@@ -357,7 +357,10 @@ class PacketWalker:
         row.update(sport=segment.sport, dport=segment.dport, tcp_flags=segment.flags, tcp_seq=segment.seq,
                    tcp_payload=max(transport_len - header_len, 0))
         if segment.flags & tcp.TH_SYN:
-            for kind, value in tcp.parse_opts(segment.opts):
+            for option in tcp.parse_opts(segment.opts):
+                if option is None or option[0] == tcp.TCP_OPT_EOL:
+                    break  # an option cut off, or the end of the list (RFC 9293 3.1): stop, not malformed
+                kind, value = option
                 if kind == tcp.TCP_OPT_MSS and len(value) == 2:
                     row["tcp_mss"] = struct.unpack(">H", value)[0]
         if BGP_PORT in (segment.sport, segment.dport) and len(segment.data):

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import dpkt
 
+from packets import ones_sum  # noqa: E402  (the one checksum helper of the tests)
+
 NODE_A, NODE_B, GATEWAY = "192.168.0.11", "192.168.0.12", "192.168.0.1"
 POD_A, POD_B = "10.244.1.2", "10.244.2.3"
 POD6_A, POD6_B = "fd00:10:244:1::2", "fd00:10:244:2::3"
@@ -45,16 +47,6 @@ LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_SLL, LINKTYPE_SLL2 = 1,
 
 
 # -- checksums --------------------------------------------------------------------------------
-
-def ones_sum(data: bytes) -> int:
-    """Folded 16-bit one's complement sum (not complemented)."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f">{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
 
 def _a4(address: str) -> bytes:
     return socket.inet_aton(address)

@@ -50,13 +50,8 @@ def _version(address: str) -> int:
 
 
 def ones_sum(data: bytes) -> int:
-    """Folded 16-bit one's complement sum (not complemented)."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f">{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+    """Folded 16-bit one's complement sum, not complemented (dpkt computes it)."""
+    return ~dpkt.in_cksum(data) & 0xFFFF
 
 
 def _payload(payload) -> bytes:

@@ -546,7 +546,7 @@ def _text_array():
 
 
 def _fold(x):
-    """The reference's _ones_complement_sum folding, for positive integer totals."""
+    """The one's complement folding of dpkt.in_cksum (which the reference uses), for positive integer totals."""
     return (x - 1) % 0xFFFF + 1
 
 

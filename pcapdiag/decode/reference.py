@@ -417,7 +417,7 @@ def ip_header_plausible(buf: bytes, ethertype: int | None = None) -> bool:
         total_len = struct.unpack(">H", buf[2:4])[0]
         if header_len < 20 or len(buf) < header_len or (total_len and total_len < header_len):
             return False
-        return _ones_complement_sum(buf[:header_len]) == 0xFFFF
+        return dpkt.in_cksum(buf[:header_len]) == 0
     if version == 6:
         if len(buf) < 40:
             return False
@@ -437,19 +437,10 @@ def udp_checksum_state(checksum: int, datagram: bytes, row) -> int:
     src = socket.inet_pton(socket.AF_INET6 if row["outer_ipv"] == 6 else socket.AF_INET, row["outer_src"])
     dst = socket.inet_pton(socket.AF_INET6 if row["outer_ipv"] == 6 else socket.AF_INET, row["outer_dst"])
     pseudo = src + dst + (struct.pack(">HH", 17, length) if row["outer_ipv"] == 4 else struct.pack(">IxxxB", length, 17))
-    if _ones_complement_sum(pseudo + datagram) == 0xFFFF:
+    if dpkt.in_cksum(pseudo + datagram) == 0:
         return CSUM_GOOD
     # CHECKSUM_PARTIAL: the sender's NIC would have finished it; the field holds the pseudo-header sum
-    return CSUM_PARTIAL if checksum == _ones_complement_sum(pseudo) else CSUM_BAD
-
-
-def _ones_complement_sum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(struct.unpack(f">{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+    return CSUM_PARTIAL if checksum == ~dpkt.in_cksum(pseudo) & 0xFFFF else CSUM_BAD
 
 
 def _ethernet_plausible(frame: bytes) -> bool:

@@ -85,3 +85,16 @@ def test_decoders_agree_on_the_report(decoder, lab_reports):
 def test_version():
     result = run_cli("--version")
     assert result.exit_code == 0 and "pcapdiag" in result.output
+
+
+def test_progress_bar_on_a_terminal_only(capsys):
+    from pcapdiag.cli import Progress
+
+    bar = Progress(enabled=True)
+    bar(50_000_000, 100_000_000, 123_456)
+    bar.done()
+    drawn = capsys.readouterr().err
+    assert "123,456 packets" in drawn and "MB/s" in drawn and "50.0%" in drawn and "ETA" in drawn
+    quiet = Progress(enabled=False)
+    quiet(50_000_000, 100_000_000, 1)
+    assert capsys.readouterr().err == ""

@@ -30,6 +30,7 @@ CATALOGUE = {
     "capture.damaged": "warning",
     "capture.out-of-order": "info",
     "capture.flow-cap": "info",
+    "capture.address-cap": "info",
     "tunnel.one-way": "warning",
     "tunnel.nonstandard-port": "info",
     "tunnel.bad-outer-checksum": "warning",

@@ -62,6 +62,10 @@ def run_guarded(action):
         raise InputError(str(exc)) from None
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
+    except BrokenPipeError:
+        # the reader went away (`| head`): nothing more to say, and no traceback at interpreter exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OK)
     except MemoryError:
         click.echo("pcapdiag: error: out of memory", err=True)
         sys.exit(EXIT_INPUT)
@@ -89,6 +93,8 @@ def analysis_options(function):
                      help="Worker processes for large captures [default: CPU count]."),
         click.option("--flow-cap", type=click.IntRange(100, 50_000_000), default=None,
                      help="Most flows kept in memory (smallest evicted beyond it) [default: 200000]."),
+        click.option("--address-cap", type=click.IntRange(10, 50_000_000), default=None, hidden=True,
+                     help="Most node/pod address pairings kept [default: 100000]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
     ]
     for option in reversed(options):
@@ -96,18 +102,39 @@ def analysis_options(function):
     return function
 
 
-def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet):
+def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap=None):
     from .multi import analyze_files
 
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
     try:
         return analyze_files(list(files), vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder,
-                             jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, progress=progress)
+                             jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap,
+                             progress=progress)
     finally:
         progress.done()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """Usage errors as one line on stderr and exit 2, like input errors (click prints three lines)."""
+
+    def main(self, *args, **kwargs):
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"pcapdiag: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(EXIT_INPUT)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("pcapdiag: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapdiag")
 def main():
     """Diagnose Kubernetes overlay networks (VXLAN, Geneve, IPIP, native/BGP) from packet captures."""
@@ -127,23 +154,22 @@ def main():
               help="Write the report here instead of stdout.")
 @analysis_options
 def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap,
-            quiet):
+            address_cap, quiet):
     """Analyse captures (pcap/pcapng, gzip, '-' for stdin): encapsulation, overhead, nodes and pods,
     flows and MTU findings. Several files are analysed together as one report."""
 
     def action():
-        report = run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet)
-        if output_format == "json":
-            from .report.machine import render_json
-            text = render_json(report)
-        elif output_format == "csv":
-            from .report.machine import render_csv
-            text = render_csv(report, table)
-        else:
-            from .report.text import render_text
-            text = render_text(report, top=top)
+        report = run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap)
         with click.open_file(output, "w") as stream:
-            stream.write(text)
+            if output_format == "json":
+                from .report.machine import write_json
+                write_json(report, stream)
+            elif output_format == "csv":
+                from .report.machine import render_csv
+                stream.write(render_csv(report, table))
+            else:
+                from .report.text import render_text
+                stream.write(render_text(report, top=top))
         if fail_on and report.findings_at_or_above(fail_on):
             sys.exit(EXIT_FINDINGS)
 

@@ -74,14 +74,14 @@ def _write(path: str, text: str, what: str) -> None:
 @click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default="warning", show_default=True,
               help="The fail_on severity written: checks fail on findings at or above it.")
 @analysis_options
-def baseline(capture, output, fail_on, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet):
+def baseline(capture, output, fail_on, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap, quiet):
     """Write the expectations a known-good CAPTURE implies, as commented TOML: encapsulation classes and
     UDP ports, VNIs, node addresses, pod CIDRs per node, underlay and overlay MTU, largest inner packet
     and no finding at or above --fail-on. Edit it, then use it with `pcapdiag check --expect`."""
     from .expectations import render_toml
 
     def action():
-        report = run_analysis([capture], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet)
+        report = run_analysis([capture], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap)
         _write(output, render_toml(report, fail_on=fail_on, version=__version__), "expectations file")
         present = report.findings_at_or_above(fail_on)
         if present:
@@ -166,7 +166,7 @@ def load_all(expect_file, flags: Expectations) -> tuple[Expectations, str]:
 @analysis_options
 def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_nodes, expect_node, expect_pod_cidr,
           expect_underlay_mtu, expect_overlay_mtu, max_inner_size, fail_on, ignore_finding, output_format,
-          junit_file, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet):
+          junit_file, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap, quiet):
     """Compare each CAPTURE with expectations (--expect FILE and/or flags; flags override the file):
     one PASS/FAIL line per expectation with the observed value and evidence. Exit 0 when every
     expectation holds for every capture, 1 when one fails, 2 on an input or usage error."""
@@ -190,7 +190,7 @@ def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_n
         runs = []
         for path in captures:
             started, stamp = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
-            report = run_analysis([path], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet)
+            report = run_analysis([path], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap)
             run = CaptureRun(path, check_report(report, expectations), time.monotonic() - started, stamp,
                              report.file)
             runs.append(run)

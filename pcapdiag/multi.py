@@ -1,29 +1,28 @@
 """Several captures analysed as one report (their analyzer states merged)."""
 from __future__ import annotations
 
-from .analyzers import AnalyzerSet
 from .parallel import merge_info, run_in_processes
 
 
 def analyze_files(files: list[str], *, vxlan_ports=(), underlay_mtu=None, decoder="fast", jobs=1, flow_cap=None,
-                  progress=None):
+                  address_cap=None, progress=None):
     from .pipeline import Settings, analyze, analyze_range, build_report
 
     if len(files) == 1:
         return analyze(files[0], vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder, jobs=jobs,
-                       flow_cap=flow_cap, progress=progress)
+                       flow_cap=flow_cap, address_cap=address_cap, progress=progress)
     from .capture import open_capture
 
     for path in files:  # fail fast, before any work, on a file that cannot be opened
         open_capture(path).close()
-    settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu)
+    settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
     tasks = [(path, settings, None, None, index > 0) for index, path in enumerate(files)]
     if jobs > 1 and "-" not in files:
         results = run_in_processes(tasks, min(jobs, len(files)))
     else:
         results = [analyze_range(path, settings, progress=progress, continuation=index > 0)
                    for index, path in enumerate(files)]
-    state = AnalyzerSet(flow_cap, underlay_mtu=underlay_mtu)
+    state = settings.analyzers()
     for file_state, _ in results:
         state.merge(file_state)
     report = build_report(", ".join(files), state, merge_info([info for _, info in results]), underlay_mtu)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 
-from .analyzers import AnalyzerSet
 
 MIN_CHUNK_BYTES = 32 * 1024 * 1024  # smaller captures are not worth a process
 
@@ -63,7 +62,7 @@ def analyze_parallel(path, chunks, settings, progress=None):
     results = run_in_processes(tasks, len(chunks))
     if not all(info.get("exact_end", True) for _, info in results):
         return analyze_range(path, settings, progress=progress)
-    state = AnalyzerSet(settings.flow_cap, underlay_mtu=settings.underlay_mtu)
+    state = settings.analyzers()
     for chunk_state, _ in results:
         state.merge(chunk_state)
     return state, merge_info([info for _, info in results])

@@ -23,15 +23,21 @@ class Settings:
     decoder: str = "fast"
     flow_cap: int | None = None
     underlay_mtu: int | None = None
+    address_cap: int | None = None
 
     @classmethod
-    def make(cls, vxlan_ports=(), decoder="fast", flow_cap=None, underlay_mtu=None) -> "Settings":
+    def make(cls, vxlan_ports=(), decoder="fast", flow_cap=None, underlay_mtu=None, address_cap=None) -> "Settings":
         ports = frozenset(DEFAULT_VXLAN_PORTS) | frozenset(int(p) for p in vxlan_ports)
-        return cls(ports, decoder, flow_cap, underlay_mtu)
+        return cls(ports, decoder, flow_cap, underlay_mtu, address_cap)
+
+    def analyzers(self, continuation: bool = False) -> AnalyzerSet:
+        return AnalyzerSet(self.flow_cap, continuation=continuation, underlay_mtu=self.underlay_mtu,
+                           address_cap=self.address_cap)
 
 
 def analyze(path: str, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
-            jobs: int | None = 1, flow_cap: int | None = None, progress=None) -> Report:
+            jobs: int | None = 1, flow_cap: int | None = None, address_cap: int | None = None,
+            progress=None) -> Report:
     """Analyse one capture file ("-" for stdin) and return its Report.
 
     vxlan_ports adds UDP ports decoded as VXLAN to the default set (4789, 8472, 4790);
@@ -39,7 +45,7 @@ def analyze(path: str, *, vxlan_ports=(), underlay_mtu: int | None = None, decod
     "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only);
     jobs > 1 splits a large uncompressed pcap into chunks analysed in parallel processes.
     """
-    settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu)
+    settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
     from .parallel import analyze_parallel, plan_chunks
 
     chunks = plan_chunks(path, jobs) if jobs and jobs > 1 else None
@@ -53,7 +59,7 @@ def analyze(path: str, *, vxlan_ports=(), underlay_mtu: int | None = None, decod
 def analyze_range(path, settings: Settings, start=None, end=None, progress=None, continuation=False):
     """Analyse the records of one file (or of the byte range [start, end) of it); continuation: the
     result will be merged after the state of an earlier range or file."""
-    state = AnalyzerSet(settings.flow_cap, continuation=continuation, underlay_mtu=settings.underlay_mtu)
+    state = settings.analyzers(continuation)
     decoder = make_decoder(settings.decoder, settings.vxlan_ports)
     duplicates = DuplicateMarker()
     with open_capture(path, start=start, end=end) as capture:
@@ -82,6 +88,12 @@ def build_report(path, state: AnalyzerSet, info: dict, underlay_mtu=None) -> Rep
                          "count": state.flows.evicted_flows,
                          "evidence": {"cap": state.flows.cap, "evicted_packets": state.flows.evicted_packets},
                          "fix": "raise --flow-cap", "reliable": True})
+    if topology["dropped"]:
+        findings.append({"id": "capture.address-cap", "severity": "info",
+                         "summary": f"the address cap ({state.topology.cap} node/pod pairings) was hit: "
+                                    f"{topology['dropped']} more were seen, so node pod lists are incomplete",
+                         "count": topology["dropped"], "evidence": {"cap": state.topology.cap},
+                         "fix": None, "reliable": True})
     name = "-" if path == "-" else os.path.basename(path)
     return Report(version=__version__, file=name, info=info, stats=state.stats, overhead=overhead,
                   topology=topology, flows=flows, mtu=model, findings=findings)

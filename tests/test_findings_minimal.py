@@ -842,6 +842,36 @@ def test_flow_cap_near_miss_exactly_at_the_cap(tmp_path):
 
 
 # ======================================================================================
+# capture.address-cap
+# ======================================================================================
+
+def many_pods(tmp_path, pods: int):
+    """One pod per flow behind node A: `pods` distinct inner sources in VXLAN, answered by pod b."""
+    frames = []
+    for i in range(pods):
+        pod = f"10.244.{1 + i // 250}.{1 + i % 250}"
+        frames.append(a_to_b(pod_tcp(pod, POD_B, flags="A", seq=1, ack=1)))
+        frames.append(b_to_a(pod_tcp(POD_B, pod, DPORT, SPORT, flags="A", seq=1, ack=1)))
+    return pcap(tmp_path, frames)
+
+
+def test_address_cap_is_reported(tmp_path):
+    report = analyze_json(many_pods(tmp_path, 60), "--address-cap", 50)
+    # 61 senders (60 pods behind A, b behind B) and 61 receivers: 11 of each beyond the cap of 50
+    finding = assert_triggers(report, "capture.address-cap", count=22)
+    assert finding["evidence"] == {"cap": 50}
+    assert finding["summary"] == ("the address cap (50 node/pod pairings) was hit: 22 more were seen, so node "
+                                  "pod lists are incomplete")
+
+
+def test_address_cap_near_miss_within_the_cap(tmp_path):
+    report = analyze_json(many_pods(tmp_path, 10), "--address-cap", 50)
+    assert "capture.address-cap" not in ids(report)
+    [node_a] = [n for n in report["nodes"] if n["ip"] == NODE_A]
+    assert len(node_a["pods"]) == 10
+
+
+# ======================================================================================
 # tunnel.one-way
 # ======================================================================================
 
@@ -1087,6 +1117,7 @@ TRIGGERS = {
     "capture.out-of-order": lambda p: (pcap(p, [(BASE_TS + t, f) for t, f in zip(
         [0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10], healthy_conversation())]), ()),
     "capture.flow-cap": lambda p: (many_flows(p, 150), ("--flow-cap", 100)),
+    "capture.address-cap": lambda p: (many_pods(p, 60), ("--address-cap", 50)),
     "tunnel.one-way": lambda p: (pcap(p, one_way_udp(10)), ()),
     "tunnel.nonstandard-port": lambda p: (port_9999_capture(p), ()),
     "tunnel.bad-outer-checksum": lambda p: (pcap(p, handshake() + [a_to_b(data_segment(200), checksum=0x1234)]), ()),

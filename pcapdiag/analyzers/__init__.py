@@ -11,12 +11,12 @@ from .topology import TopologyAnalyzer
 class AnalyzerSet:
     """Every analyzer of one capture (or chunk); merge() combines chunks analysed in parallel."""
 
-    def __init__(self, flow_cap=None, continuation: bool = False, underlay_mtu=None):
+    def __init__(self, flow_cap=None, continuation: bool = False, underlay_mtu=None, address_cap=None):
         """continuation: this state will be merged after another's (a later chunk or file)."""
         self.stats = CaptureStats()
         self.flows = FlowAnalyzer(**({"cap": flow_cap} if flow_cap else {}), continuation=continuation)
         self.overhead = OverheadAnalyzer()
-        self.topology = TopologyAnalyzer()
+        self.topology = TopologyAnalyzer(**({"cap": address_cap} if address_cap else {}))
         self.mtu = MtuAnalyzer(underlay_mtu, continuation=continuation)
 
     def analyzers(self):

@@ -104,7 +104,7 @@ class FlowAnalyzer:
                 base[code], prior_end[code] = known
             else:
                 base[code] = first_seq[code]
-                if self.continuation and len(self.leading) < 4 * self.cap:
+                if self.continuation:
                     self.leading[flow_keys[code]] = []
         relative = _serial((seq - base[data_codes]) % SEQ_SPACE)
         end = relative + payload
@@ -117,8 +117,6 @@ class FlowAnalyzer:
         highest = pd.Series(end).groupby(data_codes).max()
         for code, top in zip(highest.index.tolist(), highest.to_numpy().tolist()):
             self.seq_state[flow_keys[code]] = (int(base[code]), int(max(top, prior_end[code])))
-        if len(self.seq_state) > 4 * self.cap:
-            self.seq_state = dict(list(self.seq_state.items())[-self.cap:])
         return result
 
     def _remember_leading(self, flow_keys, codes, base, end, retransmitted, inner_len) -> None:
@@ -144,6 +142,10 @@ class FlowAnalyzer:
             evicted = table.iloc[self.cap:]
             self.evicted_flows += len(evicted)
             self.evicted_packets += int(evicted["packets"].sum())
+            # an evicted flow's sequence state goes with it, so that state stays within the cap too
+            for key in evicted[FLOW_KEY].itertuples(index=False, name=None):
+                self.seq_state.pop(key, None)
+                self.leading.pop(key, None)
             table = table.iloc[: self.cap]
         self.table = table
 

@@ -1,6 +1,7 @@
 """Machine output: JSON per the contract in DESIGN.md, CSV one table at a time."""
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -21,7 +22,26 @@ def _clean(value):
 
 
 def render_json(report) -> str:
-    return json.dumps(_clean(report.to_dict()), indent=2) + "\n"
+    stream = io.StringIO()
+    write_json(report, stream)
+    return stream.getvalue()
+
+
+_FLOWS_PLACEHOLDER = "\x00flows\x00"
+
+
+def write_json(report, stream) -> None:
+    """The JSON contract, written as it is made: the flow list (up to the flow cap) goes out a flow
+    per line instead of being held, cleaned and indented as one string beside the report."""
+    head = _clean(report.to_dict(flows=False))
+    head["flows"] = _FLOWS_PLACEHOLDER
+    before, after = json.dumps(head, indent=2).split(json.dumps(_FLOWS_PLACEHOLDER), 1)
+    stream.write(before + "[")
+    separator = "\n    "
+    for record in report.flow_records():
+        stream.write(separator + json.dumps(_clean(record)))
+        separator = ",\n    "
+    stream.write(("\n  ]" if separator != "\n    " else "]") + after + "\n")
 
 
 def render_csv(report, table: str) -> str:

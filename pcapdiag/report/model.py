@@ -43,26 +43,14 @@ class Report:
     @property
     def flows_table(self) -> pd.DataFrame:
         """Flows with the JSON contract's column names, largest first."""
-        frame = self.flows
-        if frame.empty:
-            return pd.DataFrame(columns=list(_FLOW_COLUMNS))
-        native = frame["encap"] == "native"
-        table = pd.DataFrame({
-            "encap": frame["encap"],
-            "outer_src": frame["outer_src"].where(~native, None),
-            "outer_dst": frame["outer_dst"].where(~native, None),
-            "vni": _present(frame["vni"]),
-            "src": frame["inner_src"], "dst": frame["inner_dst"],
-            "proto": frame["inner_proto"].map(lambda p: PROTO_NAMES.get(int(p), str(int(p)))),
-            "sport": _present(frame["sport"]), "dport": _present(frame["dport"]),
-            "packets": frame["packets"], "bytes": frame["bytes"], "inner_bytes": frame["inner_bytes"],
-            "max_ip_len": frame["max_ip_len"],
-            "first": frame["first"].map(_iso), "last": frame["last"].map(_iso),
-            "syn": frame["syn"], "synack": frame["synack"], "fin": frame["fin"], "rst": frame["rst"],
-            "retransmits": frame["retransmits"],
-            "syn_mss": _present(frame["syn_mss"]), "synack_mss": _present(frame["synack_mss"]),
-        })
-        return table.astype(object).where(table.notna(), None)
+        return _contract_flows(self.flows)
+
+    def flow_records(self, chunk: int = 10_000):
+        """The flows as JSON-ready dicts, a chunk at a time (200,000 flows need not be in memory twice)."""
+        for start in range(0, len(self.flows), chunk):
+            yield from _contract_flows(self.flows.iloc[start:start + chunk]).to_dict("records")
+
+
 
     @property
     def nodes_table(self) -> pd.DataFrame:
@@ -89,7 +77,8 @@ class Report:
         return [f for f in self.findings if severity_rank(f["severity"]) >= severity_rank(severity)]
 
     # -- the JSON contract -----------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self, flows: bool = True) -> dict:
+        """The JSON contract; flows=False leaves the flow list out (for streaming it, see machine.py)."""
         stats = self.stats
         counts = stats.counts
         return {
@@ -111,7 +100,7 @@ class Report:
             "node_pairs": self.overhead["node_pairs"],
             "nodes": self.topology["nodes"],
             "pod_ip_conflicts": self.topology["conflicts"],
-            "flows": self.flows_table.to_dict("records"),
+            "flows": list(self.flow_records()) if flows else [],
             "mtu": {**self.mtu, "findings": [f for f in self.findings if f["id"].startswith("mtu.")]},
             "findings": self.findings,
             "verdict": self.verdict(),
@@ -132,14 +121,39 @@ class Report:
         return f"OK: no errors or warnings ({what})"
 
 
+
+
+def _contract_flows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Flow rows with the JSON contract's names and nulls."""
+    if frame.empty:
+        return pd.DataFrame(columns=list(_FLOW_COLUMNS))
+    native = frame["encap"] == "native"
+    table = pd.DataFrame({
+        "encap": frame["encap"],
+        "outer_src": frame["outer_src"].where(~native, None),
+        "outer_dst": frame["outer_dst"].where(~native, None),
+        "vni": _present(frame["vni"]),
+        "src": frame["inner_src"], "dst": frame["inner_dst"],
+        "proto": frame["inner_proto"].map(lambda p: PROTO_NAMES.get(int(p), str(int(p)))),
+        "sport": _present(frame["sport"]), "dport": _present(frame["dport"]),
+        "packets": frame["packets"], "bytes": frame["bytes"], "inner_bytes": frame["inner_bytes"],
+        "max_ip_len": frame["max_ip_len"],
+        "first": frame["first"].map(_iso), "last": frame["last"].map(_iso),
+        "syn": frame["syn"], "synack": frame["synack"], "fin": frame["fin"], "rst": frame["rst"],
+        "retransmits": frame["retransmits"],
+        "syn_mss": _present(frame["syn_mss"]), "synack_mss": _present(frame["synack_mss"]),
+    })
+    return table.astype(object).where(table.notna(), None)
+
+
 _FLOW_COLUMNS = ("encap", "outer_src", "outer_dst", "vni", "src", "dst", "proto", "sport", "dport", "packets",
                  "bytes", "inner_bytes", "max_ip_len", "first", "last", "syn", "synack", "fin", "rst", "retransmits",
                  "syn_mss", "synack_mss")
 
 
 def _linktype_name(linktype: int) -> str:
-    from ..capture import LINKTYPE_NAMES
-    return LINKTYPE_NAMES.get(linktype, f"linktype-{linktype}")
+    from ..capture.linktypes import LINKTYPE_NAMES, OTHER_LINKTYPE_NAMES
+    return LINKTYPE_NAMES.get(linktype) or OTHER_LINKTYPE_NAMES.get(linktype) or f"linktype-{linktype}"
 
 
 __all__ = ["Report"]

@@ -13,7 +13,7 @@ from .decode.facts import with_object_text
 from .decode.select import make_decoder
 from .report.model import Report
 
-BATCH_RECORDS = 65536
+BATCH_RECORDS = 32768
 
 
 @dataclass(frozen=True)

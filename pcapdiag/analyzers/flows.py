@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
-FLOW_CAP = 200_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
+FLOW_CAP = 100_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
 _SUMS = ["packets", "bytes", "inner_bytes", "syn", "synack", "fin", "rst", "retransmits", "payload_bytes"]
 _MAXES = ["max_ip_len", "max_wire_len", "max_payload", "syn_mss", "synack_mss", "max_retransmit_len", "last"]
 _MINS = ["first"]
@@ -29,7 +29,9 @@ class FlowAnalyzer:
         # only the analyzer of a later chunk or file needs its flows' leading segments (see merge)
         self.continuation = continuation
         self.table: pd.DataFrame | None = None
-        self.seq_state: dict = {}  # flow key -> (seq base, highest relative sequence end)
+        # flow key hash -> (seq base, highest relative sequence end); a 64-bit hash of the key, not the key
+        # tuple, halves this state's memory, and pandas' hash is the same in every worker process
+        self.seq_state: dict = {}
         # flow key -> [(absolute sequence end, inner length)] of the first new-data segments this analyzer saw
         # of a flow it saw start: when chunks are merged, those covered by the previous chunk become retransmits
         self.leading: dict = {}
@@ -92,7 +94,7 @@ class FlowAnalyzer:
         seq = column["tcp_seq"][is_data]
         payload = column["tcp_payload"][is_data]
         groups = len(keys)
-        flow_keys = list(keys.itertuples(index=False, name=None))
+        flow_keys = _flow_hashes(keys)
         base = np.full(groups, -1, dtype=np.int64)
         prior_end = np.full(groups, -1, dtype=np.int64)
         first_seq = np.full(groups, -1, dtype=np.int64)
@@ -143,7 +145,7 @@ class FlowAnalyzer:
             self.evicted_flows += len(evicted)
             self.evicted_packets += int(evicted["packets"].sum())
             # an evicted flow's sequence state goes with it, so that state stays within the cap too
-            for key in evicted[FLOW_KEY].itertuples(index=False, name=None):
+            for key in _flow_hashes(evicted):
                 self.seq_state.pop(key, None)
                 self.leading.pop(key, None)
             table = table.iloc[: self.cap]
@@ -169,17 +171,24 @@ class FlowAnalyzer:
             repeated = [length for segment_end, length in other.leading.get(key, ())
                         if (covered_to - segment_end) % SEQ_SPACE < SEQ_SPACE // 2]
             if repeated:
-                adjustments.append((*key, len(repeated), max(repeated)))
+                adjustments.append((key, len(repeated), max(repeated)))
             their_highest = _serial(((base + highest) - my_base) % SEQ_SPACE)
             self.seq_state[key] = (my_base, int(max(my_highest, their_highest)))
         if adjustments:
-            self._absorb(_retransmit_adjustments(adjustments))
+            rows = dict(zip(_flow_hashes(self.table), self.table[FLOW_KEY].itertuples(index=False, name=None)))
+            found = [(*rows[key], count, longest) for key, count, longest in adjustments if key in rows]
+            if found:
+                self._absorb(_retransmit_adjustments(found))
 
     def result(self) -> pd.DataFrame:
         columns = FLOW_KEY + _SUMS + _MAXES + _MINS
         if self.table is None:
             return pd.DataFrame(columns=columns)
         return self.table.sort_values(["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _flow_hashes(frame: pd.DataFrame) -> list:
+    return pd.util.hash_pandas_object(frame[FLOW_KEY], index=False).to_numpy().tolist()
 
 
 def _serial(offset):

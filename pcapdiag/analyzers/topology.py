@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
 
-ADDRESS_CAP = 100_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
+ADDRESS_CAP = 50_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
 DEFAULT_NODE_PREFIX = {4: 24, 6: 64}
 _TUNNEL_COLUMNS = ["outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_smac"]  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
 

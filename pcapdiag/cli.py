@@ -92,7 +92,7 @@ def analysis_options(function):
         click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
                      help="Worker processes for large captures [default: CPU count]."),
         click.option("--flow-cap", type=click.IntRange(100, 50_000_000), default=None,
-                     help="Most flows kept in memory (smallest evicted beyond it) [default: 100000]."),
+                     help="Most flows kept in memory (smallest evicted beyond it) [default: 50000]."),
         click.option("--address-cap", type=click.IntRange(10, 50_000_000), default=None, hidden=True,
                      help="Most node/pod address pairings kept [default: 50000]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar."),

@@ -1,7 +1,7 @@
 """Several captures analysed as one report (their analyzer states merged)."""
 from __future__ import annotations
 
-from .parallel import merge_info, run_in_processes
+from .parallel import merge_in_processes, merge_info
 
 
 def analyze_files(files: list[str], *, vxlan_ports=(), underlay_mtu=None, decoder="fast", jobs=1, flow_cap=None,
@@ -16,15 +16,16 @@ def analyze_files(files: list[str], *, vxlan_ports=(), underlay_mtu=None, decode
     for path in files:  # fail fast, before any work, on a file that cannot be opened
         open_capture(path).close()
     settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
-    tasks = [(path, settings, None, None, index > 0) for index, path in enumerate(files)]
     if jobs > 1 and "-" not in files:
-        results = run_in_processes(tasks, min(jobs, len(files)))
+        tasks = [(path, settings, None, None, index > 0) for index, path in enumerate(files)]
+        state, info = merge_in_processes(tasks, min(jobs, len(files)), settings.analyzers())
     else:
-        results = [analyze_range(path, settings, progress=progress, continuation=index > 0)
-                   for index, path in enumerate(files)]
-    state = settings.analyzers()
-    for file_state, _ in results:
-        state.merge(file_state)
-    report = build_report(", ".join(files), state, merge_info([info for _, info in results]), underlay_mtu)
+        state, infos = settings.analyzers(), []
+        for index, path in enumerate(files):
+            file_state, file_info = analyze_range(path, settings, progress=progress, continuation=index > 0)
+            state.merge(file_state)
+            infos.append(file_info)
+        info = merge_info(infos)
+    report = build_report(", ".join(files), state, info, underlay_mtu)
     report.file = ", ".join(f.rsplit("/", 1)[-1] for f in files)
     return report

@@ -34,8 +34,11 @@ def plan_chunks(path: str, jobs: int):
 def _worker(args):
     from .pipeline import analyze_range
 
-    path, settings, start, end, continuation = args
-    return analyze_range(path, settings, start=start, end=end, continuation=continuation)
+    path, settings, start, end, continuation = args[:5]
+    state, info = analyze_range(path, settings, start=start, end=end, continuation=continuation)
+    if len(args) > 5 and args[5]:
+        state.flows.seq_state.clear()  # the last chunk: nothing merges after it, only its leading segments count
+    return state, info
 
 
 def merge_info(infos: list[dict]) -> dict:
@@ -50,19 +53,24 @@ def merge_info(infos: list[dict]) -> dict:
     return merged
 
 
-def run_in_processes(tasks, jobs):
+def merge_in_processes(tasks, jobs, state):
+    """Run the tasks in worker processes and merge their states into `state` in task order, each as it
+    arrives (so the parent holds the merged state and one chunk's, not every chunk's at once)."""
+    infos = []
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_worker, tasks))
+        for chunk_state, info in pool.map(_worker, tasks):
+            state.merge(chunk_state)
+            infos.append(info)
+            del chunk_state
+    return state, merge_info(infos)
 
 
 def analyze_parallel(path, chunks, settings, progress=None):
     from .pipeline import analyze_range
 
-    tasks = [(path, settings, start, end, index > 0) for index, (start, end) in enumerate(chunks)]
-    results = run_in_processes(tasks, len(chunks))
-    if not all(info.get("exact_end", True) for _, info in results):
+    tasks = [(path, settings, start, end, index > 0, index == len(chunks) - 1)
+             for index, (start, end) in enumerate(chunks)]
+    state, info = merge_in_processes(tasks, len(chunks), settings.analyzers())
+    if not info["exact_end"]:
         return analyze_range(path, settings, progress=progress)
-    state = settings.analyzers()
-    for chunk_state, _ in results:
-        state.merge(chunk_state)
-    return state, merge_info([info for _, info in results])
+    return state, info

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
-FLOW_CAP = 100_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
+FLOW_CAP = 50_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
 _SUMS = ["packets", "bytes", "inner_bytes", "syn", "synack", "fin", "rst", "retransmits", "payload_bytes"]
 _MAXES = ["max_ip_len", "max_wire_len", "max_payload", "syn_mss", "synack_mss", "max_retransmit_len", "last"]
 _MINS = ["first"]
@@ -50,7 +50,8 @@ class FlowAnalyzer:
         first_rows = np.unique(codes, return_index=True)[1]
         keys = rows[FLOW_KEY].iloc[first_rows].reset_index(drop=True)
         column = {name: rows[name].to_numpy() for name in _NUMERIC_COLUMNS}
-        retransmit = self._retransmissions(keys, codes, column)
+        hashes = _flow_hashes(keys)
+        retransmit = self._retransmissions(hashes, codes, column)
         tcp = column["inner_proto"] == 6
         flags = np.where(tcp & (column["tcp_flags"] > 0), column["tcp_flags"], 0)
         syn, ack = (flags & TH_SYN) > 0, (flags & TH_ACK) > 0
@@ -80,10 +81,11 @@ class FlowAnalyzer:
             max_retransmit_len=largest(np.where(retransmit, inner_len, -1)),
             last=largest(column["ts"]),
             first=-largest(-column["ts"]),
+            flow_hash=np.array(hashes, dtype=np.uint64),
         )
         self._absorb(frame)
 
-    def _retransmissions(self, keys: pd.DataFrame, codes: np.ndarray, column: dict) -> np.ndarray:
+    def _retransmissions(self, flow_keys, codes: np.ndarray, column: dict) -> np.ndarray:
         """Vectorised: per flow, the running maximum of the relative sequence end; a data segment that
         ends at or below what the flow already covered is a retransmission."""
         result = np.zeros(len(codes), dtype=bool)
@@ -93,8 +95,7 @@ class FlowAnalyzer:
         data_codes = codes[is_data]
         seq = column["tcp_seq"][is_data]
         payload = column["tcp_payload"][is_data]
-        groups = len(keys)
-        flow_keys = _flow_hashes(keys)
+        groups = len(flow_keys)
         base = np.full(groups, -1, dtype=np.int64)
         prior_end = np.full(groups, -1, dtype=np.int64)
         first_seq = np.full(groups, -1, dtype=np.int64)
@@ -135,9 +136,12 @@ class FlowAnalyzer:
             self.leading[flow_keys[code]].append((segment_end, length))
 
     def _absorb(self, frame: pd.DataFrame) -> None:
+        if self.table is not None and len(self.table) >= self.cap:
+            frame = self._drop_doomed(frame)
         if self.table is not None:
             frame = pd.concat([self.table, frame], ignore_index=True)
-        aggregations = {**{c: "sum" for c in _SUMS}, **{c: "max" for c in _MAXES}, **{c: "min" for c in _MINS}}
+        aggregations = {**{c: "sum" for c in _SUMS}, **{c: "max" for c in _MAXES}, **{c: "min" for c in _MINS},
+                        "flow_hash": "first"}
         table = frame.groupby(FLOW_KEY, sort=False, dropna=False).agg(aggregations).reset_index()
         if len(table) > self.cap:
             table = table.sort_values("bytes", ascending=False, kind="stable")
@@ -145,11 +149,25 @@ class FlowAnalyzer:
             self.evicted_flows += len(evicted)
             self.evicted_packets += int(evicted["packets"].sum())
             # an evicted flow's sequence state goes with it, so that state stays within the cap too
-            for key in _flow_hashes(evicted):
+            for key in evicted["flow_hash"].tolist():
                 self.seq_state.pop(key, None)
                 self.leading.pop(key, None)
             table = table.iloc[: self.cap]
         self.table = table
+
+    def _drop_doomed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """With the table full, a new flow no bigger than the smallest kept one would be evicted at once
+        (the eviction sort is stable, and kept flows come first): count it evicted without the big merge."""
+        new = ~np.isin(frame["flow_hash"].to_numpy(), self.table["flow_hash"].to_numpy())
+        doomed = new & (frame["bytes"].to_numpy() <= self.table["bytes"].min())
+        if not doomed.any():
+            return frame
+        self.evicted_flows += int(doomed.sum())
+        self.evicted_packets += int(frame["packets"].to_numpy()[doomed].sum())
+        for key in frame["flow_hash"].to_numpy()[doomed].tolist():
+            self.seq_state.pop(key, None)
+            self.leading.pop(key, None)
+        return frame[~doomed]
 
     def merge(self, other: "FlowAnalyzer") -> None:
         """Merge the analyzer of the *following* chunk (or file) into this one."""
@@ -158,6 +176,16 @@ class FlowAnalyzer:
         self.evicted_flows += other.evicted_flows
         self.evicted_packets += other.evicted_packets
         adjustments = []
+        for key, segments in other.leading.items():
+            mine = self.seq_state.get(key)
+            if mine is None:
+                continue
+            covered_to = (mine[0] + mine[1]) % SEQ_SPACE
+            # segments the other chunk took as new data although this chunk had already carried them
+            repeated = [length for segment_end, length in segments
+                        if (covered_to - segment_end) % SEQ_SPACE < SEQ_SPACE // 2]
+            if repeated:
+                adjustments.append((key, len(repeated), max(repeated)))
         for key, (base, highest) in other.seq_state.items():
             mine = self.seq_state.get(key)
             if mine is None:
@@ -166,16 +194,10 @@ class FlowAnalyzer:
                     self.leading[key] = other.leading[key]
                 continue
             my_base, my_highest = mine
-            covered_to = (my_base + my_highest) % SEQ_SPACE
-            # segments the other chunk took as new data although this chunk had already carried them
-            repeated = [length for segment_end, length in other.leading.get(key, ())
-                        if (covered_to - segment_end) % SEQ_SPACE < SEQ_SPACE // 2]
-            if repeated:
-                adjustments.append((key, len(repeated), max(repeated)))
             their_highest = _serial(((base + highest) - my_base) % SEQ_SPACE)
             self.seq_state[key] = (my_base, int(max(my_highest, their_highest)))
         if adjustments:
-            rows = dict(zip(_flow_hashes(self.table), self.table[FLOW_KEY].itertuples(index=False, name=None)))
+            rows = dict(zip(self.table["flow_hash"].tolist(), self.table[FLOW_KEY].itertuples(index=False, name=None)))
             found = [(*rows[key], count, longest) for key, count, longest in adjustments if key in rows]
             if found:
                 self._absorb(_retransmit_adjustments(found))
@@ -184,7 +206,8 @@ class FlowAnalyzer:
         columns = FLOW_KEY + _SUMS + _MAXES + _MINS
         if self.table is None:
             return pd.DataFrame(columns=columns)
-        return self.table.sort_values(["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+        return self.table.drop(columns="flow_hash").sort_values(
+            ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _flow_hashes(frame: pd.DataFrame) -> list:
@@ -207,4 +230,5 @@ def _retransmit_adjustments(adjustments) -> pd.DataFrame:
             frame[column] = -1
     frame["last"] = float("-inf")
     frame["first"] = float("inf")
+    frame["flow_hash"] = np.array(_flow_hashes(frame), dtype=np.uint64)
     return frame

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from .source import CHUNK_SIZE
 
+MIN_READ, MAX_READ = 1 << 20, 16 << 20
+
 
 class ChunkedInput:
     def __init__(self, source, first: bytes, base: int = 0):
@@ -17,6 +19,12 @@ class ChunkedInput:
         self.base = base   # stream offset of buf[0]
         # A short first read already proves the input has ended.
         self.eof = False
+        self.read_size = CHUNK_SIZE
+
+    def fit(self, record_bytes: float, records: int) -> None:
+        """Read about `records` records of this average size at a time: a batch's worth, so small
+        packets do not hold a 16 MB window and big ones still fill a whole batch."""
+        self.read_size = int(min(MAX_READ, max(MIN_READ, record_bytes * records * 1.1)))
 
     def advance(self, pos: int, min_len: int = 0) -> bool:
         """Drop buf[:pos] and read on until buf holds min_len bytes (or the input ends).
@@ -28,7 +36,7 @@ class ChunkedInput:
         if self.eof:
             self.buf = keep
             return False
-        want = max(CHUNK_SIZE, min_len - len(keep))
+        want = max(self.read_size, min_len - len(keep))
         more = self.source.read(want)
         if len(more) < want:
             self.eof = True

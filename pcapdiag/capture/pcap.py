@@ -63,16 +63,17 @@ def parse_file_header(head: bytes, name: str) -> PcapHeader:
 
 
 def walk_records(buf: bytes, pos: int, stop: int, hdr_len: int, max_caplen: int,
-                 caplen_at, starts: list) -> int:
+                 caplen_at, starts: list, limit: int) -> int:
     """Append the start of each whole record from pos on; return where the walk stopped.
 
     Stops before a record that starts at or after ``stop``, runs past the end
-    of ``buf``, or declares more than ``max_caplen`` bytes. ``stop`` must be
-    at most len(buf) - hdr_len + 1 so that every header read is in bounds.
+    of ``buf``, or declares more than ``max_caplen`` bytes, and after ``limit``
+    records (so a chunk of small records never builds more than a batch). ``stop``
+    must be at most len(buf) - hdr_len + 1 so that every header read is in bounds.
     """
     buflen = len(buf)
     append = starts.append
-    while pos < stop:
+    while pos < stop and len(starts) < limit:
         caplen = caplen_at(buf, pos + 8)[0]
         end = pos + hdr_len + caplen
         if end > buflen or caplen > max_caplen:
@@ -224,7 +225,11 @@ class PcapWalker:
             if self.end is not None:
                 stop = min(stop, self.end - chunks.base)
             starts: list[int] = []
-            pos = walk_records(buf, pos, stop, hdr_len, max_caplen, caplen_at, starts)
+            walked_from = pos
+            pos = walk_records(buf, pos, stop, hdr_len, max_caplen, caplen_at, starts, max_records)
+            limited = len(starts) == max_records
+            if starts:
+                chunks.fit((pos - walked_from) / len(starts), max_records)
             zero_header_at = None
             if starts:
                 columns, zero_header_at = self._columns(np, buf, starts)
@@ -238,6 +243,8 @@ class PcapWalker:
             if self.end is not None and chunks.base + pos >= self.end:
                 self.reached_end_exactly = chunks.base + pos == self.end
                 return
+            if limited and zero_header_at is None:
+                continue                                           # a full batch: walk on in this chunk
             if zero_header_at is None:
                 if pos + hdr_len > len(buf):                      # header cut by the chunk
                     read_more = chunks.advance(pos, hdr_len)

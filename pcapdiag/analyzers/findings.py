@@ -11,8 +11,8 @@ import ipaddress
 
 import pandas as pd
 
-from ..catalogue import CATALOGUE, NOMINAL_OVERHEAD, SEVERITIES, TUNNEL_CLASSES
-from .mtu import ETHERNET_MTU, _flow_text, _quoted_overhead
+from ..catalogue import CATALOGUE, SEVERITIES, TUNNEL_CLASSES
+from .mtu import ETHERNET_MTU, flow_text, quoted_overhead
 
 ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to call a tunnel one-way
 EXAMPLES = 5
@@ -36,7 +36,7 @@ def super_segment_flows(flows: pd.DataFrame) -> list[str]:
     for row in tcp[tcp["max_payload"] > 0].itertuples(index=False):
         receiver_mss = advertised.get((row.inner_dst, row.inner_src, row.dport, row.sport))
         if receiver_mss is not None and row.max_payload > receiver_mss:
-            found.append(f"{_flow_text(6, row.inner_src, row.sport, row.inner_dst, row.dport)}: {int(row.max_payload)}"
+            found.append(f"{flow_text(6, row.inner_src, row.sport, row.inner_dst, row.dport)}: {int(row.max_payload)}"
                          f"-byte segments against an MSS of {int(receiver_mss)} ({row.encap})")
     return found
 
@@ -225,7 +225,7 @@ class FindingBuilder:
         if not events:
             return
         mtus = sorted({e["mtu"] for e in events})
-        pod_budgets = sorted({e["mtu"] - _quoted_overhead(e["quoted_encap"]) for e in events})
+        pod_budgets = sorted({e["mtu"] - quoted_overhead(e["quoted_encap"]) for e in events})
         first = events[0]
         self.add("mtu.icmp-too-big",
                  f"{first['from']} told {first['to']} to use a next-hop MTU of {first['mtu']}"
@@ -244,9 +244,9 @@ class FindingBuilder:
         if table is not None:
             for row in table.itertuples(index=False):
                 count += int(row.count)
-                flow_names.add(_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport))
-                evidence.append(f"{_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport)}"
-                                f" sent {int(row.count)} packets of up to {int(row.max_len)} bytes after being told "
+                name = flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport)
+                flow_names.add(name)
+                evidence.append(f"{name} sent {int(row.count)} packets of up to {int(row.max_len)} bytes after being told "
                                 f"MTU {int(row.told_mtu)}")
         flows = self.flows
         if not flows.empty:
@@ -254,9 +254,9 @@ class FindingBuilder:
                 overlay = self._overlay_for(row.encap.split(">")[0], row.inner_src)
                 if overlay and row.max_retransmit_len > overlay["overlay_mtu"]:
                     count += int(row.retransmits)
-                    flow_names.add(_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport))
-                    evidence.append(f"{_flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport)}"
-                                    f" retransmitted {int(row.retransmits)} segments of up to "
+                    name = flow_text(row.inner_proto, row.inner_src, row.sport, row.inner_dst, row.dport)
+                    flow_names.add(name)
+                    evidence.append(f"{name} retransmitted {int(row.retransmits)} segments of up to "
                                     f"{int(row.max_retransmit_len)} bytes (overlay MTU {overlay['overlay_mtu']})")
         if not evidence:
             return
@@ -276,7 +276,7 @@ class FindingBuilder:
                  f"{budget}-byte budget ({self.underlay} underlay - overhead - TCP/IP headers)" + clamped,
                  len(hits),
                  {"budget": budget, "underlay_mtu": self.underlay,
-                  "flows": [f"{_flow_text(6, h[0].inner_src, h[0].sport, h[0].inner_dst, h[0].dport)} {h[3]} MSS {h[1]}"
+                  "flows": [f"{flow_text(6, h[0].inner_src, h[0].sport, h[0].inner_dst, h[0].dport)} {h[3]} MSS {h[1]}"
                             for h in hits[:EXAMPLES]]},
                  fix=f"set the pod MTU so the MSS is at most {budget}, or clamp MSS to {budget} on the nodes",
                  mtu_finding=True)
@@ -326,7 +326,7 @@ class FindingBuilder:
         flows = self.flows
         retransmitted = flows[(flows["retransmits"] > 0) & (flows["max_retransmit_len"] >= flows["max_ip_len"])
                               & (flows["max_ip_len"] > 0)]
-        full_size = [f"{_flow_text(r.inner_proto, r.inner_src, r.sport, r.inner_dst, r.dport)}: {int(r.retransmits)} "
+        full_size = [f"{flow_text(r.inner_proto, r.inner_src, r.sport, r.inner_dst, r.dport)}: {int(r.retransmits)} "
                      f"full-size ({int(r.max_retransmit_len)}-byte) segments retransmitted"
                      for r in retransmitted.itertuples(index=False)]
         for finding in errors:

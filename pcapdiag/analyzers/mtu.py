@@ -135,7 +135,7 @@ class MtuAnalyzer:
                     "ts": row.ts, "from": row.inner_src, "to": row.inner_dst, "mtu": int(row.icmp_mtu),
                     "icmp": "icmpv6 packet-too-big" if row.inner_ipv == 6 else "icmp frag-needed",
                     "encap": row.encap, "quoted_encap": row.quoted_encap or None,
-                    "quoted": _flow_text(row.quoted_proto, row.quoted_src, row.quoted_sport, row.quoted_dst,
+                    "quoted": flow_text(row.quoted_proto, row.quoted_src, row.quoted_sport, row.quoted_dst,
                                          row.quoted_dport),
                     "quoted_key": (row.quoted_src, row.quoted_dst, int(row.quoted_proto), int(row.quoted_sport),
                                    int(row.quoted_dport)),
@@ -180,7 +180,7 @@ class MtuAnalyzer:
             table = pd.DataFrame([{
                 "inner_src": e["quoted_key"][0], "inner_dst": e["quoted_key"][1], "inner_proto": e["quoted_key"][2],
                 "sport": e["quoted_key"][3], "dport": e["quoted_key"][4], "told_ts": e["ts"],
-                "budget": e["mtu"] - _quoted_overhead(e["quoted_encap"])} for e in self.icmp_events])
+                "budget": e["mtu"] - quoted_overhead(e["quoted_encap"])} for e in self.icmp_events])
             table = table.astype({"inner_src": object, "inner_dst": object})  # as the facts' text columns
             table = table.sort_values("told_ts", kind="stable").reset_index(drop=True)
             table["budget"] = table.groupby(FIVE_TUPLE)["budget"].cummin()
@@ -248,7 +248,7 @@ _LARGE_COLUMNS = ["outer_class", "outer_ipv", "outer_src", "inner_src", "inner_d
                   "outer_mf", "ts"]
 
 
-def _quoted_overhead(quoted_encap) -> int:
+def quoted_overhead(quoted_encap) -> int:
     """An ICMP quoting a tunnel packet gives the outer path's MTU: the pod flow has that minus the tunnel."""
     return NOMINAL_OVERHEAD.get((quoted_encap or "native").split(">")[0], {}).get(4, 0)
 
@@ -267,7 +267,7 @@ def _concat(left, right):
     return right if left is None else pd.concat([left, right], ignore_index=True)
 
 
-def _flow_text(proto, src, sport, dst, dport) -> str | None:
+def flow_text(proto, src, sport, dst, dport) -> str | None:
     if not src:
         return None
     name = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}.get(int(proto), str(proto))

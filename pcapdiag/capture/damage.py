@@ -65,3 +65,32 @@ def be(n: int) -> str:
 
 def _records(n: int) -> str:
     return "1 record has a" if n == 1 else f"{n} records have a"
+
+
+def resynchronise(walker, pos: int, where: str, reason: str, find_next, unit: str, window: int, at_end):
+    """After a damaged header at pos: the position of the next valid `unit` (record or block), or None.
+
+    Looks in what is buffered first, so dense damage costs no copying; only if that fails, reads the
+    whole window and looks again. Counts the damage and words it once per kind (see DamageLog).
+    """
+    chunks, counters = walker.chunks, walker.log.counters
+    found = find_next(pos)
+    if found is None and not chunks.eof and len(chunks.buf) - pos < window:
+        chunks.advance(pos, window)
+        pos = 0
+        found = find_next(pos)
+    if found is None:
+        if chunks.eof and len(chunks.buf) - pos <= window:
+            at_end()
+            walker._trailing_garbage(len(chunks.buf) - pos)
+        else:
+            counters["bad_records"] += 1
+            walker.log.note("resync_failed", f"{where} has {reason} and no valid {unit} follows within "
+                                             f"{human_size(window)}; stopped reading there")
+        return None
+    counters["bad_records"] += 1
+    counters["skipped_bytes"] += found - pos
+    walker.log.note("resync", f"{where} has {reason}; skipped {plural(found - pos, 'byte')} to the next valid {unit}",
+                    summary="{count} damaged places were skipped by resynchronising on the next valid "
+                            + unit + " ({skipped_bytes} bytes skipped)")
+    return found

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .damage import DamageLog, be as _be, human_size, plural
+from .damage import DamageLog, be as _be, plural, resynchronise
 from .errors import CaptureError
 from .linktypes import LINKTYPE_MASK
 from .records import make_batch, split_batch
@@ -356,30 +356,5 @@ class PcapWalker:
 
     def _resync(self, np, pos: int, reason: str) -> int | None:
         """Find the next plausible record after a damaged header at pos (see class doc)."""
-        chunks = self.chunks
-        where = self._where(pos)
-        # Look in what is buffered first, so dense damage costs no copying;
-        # only if that fails, read the whole window and look again.
-        found = self._next_plausible_record(np, pos)
-        if found is None and not chunks.eof and len(chunks.buf) - pos < RESYNC_WINDOW:
-            chunks.advance(pos, RESYNC_WINDOW)
-            pos = 0
-            found = self._next_plausible_record(np, pos)
-        counters = self.log.counters
-        if found is None:
-            if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:
-                self._reached_input_end()
-                self._trailing_garbage(len(chunks.buf) - pos)
-            else:
-                counters["bad_records"] += 1
-                self.log.note("resync_failed",
-                              f"{where} has {reason} and no valid record follows within "
-                              f"{human_size(RESYNC_WINDOW)}; stopped reading there")
-            return None
-        counters["bad_records"] += 1
-        counters["skipped_bytes"] += found - pos
-        self.log.note("resync",
-                      f"{where} has {reason}; skipped {plural(found - pos, 'byte')} to the next valid record",
-                      summary="{count} damaged places were skipped by resynchronising on the next "
-                              "valid record ({skipped_bytes} bytes skipped)")
-        return found
+        return resynchronise(self, pos, self._where(pos), reason, lambda at: self._next_plausible_record(np, at),
+                             "record", RESYNC_WINDOW, self._reached_input_end)

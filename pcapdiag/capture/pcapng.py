@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .damage import DamageLog, be as _be, human_size, plural
+from .damage import DamageLog, be as _be, plural, resynchronise
 from .errors import CaptureError
 from .linktypes import LINKTYPE_MASK
 from .pcap import ABSURD_LENGTH, RESYNC_WINDOW, scan_slices, u32_at_every_offset
@@ -514,35 +514,15 @@ class PcapngWalker:
                                 ends_at_eof=self.chunks.eof, hi=pos + RESYNC_WINDOW)
 
     def _resync(self, np, pos: int, block_type: int, block_len: int) -> int | None:
-        chunks = self.chunks
         where = self._where(pos)
         reason = (f"an impossible length ({block_len} bytes)"
                   if not (MIN_BLOCK_LEN <= block_len <= MAX_BLOCK_LEN and not block_len & 3)
                   else "two length fields that disagree")
-        # Look in what is buffered first, then in the whole window (as for pcap).
-        found = self._next_framed_block(np, pos)
-        if found is None and not chunks.eof and len(chunks.buf) - pos < RESYNC_WINDOW:
-            chunks.advance(pos, RESYNC_WINDOW)
-            pos = 0
-            found = self._next_framed_block(np, pos)
-        counters = self.log.counters
-        if found is None:
-            if chunks.eof and len(chunks.buf) - pos <= RESYNC_WINDOW:
-                self.reached_end_exactly = True
-                self._trailing_garbage(len(chunks.buf) - pos)
-            else:
-                counters["bad_records"] += 1
-                self.log.note("resync_failed",
-                              f"the {where} has {reason} and no valid block follows within "
-                              f"{human_size(RESYNC_WINDOW)}; stopped reading there")
-            return None
-        counters["bad_records"] += 1
-        counters["skipped_bytes"] += found - pos
-        self.log.note("resync",
-                      f"the {where} has {reason}; skipped {plural(found - pos, 'byte')} to the next valid block",
-                      summary="{count} damaged places were skipped by resynchronising on the next valid "
-                              "block ({skipped_bytes} bytes skipped)")
-        return found
+        return resynchronise(self, pos, f"the {where}", reason, lambda at: self._next_framed_block(np, at),
+                             "block", RESYNC_WINDOW, self._reached_end)
+
+    def _reached_end(self) -> None:
+        self.reached_end_exactly = True
 
 
 def _rows_to_columns(np, rows: list[tuple]) -> dict:

@@ -11,7 +11,7 @@ import socket
 import struct
 
 import dpkt
-from dpkt import ethernet, ip, ip6, sll, sll2, tcp, udp, icmp, icmp6, gre, bgp, loopback
+from dpkt import ah, bgp, ethernet, gre, ip, ip6, sll, sll2, tcp, udp
 
 from .facts import MAX_DEPTH, new_row
 from .tunnels import VXLAN, Geneve, NSH, ETH_TYPE_TEB, NSH_NEXT_PROTO, VXLAN_FLAG_VNI
@@ -141,7 +141,7 @@ class _ShallowGRE(gre.GRE):
         self.p = struct.unpack(">H", buf[2:4])[0]
 
 
-class _ShallowAH(dpkt.ah.AH):
+class _ShallowAH(ah.AH):
     """dpkt's AH dispatches through IP's global table: keep the payload as bytes."""
 
     def unpack(self, buf):
@@ -152,7 +152,7 @@ class _ShallowAH(dpkt.ah.AH):
 
 
 _SHALLOW = {_Ethernet: _ShallowEthernet, ip.IP: _ShallowIP, ip6.IP6: _ShallowIP6, sll.SLL: _ShallowSLL,
-            sll2.SLL2: _ShallowSLL2, gre.GRE: _ShallowGRE, dpkt.ah.AH: _ShallowAH}
+            sll2.SLL2: _ShallowSLL2, gre.GRE: _ShallowGRE, ah.AH: _ShallowAH}
 
 
 class PacketWalker:
@@ -246,7 +246,7 @@ class PacketWalker:
             self._tunnel(IP_IN_IP_CLASS[(version, proto)], row, chain, depth)
             self._ip(payload, 4 if proto == 4 else 6, row, chain, outer=False, depth=depth + 1)
         elif proto == 51:  # IPsec AH is transparent for classification (RFC 4302 2)
-            header = _parse(dpkt.ah.AH, payload)
+            header = _parse(ah.AH, payload)
             ah_len = (header.len + 2) * 4
             self._transport(header.nxt, payload[ah_len:], version, row, chain, depth, transport_len - ah_len)
         elif proto == 47:

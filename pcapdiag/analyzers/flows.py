@@ -14,6 +14,10 @@ LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first si
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 _NUMERIC_COLUMNS = ["inner_proto", "wirelen", "inner_len", "tcp_payload", "tcp_flags", "tcp_seq", "tcp_mss", "ts"]
 _ROW_COLUMNS = FLOW_KEY + _NUMERIC_COLUMNS[1:]
+_TABLE_COLUMNS = FLOW_KEY + _SUMS + _MAXES + _MINS + ["flow_hash"]
+# how a flow's counters combine with more of the same flow
+_COMBINE = {**{name: np.add for name in _SUMS}, **{name: np.maximum for name in _MAXES},
+            **{name: np.minimum for name in _MINS}}
 
 
 class FlowAnalyzer:
@@ -136,13 +140,27 @@ class FlowAnalyzer:
             self.leading[flow_keys[code]].append((segment_end, length))
 
     def _absorb(self, frame: pd.DataFrame) -> None:
-        if self.table is not None and len(self.table) >= self.cap:
-            frame = self._drop_doomed(frame)
-        if self.table is not None:
-            frame = pd.concat([self.table, frame], ignore_index=True)
-        aggregations = {**{c: "sum" for c in _SUMS}, **{c: "max" for c in _MAXES}, **{c: "min" for c in _MINS},
-                        "flow_hash": "first"}
-        table = frame.groupby(FLOW_KEY, sort=False, dropna=False).agg(aggregations).reset_index()
+        """Add per-flow rows (each flow at most once in `frame`) to the table: flows already there are
+        updated in place by position, new ones appended in order, so no group-by over the whole table."""
+        frame = frame.reset_index(drop=True)[_TABLE_COLUMNS]
+        if self.table is None:
+            table = frame
+        else:
+            if len(self.table) >= self.cap:
+                frame = self._drop_doomed(frame)
+            table = self.table
+            position = pd.Index(table["flow_hash"].to_numpy()).get_indexer(frame["flow_hash"].to_numpy())
+            known = position >= 0
+            if known.any():
+                at, incoming = position[known], frame[known]
+                updated = {}
+                for name, combine in _COMBINE.items():
+                    values = table[name].to_numpy(copy=True)
+                    values[at] = combine(values[at], incoming[name].to_numpy())
+                    updated[name] = values
+                table = table.assign(**updated)
+            if not known.all():
+                table = pd.concat([table, frame[~known]], ignore_index=True)
         if len(table) > self.cap:
             table = table.sort_values("bytes", ascending=False, kind="stable")
             evicted = table.iloc[self.cap:]
@@ -152,7 +170,7 @@ class FlowAnalyzer:
             for key in evicted["flow_hash"].tolist():
                 self.seq_state.pop(key, None)
                 self.leading.pop(key, None)
-            table = table.iloc[: self.cap]
+            table = table.iloc[: self.cap].reset_index(drop=True)
         self.table = table
 
     def _drop_doomed(self, frame: pd.DataFrame) -> pd.DataFrame:

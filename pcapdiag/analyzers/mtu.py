@@ -127,7 +127,7 @@ class MtuAnalyzer:
 
     def _icmp(self, facts):
         icmp = facts["icmp_mtu"].to_numpy() >= 0
-        events = facts[icmp] if icmp.any() else facts.iloc[:0]
+        events = facts.loc[icmp, _ICMP_COLUMNS] if icmp.any() else facts.iloc[:0][_ICMP_COLUMNS]
         for row in events.itertuples(index=False):
             self.icmp_total += 1
             if len(self.icmp_events) < EVENT_CAP:
@@ -244,6 +244,8 @@ class MtuAnalyzer:
 
 _FRAGMENT_COLUMNS = ["outer_class", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner_ip_id", "inner_mf",
                      "inner_len", "outer_len", "outer_frag_off", "ts"]
+_ICMP_COLUMNS = ["ts", "inner_src", "inner_dst", "icmp_mtu", "inner_ipv", "encap", "quoted_encap", "quoted_proto",
+                 "quoted_src", "quoted_sport", "quoted_dst", "quoted_dport", "quoted_len"]
 _LARGE_COLUMNS = ["outer_class", "outer_ipv", "outer_src", "inner_src", "inner_dst", "inner_len", "outer_len",
                   "outer_mf", "ts"]
 

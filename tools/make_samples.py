@@ -1194,33 +1194,26 @@ def make_all(out_dir, only, workdir, results):
         log("   wrote %s: %d bytes, %d frames, classes %s, errors %s" % (
             path, st["bytes"], st["frames"], dict(st["classes"]), dict(st["errors"]) or "none"))
 
-    # 1. flannel VXLAN 8472 --------------------------------------------------------------------
-    name = "vxlan-flannel-8472.pcap"
-    if want(name):
-        log("== %s (kernel VXLAN lab, 3 nodes)" % name)
+    def kernel_sample(name, what, spec, actions, decode_as=(), **truth):
+        """A sample captured from a real kernel VXLAN lab: run it, copy the capture, write its truth."""
+        if not want(name):
+            return
+        log("== %s (kernel VXLAN lab, %s)" % (name, what))
         teardown_all()
-        nodes = kernel_capture(lab, FLANNEL, FLANNEL_ACTIONS, tmp(name))
+        nodes = kernel_capture(lab, spec, actions, tmp(name))
         teardown_all()
         shutil.copyfile(tmp(name), os.path.join(out_dir, name))
-        finish(name, dict(
-            encapsulation="vxlan", udp_port=8472, vni=1, overhead_per_packet=50,
-            underlay_mtu=1500, tunnel_mtu=1450, pod_mtu=1450, tunnel_device="flannel.1",
-            nodes=topology(nodes, with_vtep=True), fault=None, made_with="kernel",
-            actions=[list(a) for a in FLANNEL_ACTIONS]), decode_as=["udp.port==8472,vxlan"])
+        finish(name, dict(encapsulation="vxlan", overhead_per_packet=50, underlay_mtu=1500, tunnel_mtu=1450,
+                          pod_mtu=1450, nodes=topology(nodes, with_vtep=True), fault=None, made_with="kernel",
+                          actions=[list(a) for a in actions], **truth), decode_as=decode_as)
+
+    # 1. flannel VXLAN 8472 --------------------------------------------------------------------
+    kernel_sample("vxlan-flannel-8472.pcap", "3 nodes", FLANNEL, FLANNEL_ACTIONS, decode_as=["udp.port==8472,vxlan"],
+                  udp_port=8472, vni=1, tunnel_device="flannel.1")
 
     # 2. VXLAN 4789 ----------------------------------------------------------------------------
-    name = "vxlan-4789.pcap"
-    if want(name):
-        log("== %s (kernel VXLAN lab, 2 nodes)" % name)
-        teardown_all()
-        nodes = kernel_capture(lab, VXLAN4789, VXLAN4789_ACTIONS, tmp(name))
-        teardown_all()
-        shutil.copyfile(tmp(name), os.path.join(out_dir, name))
-        finish(name, dict(
-            encapsulation="vxlan", udp_port=4789, vni=42, overhead_per_packet=50,
-            underlay_mtu=1500, tunnel_mtu=1450, pod_mtu=1450, tunnel_device="vxlan42",
-            nodes=topology(nodes, with_vtep=True), fault=None, made_with="kernel",
-            actions=[list(a) for a in VXLAN4789_ACTIONS]))
+    kernel_sample("vxlan-4789.pcap", "2 nodes", VXLAN4789, VXLAN4789_ACTIONS,
+                  udp_port=4789, vni=42, tunnel_device="vxlan42")
 
     # 3. IPIP ----------------------------------------------------------------------------------
     name = "ipip.pcap"

@@ -17,7 +17,7 @@ def analyze_files(files: list[str], *, vxlan_ports=(), underlay_mtu=None, decode
         open_capture(path).close()
     settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
     if jobs > 1 and "-" not in files:
-        tasks = [(path, settings, None, None, index > 0) for index, path in enumerate(files)]
+        tasks = [(path, settings, None, None, index > 0, False) for index, path in enumerate(files)]
         state, info = merge_in_processes(tasks, min(jobs, len(files)), settings.analyzers())
     else:
         state, infos = settings.analyzers(), []

@@ -7,6 +7,7 @@ again in one process, so a bad split can cost time but never change a result.
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 
@@ -19,7 +20,6 @@ def plan_chunks(path: str, jobs: int):
     if path == "-" or jobs <= 1:
         return None
     try:
-        import os
         parts = min(jobs, max(1, os.path.getsize(path) // MIN_CHUNK_BYTES))
     except OSError:
         return None
@@ -34,9 +34,9 @@ def plan_chunks(path: str, jobs: int):
 def _worker(args):
     from .pipeline import analyze_range
 
-    path, settings, start, end, continuation = args[:5]
+    path, settings, start, end, continuation, last = args
     state, info = analyze_range(path, settings, start=start, end=end, continuation=continuation)
-    if len(args) > 5 and args[5]:
+    if last:
         state.flows.seq_state.clear()  # the last chunk: nothing merges after it, only its leading segments count
     return state, info
 

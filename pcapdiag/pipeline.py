@@ -80,20 +80,10 @@ def build_report(path, state: AnalyzerSet, info: dict, underlay_mtu=None) -> Rep
     topology = state.topology.result()
     flows = state.flows.result()
     model = mtu_model(overhead, state.mtu, underlay_mtu, super_segment_flows(flows))
-    findings = FindingBuilder(model, overhead, topology, flows, state.mtu, state.stats, info).build()
-    if state.flows.evicted_flows:
-        findings.append({"id": "capture.flow-cap", "severity": "info",
-                         "summary": f"the flow table cap ({state.flows.cap}) was hit: {state.flows.evicted_flows} "
-                                    f"smallest flows ({state.flows.evicted_packets} packets) are not listed",
-                         "count": state.flows.evicted_flows,
-                         "evidence": {"cap": state.flows.cap, "evicted_packets": state.flows.evicted_packets},
-                         "fix": "raise --flow-cap", "reliable": True})
-    if topology["dropped"]:
-        findings.append({"id": "capture.address-cap", "severity": "info",
-                         "summary": f"the address cap ({state.topology.cap} node/pod pairings) was hit: "
-                                    f"{topology['dropped']} more were seen, so node pod lists are incomplete",
-                         "count": topology["dropped"], "evidence": {"cap": state.topology.cap},
-                         "fix": None, "reliable": True})
+    limits = {"flow_cap": state.flows.cap, "evicted_flows": state.flows.evicted_flows,
+              "evicted_packets": state.flows.evicted_packets, "address_cap": state.topology.cap,
+              "addresses_dropped": topology["dropped"]}
+    findings = FindingBuilder(model, overhead, topology, flows, state.mtu, state.stats, info, limits).build()
     name = "-" if path == "-" else os.path.basename(path)
     return Report(version=__version__, file=name, info=info, stats=state.stats, overhead=overhead,
                   topology=topology, flows=flows, mtu=model, findings=findings)

@@ -75,8 +75,10 @@ def _class_overhead(entry: dict) -> int:
 
 
 class FindingBuilder:
-    def __init__(self, model, overhead, topology, flows: pd.DataFrame, mtu, stats, capture_info: dict):
+    def __init__(self, model, overhead, topology, flows: pd.DataFrame, mtu, stats, capture_info: dict,
+                 limits: dict | None = None):
         self.model, self.overhead, self.topology = model, overhead, topology
+        self.limits = limits or {}
         self.flows, self.mtu, self.stats = flows, mtu, stats
         self.capture_damage = capture_info.get("damage", {})
         self.capture_warnings = capture_info.get("warnings", [])
@@ -102,7 +104,7 @@ class FindingBuilder:
     def build(self) -> list[dict]:
         for check in (self._inner_too_big, self._inner_fragmented, self._outer_fragmented, self._icmp_too_big,
                       self._pmtud_blackhole, self._mss_too_big, self._offload, self._damage, self._one_way,
-                      self._nonstandard_port, self._bad_checksum, self._conflicts):
+                      self._nonstandard_port, self._bad_checksum, self._conflicts, self._caps):
             check()
         self._corroborate()
         self.findings.sort(key=lambda f: (-severity_rank(f["severity"]), f["id"]))
@@ -423,6 +425,20 @@ class FindingBuilder:
                  f"in a capture taken on the receiving side (a sender-side capture sees unfinished sums)",
                  bad, {"examples": self.stats.examples.get("bad_outer_checksum", [])},
                  fix="look for a NIC or middlebox rewriting tunnel packets; compare with a capture on the receiver")
+
+    def _caps(self):
+        """The memory bounds were reached: say what the report leaves out."""
+        limits = self.limits
+        if limits.get("evicted_flows"):
+            self.add("capture.flow-cap",
+                     f"the flow table cap ({limits['flow_cap']}) was hit: {limits['evicted_flows']} smallest flows "
+                     f"({limits['evicted_packets']} packets) are not listed", limits["evicted_flows"],
+                     {"cap": limits["flow_cap"], "evicted_packets": limits["evicted_packets"]}, fix="raise --flow-cap")
+        if limits.get("addresses_dropped"):
+            self.add("capture.address-cap",
+                     f"the address cap ({limits['address_cap']} node/pod pairings) was hit: "
+                     f"{limits['addresses_dropped']} more were seen, so node pod lists are incomplete",
+                     limits["addresses_dropped"], {"cap": limits["address_cap"]})
 
     def _conflicts(self):
         conflicts = self.topology["conflicts"]

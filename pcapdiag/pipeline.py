@@ -13,7 +13,7 @@ from .decode.facts import with_object_text
 from .decode.select import make_decoder
 from .report.model import Report
 
-BATCH_RECORDS = 32768
+BATCH_RECORDS = 32768  # larger batches are ~10% faster but put 1M distinct flows at the 250 MB bound
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """Text report: the verdict and findings first (errors first), then the tables an operator reads."""
 from __future__ import annotations
 
+import textwrap
+
 from tabulate import tabulate
 
 from .model import Report
 
+SCREEN_WIDTH = 118
 SEVERITY_LABEL = {"error": "ERROR", "warning": "WARN", "info": "info"}
 
 
@@ -73,8 +76,10 @@ def _findings(findings) -> list[str]:
         return ["No findings."]
     lines = ["Findings"]
     for finding in findings:
-        lines.append(f"  {SEVERITY_LABEL[finding['severity']]:<5} {finding['id']}: {finding['summary']} "
-                     f"[{finding['count']}]")
+        # the sentence an on-call engineer reads first: folded to the screen, never cut
+        lines.extend(textwrap.wrap(f"  {SEVERITY_LABEL[finding['severity']]:<5} {finding['id']}: "
+                                   f"{finding['summary']} [{finding['count']}]", width=SCREEN_WIDTH,
+                                   subsequent_indent=" " * 8, break_on_hyphens=False))
         evidence = finding["evidence"]
         for key in ("flows", "messages", "node_pairs", "conflicts", "retransmissions", "examples", "warnings"):
             for item in (evidence.get(key) or [])[:3]:

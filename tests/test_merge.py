@@ -59,3 +59,32 @@ def test_retransmissions_across_a_split_are_found():
     head.merge(tail)
     flow = head.flows.result().set_index("sport").loc[40179]
     assert int(flow["retransmits"]) == 6 + 1
+
+
+def _segments(seqs, payload):
+    from pcapdiag.decode.facts import new_row, rows_to_frame
+
+    rows = []
+    for index, seq in enumerate(seqs):
+        row = new_row()
+        row.update(ts=float(index), caplen=100, wirelen=100, linktype=1, encap="native", outer_class="native",
+                   outer_ipv=4, outer_src="10.0.0.1", outer_dst="10.0.0.2", inner_ipv=4, inner_src="10.0.0.1",
+                   inner_dst="10.0.0.2", inner_proto=6, inner_len=payload + 40, sport=1000, dport=80,
+                   tcp_flags=0x10, tcp_seq=seq % (1 << 32), tcp_payload=payload)
+        rows.append(row)
+    frame = rows_to_frame(rows)
+    frame["duplicate"] = False
+    return frame
+
+
+def test_retransmissions_over_a_flow_longer_than_the_sequence_space():
+    """A flow moving 6 GiB wraps the 32-bit sequence space (and passes 2**31 from its start) twice:
+    nothing is a retransmission until a segment really repeats."""
+    payload = 64 * 1024
+    seqs = [123_456_789 + i * payload for i in range(100_000)]          # 6.1 GiB
+    state = AnalyzerSet()
+    for start in range(0, len(seqs), 7_000):                             # batches, as the pipeline feeds them
+        state.update(_segments(seqs[start:start + 7_000], payload))
+    assert int(state.flows.result()["retransmits"].sum()) == 0
+    state.update(_segments([seqs[-3]], payload))                          # a real retransmission
+    assert int(state.flows.result()["retransmits"].sum()) == 1

@@ -24,8 +24,9 @@ class FlowAnalyzer:
     """Per-flow counters plus TCP retransmission detection by sequence range.
 
     A TCP segment is a retransmission when its whole sequence range was already
-    covered by earlier segments of the flow (sequence numbers are taken relative
-    to the first one seen, so a flow that moves more than 4 GiB wraps: known limit).
+    covered by earlier segments of the flow. Sequence numbers are compared in serial
+    arithmetic (RFC 1982) against what the flow has covered, re-based every batch, so
+    wrap-around and flows of any length are handled.
     """
 
     def __init__(self, cap: int = FLOW_CAP, continuation: bool = False):
@@ -108,7 +109,8 @@ class FlowAnalyzer:
         for code in first_data[0].tolist():
             known = self.seq_state.get(flow_keys[code])
             if known:
-                base[code], prior_end[code] = known
+                # re-based on what the flow has covered so far, so offsets stay small however long it runs
+                base[code], prior_end[code] = (known[0] + max(known[1], 0)) % SEQ_SPACE, 0
             else:
                 base[code] = first_seq[code]
                 if self.continuation:

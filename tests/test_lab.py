@@ -111,3 +111,17 @@ def test_native_bgp_nodes_carry_advertised_cidrs(lab_reports):
 def test_healthy_lab_has_no_errors(scenario, lab_reports):
     report = lab_reports(f"{scenario}.pcap")
     assert [f for f in report["findings"] if f["severity"] == "error"] == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_node_pod_cidrs_do_not_overlap(scenario, lab_reports):
+    """Each lab node owns its own /24: the inferred (or advertised) CIDRs never overlap."""
+    assert lab_reports(f"{scenario}.pcap")["pod_cidr_overlaps"] == []
+
+
+def test_overlapping_advertised_cidrs_are_reported():
+    from pcapdiag.analyzers.topology import _cidr_overlaps
+
+    nodes = [{"ip": "192.168.0.1", "pod_cidrs": ["10.244.0.0/16"]}, {"ip": "192.168.0.2", "pod_cidrs": ["10.244.2.0/24"]},
+             {"ip": "192.168.0.3", "pod_cidrs": ["10.245.0.0/24"]}]
+    assert _cidr_overlaps(nodes) == [{"nodes": ["192.168.0.1", "192.168.0.2"], "cidrs": ["10.244.0.0/16", "10.244.2.0/24"]}]

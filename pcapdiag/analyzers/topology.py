@@ -105,7 +105,7 @@ class TopologyAnalyzer:
                 "vnis": sorted(entry["vnis"]),
                 "peers": sorted(entry["peers"], key=_address_sort_key),
             })
-        return {"nodes": out, "conflicts": conflicts, "dropped": self.dropped}
+        return {"nodes": out, "conflicts": conflicts, "cidr_overlaps": _cidr_overlaps(out), "dropped": self.dropped}
 
     def _native_pods(self, nodes: dict) -> None:
         routes = []
@@ -133,6 +133,14 @@ class TopologyAnalyzer:
         return [{"pod": pod, "vni": vni if vni >= 0 else None, "nodes": sorted(nodes_)}
                 for (pod, vni), nodes_ in sorted(behind.items(), key=lambda kv: _address_sort_key(kv[0][0]))
                 if len(nodes_) > 1]
+
+
+def _cidr_overlaps(nodes: list) -> list[dict]:
+    """Pairs of nodes whose pod CIDRs (advertised or inferred) overlap: two nodes claiming the same pods."""
+    networks = [(node["ip"], ipaddress.ip_network(cidr, strict=False)) for node in nodes for cidr in node["pod_cidrs"]]
+    return [{"nodes": [a, b], "cidrs": [str(x), str(y)]}
+            for i, (a, x) in enumerate(networks) for b, y in networks[i + 1:]
+            if a != b and x.version == y.version and x.overlaps(y)]
 
 
 def _address_sort_key(address: str):

@@ -100,6 +100,7 @@ class Report:
             "node_pairs": self.overhead["node_pairs"],
             "nodes": self.topology["nodes"],
             "pod_ip_conflicts": self.topology["conflicts"],
+            "pod_cidr_overlaps": self.topology["cidr_overlaps"],
             "flows": list(self.flow_records()) if flows else [],
             "mtu": {**self.mtu, "findings": [f for f in self.findings if f["id"].startswith("mtu.")]},
             "findings": self.findings,

@@ -105,6 +105,9 @@ def _detail(data) -> list[str]:
     chains = {k: v for k, v in data["encapsulation_chains"].items() if ">" in k}
     if chains:
         lines += ["", "Nested encapsulation: " + ", ".join(f"{k} ({v})" for k, v in chains.items())]
+    for overlap in data["pod_cidr_overlaps"]:
+        lines += ["", f"Pod CIDRs overlap: {overlap['nodes'][0]} {overlap['cidrs'][0]} and "
+                      f"{overlap['nodes'][1]} {overlap['cidrs'][1]}"]
     capture = data["capture"]
     damage = {k: v for k, v in capture["damage"].items() if v}
     if damage or capture["malformed"] or capture["truncated"]:

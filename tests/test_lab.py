@@ -102,6 +102,8 @@ def test_native_bgp_nodes_carry_advertised_cidrs(lab_reports):
     for node_ip, expected in truth("native-bgp")["summary"]["node_to_pods"].items():
         [node] = [n for n in report["nodes"] if n["ip"] == node_ip]
         assert node["pod_cidr_source"] == "bgp"
+        # iBGP full mesh of two nodes: each node's BGP session peer is the other node
+        assert node["peers"] == [other for other in truth("native-bgp")["summary"]["node_to_pods"] if other != node_ip]
         assert expected["pod_cidr"] in node["bgp_advertised"]
         for pod in node["pods"]:
             assert ipaddress.ip_address(pod) in ipaddress.ip_network(expected["pod_cidr"])

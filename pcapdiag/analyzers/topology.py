@@ -16,6 +16,7 @@ from ..catalogue import TUNNEL_CLASSES
 
 ADDRESS_CAP = 50_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
 DEFAULT_NODE_PREFIX = {4: 24, 6: 64}
+BGP_PORT = 179
 _TUNNEL_COLUMNS = ["outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_smac"]  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
 
 
@@ -54,6 +55,12 @@ class TopologyAnalyzer:
         if native.any():
             self._add(self.native_addresses, pd.unique(np.concatenate(
                 [facts["inner_src"].to_numpy()[native], facts["inner_dst"].to_numpy()[native]])))
+            # natively routed nodes talk BGP (TCP 179) to each other: those sessions are the node peerings
+            bgp = native & ((facts["sport"].to_numpy() == BGP_PORT) | (facts["dport"].to_numpy() == BGP_PORT)) \
+                & (facts["inner_proto"].to_numpy() == 6)
+            if bgp.any():
+                self._add(self.peers, facts.loc[bgp, ["outer_src", "outer_dst"]].drop_duplicates().itertuples(
+                    index=False, name=None))
             announcing = native & (facts["bgp_prefixes"].to_numpy() != "")
             if announcing.any():
                 for speaker, prefixes in facts.loc[announcing, ["outer_src", "bgp_prefixes"]].itertuples(

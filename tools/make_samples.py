@@ -721,12 +721,9 @@ def _ip_src_dst(ipb):
     return ".".join(map(str, ipb[12:16])), ".".join(map(str, ipb[16:20]))
 
 
-def wrap_ipip(src_pcap, dst_pcap, nodes):
-    """Calico tunl0-like IPIP: outer IPv4 node->node, protocol 4, DF set (pmtudisc), TTL inherited
-    from the inner packet (tunl0 default `ttl inherit`), outer Ethernet = the node MACs."""
-    rnd = random.Random(SEED + 4)
-    ids = {}
-    out = 0
+def _wrap_cross_node(src_pcap, dst_pcap, nodes, wrap):
+    """Copy a native capture, replacing each IPv4 frame between pods of two different nodes by
+    wrap(ipb, src, dst, src_node, dst_node): the tunnel frame that crosses the underlay instead."""
     with open(src_pcap, "rb") as fi, open(dst_pcap, "wb") as fo:
         w = dpkt.pcap.Writer(fo, snaplen=SNAPLEN, linktype=dpkt.pcap.DLT_EN10MB)
         for ts, buf in dpkt.pcap.Reader(fi):
@@ -736,13 +733,29 @@ def wrap_ipip(src_pcap, dst_pcap, nodes):
                 s, d = _ip_src_dst(ipb)
                 sn, dn = _owner(nodes, s), _owner(nodes, d)
                 if sn and dn and sn is not dn:
-                    key = (sn.ip, dn.ip)
-                    ids[key] = ids.get(key, rnd.randrange(0x10000)) + 1
-                    outer = ipv4_header(sn.ip, dn.ip, 4, len(ipb), ids[key], ttl=ipb[8], df=True)
-                    buf = mac_bytes(dn.mac) + mac_bytes(sn.mac) + b"\x08\x00" + outer + ipb
-                    out += 1
+                    buf = wrap(ipb, s, d, sn, dn)
             w.writepkt(buf, ts)
-    return out
+
+
+def _next_ip_id(ids, rnd, sn, dn):
+    """Per node pair, IP IDs counting up from a random start (as the kernel's per-destination counter)."""
+    key = (sn.ip, dn.ip)
+    ids[key] = ids.get(key, rnd.randrange(0x10000)) + 1
+    return ids[key]
+
+
+def wrap_ipip(src_pcap, dst_pcap, nodes):
+    """Calico tunl0-like IPIP: outer IPv4 node->node, protocol 4, DF set (pmtudisc), TTL inherited
+    from the inner packet (tunl0 default `ttl inherit`), outer Ethernet = the node MACs."""
+    rnd, ids, wrapped = random.Random(SEED + 4), {}, [0]
+
+    def wrap(ipb, s, d, sn, dn):
+        outer = ipv4_header(sn.ip, dn.ip, 4, len(ipb), _next_ip_id(ids, rnd, sn, dn), ttl=ipb[8], df=True)
+        wrapped[0] += 1
+        return mac_bytes(dn.mac) + mac_bytes(sn.mac) + b"\x08\x00" + outer + ipb
+
+    _wrap_cross_node(src_pcap, dst_pcap, nodes, wrap)
+    return wrapped[0]
 
 
 GENEVE_OPT_CLASS = 0x0102      # OVN
@@ -754,38 +767,27 @@ def wrap_geneve(src_pcap, dst_pcap, nodes, vni):
     hashed from the inner flow, UDP checksum present, Geneve protocol 0x6558 (inner Ethernet:
     dst = destination pod MAC, src = destination subnet's router MAC). ICMP and UDP packets carry one
     8-byte OVN-style option (class 0x0102 type 0x80, 4 bytes data); TCP packets carry none."""
-    rnd = random.Random(SEED + 6)
-    ids = {}
-    n_wrapped = n_opt = 0
-    with open(src_pcap, "rb") as fi, open(dst_pcap, "wb") as fo:
-        w = dpkt.pcap.Writer(fo, snaplen=SNAPLEN, linktype=dpkt.pcap.DLT_EN10MB)
-        for ts, buf in dpkt.pcap.Reader(fi):
-            if struct.unpack("!H", buf[12:14])[0] == 0x0800:
-                ipb = buf[14:]
-                ipb = ipb[:struct.unpack("!H", ipb[2:4])[0]]
-                s, d = _ip_src_dst(ipb)
-                sn, dn = _owner(nodes, s), _owner(nodes, d)
-                if sn and dn and sn is not dn:
-                    proto = ipb[9]
-                    opts = b""
-                    if proto != 6:
-                        si = int(s.split(".")[3]) + 16 * sn.idx
-                        di = int(d.split(".")[3]) + 16 * dn.idx
-                        opts = struct.pack("!HBB", GENEVE_OPT_CLASS, GENEVE_OPT_TYPE, 1) + struct.pack("!HH", si, di)
-                        n_opt += 1
-                    gen = struct.pack("!BBH", len(opts) // 4, 0, 0x6558) + struct.pack("!I", vni << 8) + opts
-                    inner = mac_bytes(mac_0a58(d)) + mac_bytes(mac_0a58(dn.gw)) + b"\x08\x00" + ipb
-                    ihl = (ipb[0] & 15) * 4
-                    sport = flow_src_port(ipb[9:10] + ipb[12:20] + ipb[ihl:ihl + 4])
-                    udp = udp_segment(sn.ip, dn.ip, sport, 6081, gen + inner, with_csum=True)
-                    key = (sn.ip, dn.ip)
-                    ids[key] = ids.get(key, rnd.randrange(0x10000)) + 1
-                    outer = ipv4_header(sn.ip, dn.ip, 17, len(udp), ids[key], ttl=64, df=True)
-                    assert 20 + len(udp) <= 1500, "Geneve packet larger than the underlay MTU"
-                    buf = mac_bytes(dn.mac) + mac_bytes(sn.mac) + b"\x08\x00" + outer + udp
-                    n_wrapped += 1
-            w.writepkt(buf, ts)
-    return n_wrapped, n_opt
+    rnd, ids, counts = random.Random(SEED + 6), {}, {"wrapped": 0, "options": 0}
+
+    def wrap(ipb, s, d, sn, dn):
+        opts = b""
+        if ipb[9] != 6:
+            si = int(s.split(".")[3]) + 16 * sn.idx
+            di = int(d.split(".")[3]) + 16 * dn.idx
+            opts = struct.pack("!HBB", GENEVE_OPT_CLASS, GENEVE_OPT_TYPE, 1) + struct.pack("!HH", si, di)
+            counts["options"] += 1
+        gen = struct.pack("!BBH", len(opts) // 4, 0, 0x6558) + struct.pack("!I", vni << 8) + opts
+        inner = mac_bytes(mac_0a58(d)) + mac_bytes(mac_0a58(dn.gw)) + b"\x08\x00" + ipb
+        ihl = (ipb[0] & 15) * 4
+        sport = flow_src_port(ipb[9:10] + ipb[12:20] + ipb[ihl:ihl + 4])
+        udp = udp_segment(sn.ip, dn.ip, sport, 6081, gen + inner, with_csum=True)
+        outer = ipv4_header(sn.ip, dn.ip, 17, len(udp), _next_ip_id(ids, rnd, sn, dn), ttl=64, df=True)
+        assert 20 + len(udp) <= 1500, "Geneve packet larger than the underlay MTU"
+        counts["wrapped"] += 1
+        return mac_bytes(dn.mac) + mac_bytes(sn.mac) + b"\x08\x00" + outer + udp
+
+    _wrap_cross_node(src_pcap, dst_pcap, nodes, wrap)
+    return counts["wrapped"], counts["options"]
 
 
 # --------------------------------------------------------------------------------------------

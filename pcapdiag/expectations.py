@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from .catalogue import ENCAP_CLASSES, SEVERITIES, TUNNEL_CLASSES  # noqa: F401 (re-exported)
+from .catalogue import ENCAP_CLASSES, SEVERITIES  # noqa: F401 (re-exported)
 
 # key -> what it holds (for messages and documentation); the order is the order of the checks
 KEYS = {

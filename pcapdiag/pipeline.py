@@ -9,7 +9,6 @@ from .analyzers import AnalyzerSet, DuplicateMarker, FindingBuilder, mtu_model
 from .analyzers.findings import super_segment_flows
 from .capture import CaptureError, open_capture
 from .decode import DEFAULT_VXLAN_PORTS
-from .decode.facts import with_object_text
 from .decode.select import make_decoder
 from .report.model import Report
 
@@ -64,7 +63,7 @@ def analyze_range(path, settings: Settings, start=None, end=None, progress=None,
     duplicates = DuplicateMarker()
     with open_capture(path, start=start, end=end) as capture:
         for batch in capture.batches(BATCH_RECORDS):
-            facts = with_object_text(decoder.decode_batch(batch))
+            facts = decoder.decode_batch(batch)
             duplicates.mark(facts)
             state.update(facts)
             if progress:

@@ -42,18 +42,6 @@ class ReferenceDecoder:
         self.walker = PacketWalker(vxlan_ports)
         self.fragments = FragmentAttribution()
 
-    def decode_rows(self, records) -> list[dict]:
-        rows = []
-        for record in records:
-            row = self.walker.decode(record.ts, record.caplen, record.wirelen, record.linktype, bytes(record.data))
-            self.fragments.apply(row)
-            rows.append(row)
-        return rows
-
-    def decode(self, records):
-        """Packet facts of an iterable of records, as a DataFrame."""
-        return rows_to_frame(self.decode_rows(records))
-
     def decode_rows_at(self, batch, indices) -> list[dict]:
         """Rows for the records of a RecordBatch at the given indices (the fast decoder's fallback)."""
         buf, offsets, caplens, wirelens = batch.buf, batch.offsets, batch.caplens, batch.wirelens

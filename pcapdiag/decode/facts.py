@@ -96,17 +96,13 @@ def rows_to_frame(rows: list[dict]):
         elif kind == "b":
             data[name] = np.array(values, dtype=bool)
         else:
-            data[name] = pd.Series(np.array(values, dtype=object), dtype=object)
+            data[name] = text_column(np.array(values, dtype=object))
     return pd.DataFrame(data, columns=list(COLUMN_NAMES))
 
 
-TEXT_COLUMNS = tuple(name for name, kind, _ in COLUMNS if kind == "s")
+def text_column(values):
+    """A text column as plain Python objects. Left to itself pandas 3 infers its "str" dtype, whose
+    factorize (the heart of every group-by here) is several times slower on the same strings."""
+    import pandas as pd
 
-
-def with_object_text(facts):
-    """Text columns as plain Python objects: pandas 3 infers its "str" dtype, whose factorize (the heart of
-    every group-by here) is several times slower than on object arrays of the same interned strings."""
-    for name in TEXT_COLUMNS:
-        if facts[name].dtype != object:
-            facts[name] = facts[name].astype(object)
-    return facts
+    return pd.Series(values, dtype=object, copy=False)

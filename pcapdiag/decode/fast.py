@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, COLUMN_NAMES, new_row, rows_to_frame
+from .facts import COLUMNS, COLUMN_NAMES, rows_to_frame, text_column
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
@@ -49,7 +49,6 @@ ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip")
 ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP = 1, 2, 3, 4
 _ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the packet these quote
 _TH_SYN = 0x02
-TEXT_PROBE = next(name for name, kind, _ in COLUMNS if kind == "s")
 _I64 = np.int64
 _RAW_LINKS = np.array(sorted(LINK_RAW), dtype=_I64)
 L4_WINDOW = 30   # UDP 8 + VXLAN 8 + inner Ethernet 14; TCP 20; UDP + the 22 bytes the plausibility tests read
@@ -491,8 +490,7 @@ class FastDecoder:
             for name, kind, _ in COLUMNS:
                 values = [row[name] for row in rows]
                 (text if kind == "s" else cols)[name][defer] = values
-        to_text = _text_array()
-        data = {name: to_text(text[name]) if kind == "s" else cols[name] for name, kind, _ in COLUMNS}
+        data = {name: text_column(text[name]) if kind == "s" else cols[name] for name, kind, _ in COLUMNS}
         # every array is new and belongs to this frame alone: no copy, no block consolidation
         return pd.DataFrame(data, columns=list(COLUMN_NAMES), copy=False)
 
@@ -518,31 +516,6 @@ def _maybe_tunnel(L, size):
     return maybe
 
 
-_TEXT_MAKER: list = []
-
-
-def _text_array():
-    """Turns an object array of str into a text column stored the way rows_to_frame stores it.
-
-    Asked of rows_to_frame itself, once: object columns (wrapped in a Series, or pandas 3 would
-    infer its "str" dtype) or pandas' StringArray, made through the dtype's _from_sequence, which
-    skips the DataFrame constructor's per-element inference.
-    """
-    if not _TEXT_MAKER:
-        dtype = rows_to_frame([new_row()])[TEXT_PROBE].dtype
-        if dtype == object:
-            def maker(values):
-                return pd.Series(values, dtype=object, copy=False)
-        elif isinstance(dtype, pd.StringDtype):
-            array_type = dtype.construct_array_type()
-
-            def maker(values, array_type=array_type, dtype=dtype):
-                return array_type._from_sequence(values, dtype=dtype)
-        else:
-            def maker(values, dtype=dtype):
-                return pd.array(values, dtype=dtype)
-        _TEXT_MAKER.append(maker)
-    return _TEXT_MAKER[0]
 
 
 def _fold(x):

@@ -10,9 +10,7 @@ def make_decoder(name: str, vxlan_ports):
     if name == "reference":
         return ReferenceDecoder(vxlan_ports)
     if name == "fast":
-        try:
-            from .fast import FastDecoder
-        except ImportError:  # the vectorised decoder is optional; the reference is always right
-            return ReferenceDecoder(vxlan_ports)
+        from .fast import FastDecoder
+
         return FastDecoder(vxlan_ports)
     raise ValueError(f"unknown decoder {name!r}; choose one of {', '.join(DECODERS)}")

@@ -88,27 +88,24 @@ class MtuAnalyzer:
         rows = rows[rows["inner_src"] != rows["outer_src"]]
         if rows.empty:
             return
-        keys = ["outer_class", "outer_src", "inner_src", "inner_dst"]
-        frame = self._evidence(rows, keys)
+        frame = self._evidence(rows, _INNER_FRAGMENT_KEY)
         # Fragmented twice: a non-last fragment shorter than another non-last one of the same datagram means
         # the pod cut it at its own (larger) MTU and the node cut it again at the overlay's
         not_last = rows[rows["inner_mf"]]
         sizes = not_last.groupby(["inner_src", "inner_dst", "inner_ip_id"])["inner_len"]
         refragmented = (sizes.transform("min") < sizes.transform("max")).reindex(rows.index, fill_value=False)
         frame["refragmented"] = refragmented.astype(int)
-        self.inner_fragments = _group_max(_concat(self.inner_fragments, frame), keys, TABLE_CAP)
+        self.inner_fragments = _group_max(_concat(self.inner_fragments, frame), _INNER_FRAGMENT_KEY, TABLE_CAP)
 
     def _outer_fragments(self, rows):
         if rows is None:
             return
-        keys = ["outer_class", "outer_src", "outer_dst"]
-        frame = self._evidence(rows, keys, "outer_len")
+        frame = self._evidence(rows, _OUTER_FRAGMENT_KEY, "outer_len")
         # the first fragment carries the inner header: keep the pod flow it belongs to
         firsts = rows[(rows["outer_frag_off"] == 0) & (rows["inner_src"] != rows["outer_src"])]
         frame["inner_len"] = rows["inner_len"].where(rows["outer_frag_off"] == 0, -1)
         frame["example"] = (firsts["inner_src"] + " > " + firsts["inner_dst"]).reindex(rows.index).fillna("")
-        agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max", "inner_len": "max", "example": "max"}
-        self.outer_fragments = _concat(self.outer_fragments, frame).groupby(keys, sort=False).agg(agg).reset_index()
+        self.outer_fragments = _outer_fragment_group(_concat(self.outer_fragments, frame))
 
     def _large_inner(self, rows):
         if rows is None:
@@ -121,9 +118,8 @@ class MtuAnalyzer:
                        for cls, version in zip(rows["outer_class"], rows["outer_ipv"])]
             own = own.where(~rows["outer_mf"], pd.Series(nominal, index=rows.index))
         rows = rows.assign(packet_overhead=own)
-        keys = ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len", "packet_overhead"]
-        frame = self._evidence(rows, keys)
-        self.large_inner = _group_max(_concat(self.large_inner, frame), keys, TABLE_CAP)
+        frame = self._evidence(rows, _LARGE_INNER_KEY)
+        self.large_inner = _group_max(_concat(self.large_inner, frame), _LARGE_INNER_KEY, TABLE_CAP)
 
     def _icmp(self, facts):
         icmp = facts["icmp_mtu"].to_numpy() >= 0
@@ -225,21 +221,26 @@ class MtuAnalyzer:
         if other.after_icmp is not None:
             self.after_icmp = _told_group(_concat(self.after_icmp, other.after_icmp))
         self.icmp_events = (self.icmp_events + other.icmp_events)[:EVENT_CAP]
-        for name, keys in (("inner_fragments", ["outer_class", "outer_src", "inner_src", "inner_dst"]),
-                           ("large_inner", ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len",
-                                            "packet_overhead"])):
+        for name, keys in (("inner_fragments", _INNER_FRAGMENT_KEY), ("large_inner", _LARGE_INNER_KEY)):
             mine, theirs = getattr(self, name), getattr(other, name)
             if theirs is not None:
                 setattr(self, name, _group_max(_concat(mine, theirs), keys, TABLE_CAP))
         if other.outer_fragments is not None:
-            keys = ["outer_class", "outer_src", "outer_dst"]
-            agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max", "inner_len": "max",
-                   "example": "max"}
-            self.outer_fragments = _concat(self.outer_fragments, other.outer_fragments).groupby(
-                keys, sort=False).agg(agg).reset_index()
+            self.outer_fragments = _outer_fragment_group(_concat(self.outer_fragments, other.outer_fragments))
 
     def result(self) -> "MtuAnalyzer":
         return self
+
+
+# the evidence tables' keys: what a finding can name (pods, nodes, sizes)
+_INNER_FRAGMENT_KEY = ["outer_class", "outer_src", "inner_src", "inner_dst"]
+_OUTER_FRAGMENT_KEY = ["outer_class", "outer_src", "outer_dst"]
+_LARGE_INNER_KEY = ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len", "packet_overhead"]
+
+
+def _outer_fragment_group(frame: pd.DataFrame) -> pd.DataFrame:
+    agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max", "inner_len": "max", "example": "max"}
+    return frame.groupby(_OUTER_FRAGMENT_KEY, sort=False).agg(agg).reset_index()
 
 
 _FRAGMENT_COLUMNS = ["outer_class", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner_ip_id", "inner_mf",

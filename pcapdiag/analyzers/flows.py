@@ -4,6 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..decode.facts import keys_of, text_key
+from .groups import group_codes
+
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 FLOW_CAP = 50_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
 _SUMS = ["packets", "bytes", "inner_bytes", "syn", "synack", "fin", "rst", "retransmits", "payload_bytes"]
@@ -13,7 +16,7 @@ SEQ_SPACE = 1 << 32
 LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first sight, for exact chunk merges
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 _NUMERIC_COLUMNS = ["inner_proto", "wirelen", "inner_len", "tcp_payload", "tcp_flags", "tcp_seq", "tcp_mss", "ts"]
-_ROW_COLUMNS = FLOW_KEY + _NUMERIC_COLUMNS[1:]
+NON_IP_KEY = text_key("non-ip")
 _TABLE_COLUMNS = FLOW_KEY + _SUMS + _MAXES + _MINS + ["flow_hash"]
 # how a flow's counters combine with more of the same flow
 _COMBINE = {**{name: np.add for name in _SUMS}, **{name: np.maximum for name in _MAXES},
@@ -44,17 +47,15 @@ class FlowAnalyzer:
         self.evicted_packets = 0
 
     def update(self, facts: pd.DataFrame) -> None:
-        wanted = ((facts["inner_ipv"].to_numpy() > 0) & (facts["inner_frag_off"].to_numpy() == 0)
-                  & (facts["encap"].to_numpy() != "non-ip"))
-        if not wanted.any():
+        wanted = np.flatnonzero((facts["inner_ipv"].to_numpy() > 0) & (facts["inner_frag_off"].to_numpy() == 0)
+                                & (keys_of(facts, "encap") != NON_IP_KEY))
+        if not len(wanted):
             return
-        rows = facts.loc[wanted, _ROW_COLUMNS]
-        # one factorisation of the flow key per batch; every aggregate is then a numpy reduction by code
-        codes = rows.groupby(FLOW_KEY, sort=False).ngroup().to_numpy()
-        groups = int(codes.max()) + 1
-        first_rows = np.unique(codes, return_index=True)[1]
-        keys = rows[FLOW_KEY].iloc[first_rows].reset_index(drop=True)
-        column = {name: rows[name].to_numpy() for name in _NUMERIC_COLUMNS}
+        # one grouping of the flow key per batch (on integer keys); every aggregate is a numpy reduction by code
+        codes, first_rows = group_codes(facts, FLOW_KEY, wanted)
+        groups = len(first_rows)
+        keys = facts[FLOW_KEY].iloc[wanted[first_rows]].reset_index(drop=True)
+        column = {name: facts[name].to_numpy()[wanted] for name in _NUMERIC_COLUMNS}
         hashes = _flow_hashes(keys)
         retransmit = self._retransmissions(hashes, codes, column)
         tcp = column["inner_proto"] == 6

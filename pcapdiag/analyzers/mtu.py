@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
+from ..decode.facts import keys_of
+from .groups import class_keys
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -17,6 +19,7 @@ LARGE_INNER = 1200     # inner sizes at or above this are kept exactly (MTU deci
 ETHERNET_MTU = 1500
 NO_BUDGET = 1 << 40  # "no ICMP told this flow anything": larger than any packet
 MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
+TUNNEL_KEYS = class_keys(TUNNEL_CLASSES)
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 
 
@@ -58,7 +61,7 @@ class MtuAnalyzer:
         if has_ip.any():
             self.max_outer_len_any = max(self.max_outer_len_any, int(outer_len[has_ip].max()))
         self.offload_frames += int(offload.sum())
-        tunnel = facts["outer_class"].isin(TUNNEL_CLASSES).to_numpy()
+        tunnel = np.isin(keys_of(facts, "outer_class"), TUNNEL_KEYS)
         inner_frag = facts["inner_mf"].to_numpy() | (facts["inner_frag_off"].to_numpy() > 0)
         outer_frag = facts["outer_mf"].to_numpy() | (facts["outer_frag_off"].to_numpy() > 0)
         self._inner_fragments(_rows(facts, tunnel & inner_frag, _FRAGMENT_COLUMNS))

@@ -5,10 +5,12 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
+from .groups import group_codes, sums_by
 
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
 _BATCH_KEY = ["encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni", "size"]
+PENDING_BATCHES, PENDING_ROWS = 32, 200_000  # fold pending batches when either is reached (bounded memory)
 _SUMS = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]
 
 
@@ -25,6 +27,8 @@ class OverheadAnalyzer:
         self.vnis: dict = {}          # (class, port) -> set of VNIs
         self.chains: dict = {}        # full chain -> packets (the per-layer view tshark gives)
         self.per_packet: dict = {}    # (class, port) -> {overhead bytes: packets}: Geneve options vary per packet
+        self.pending: list = []       # batches' grouped rows not yet folded into the above
+        self.pending_rows = 0
 
     def update(self, facts: pd.DataFrame) -> None:
         if facts.empty:
@@ -33,19 +37,35 @@ class OverheadAnalyzer:
         has_inner = (outer_len >= 0) & (inner_len >= 0)
         overhead = np.where(has_inner, np.maximum(outer_len - inner_len, 0), 0)
         whole = has_inner & ~facts["outer_mf"].to_numpy()  # a first outer fragment's size is the fragment's
-        # One group-by per batch over every key this analyzer reports by; the small result feeds them all.
-        grouped = pd.DataFrame({
-            "encap": facts["encap"], "outer_class": facts["outer_class"], "tunnel_port": facts["tunnel_port"],
-            "outer_src": facts["outer_src"], "outer_dst": facts["outer_dst"], "vni": facts["vni"],
-            "size": np.where(whole, overhead, -1),
-            "packets": 1, "wire_bytes": facts["wirelen"],
+        # One grouping per batch (integer keys) over every key this analyzer reports by; the small result
+        # feeds them all.
+        size = np.where(whole, overhead, -1)
+        codes, first = group_codes(facts, _BATCH_KEY[:-1] + [size])
+        grouped = facts[_BATCH_KEY[:-1]].iloc[first].reset_index(drop=True)
+        grouped["size"] = size[first]
+        grouped = grouped.assign(**sums_by(codes, len(first), {
+            "packets": np.ones(len(codes)), "wire_bytes": facts["wirelen"].to_numpy(),
             "inner_bytes": np.where(has_inner, np.maximum(inner_len, 0), 0),
             "overhead_bytes": overhead,
-            "by_plausibility": facts["by_plausibility"].to_numpy().astype(np.int64),
-            "offload": facts["offload"].to_numpy().astype(np.int64),
-            "outer_ipv6": (facts["outer_ipv"].to_numpy() == 6).astype(np.int64),
-        }).groupby(_BATCH_KEY, sort=False)[_SUMS].sum().reset_index()
-        self._absorb(grouped)
+            "by_plausibility": facts["by_plausibility"].to_numpy(),
+            "offload": facts["offload"].to_numpy(),
+            "outer_ipv6": facts["outer_ipv"].to_numpy() == 6,
+        }))
+        self.pending.append(grouped)
+        self.pending_rows += len(grouped)
+        if len(self.pending) >= PENDING_BATCHES or self.pending_rows >= PENDING_ROWS:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Fold the batches' grouped rows into the tables: once per many batches, as pandas' cost per call
+        dwarfs its cost per row here."""
+        if not self.pending:
+            return
+        grouped = pd.concat(self.pending, ignore_index=True) if len(self.pending) > 1 else self.pending[0]
+        self.pending, self.pending_rows = [], 0
+        by_class = grouped.groupby(CLASS_KEY, sort=False)[_SUMS].sum().reset_index()
+        by_pair = grouped[grouped["outer_class"] != "non-ip"].groupby(PAIR_KEY, sort=False)[_SUMS].sum().reset_index()
+        self._combine(by_class, by_pair)
         for (cls, port, vni) in grouped.loc[grouped["vni"] >= 0, CLASS_KEY + ["vni"]].drop_duplicates().itertuples(
                 index=False, name=None):
             known = self.vnis.setdefault((cls, int(port)), set())
@@ -57,11 +77,6 @@ class OverheadAnalyzer:
         for chain, count in grouped.groupby("encap")["packets"].sum().items():
             self.chains[chain] = self.chains.get(chain, 0) + int(count)
 
-    def _absorb(self, frame: pd.DataFrame) -> None:
-        by_class = frame.groupby(CLASS_KEY, sort=False)[_SUMS].sum().reset_index()
-        by_pair = frame[frame["outer_class"] != "non-ip"].groupby(PAIR_KEY, sort=False)[_SUMS].sum().reset_index()
-        self._combine(by_class, by_pair)
-
     def _combine(self, by_class, by_pair) -> None:
         if by_class is not None:
             self.by_class = _sum_tables(self.by_class, by_class, CLASS_KEY)
@@ -69,6 +84,8 @@ class OverheadAnalyzer:
             self.by_pair = _sum_tables(self.by_pair, by_pair, PAIR_KEY)
 
     def merge(self, other: "OverheadAnalyzer") -> None:
+        self._compact()
+        other._compact()
         self._combine(other.by_class, other.by_pair)
         for key, vnis in other.vnis.items():
             self.vnis.setdefault(key, set()).update(vnis)
@@ -79,6 +96,7 @@ class OverheadAnalyzer:
                 _count_into(self.per_packet.setdefault(key, {}), size, count)
 
     def result(self) -> dict:
+        self._compact()
         rows = []
         if self.by_class is not None:
             for record in self.by_class.sort_values("packets", ascending=False).to_dict("records"):

@@ -1,11 +1,15 @@
 """Capture-wide counters: packets, time span, damage, checksums, plausibility-only tunnels."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
+from ..decode.facts import keys_of
+from .groups import class_keys
 
 CSUM_BAD = 2
+TUNNEL_KEYS = class_keys(TUNNEL_CLASSES)
 EXAMPLE_CAP = 5
 
 
@@ -30,25 +34,30 @@ class CaptureStats:
         start, end = float(facts["ts"].min()), float(facts["ts"].max())
         self.start = start if self.start is None else min(self.start, start)
         self.end = end if self.end is None else max(self.end, end)
-        tunnel = facts["outer_class"].isin(TUNNEL_CLASSES)
+        tunnel = np.isin(keys_of(facts, "outer_class"), TUNNEL_KEYS)
+        csum = facts["outer_udp_csum"].to_numpy()
         masks = {
-            "truncated": facts["truncated"], "malformed": facts["malformed"], "too_deep": facts["too_deep"],
-            "offload": facts["offload"],
-            "duplicates": facts["duplicate"] if "duplicate" in facts else facts["truncated"] & False,
-            "bad_outer_checksum": tunnel & (facts["outer_udp_csum"] == CSUM_BAD),
-            "checked_outer_checksum": tunnel & (facts["outer_udp_csum"] >= 1),
+            "truncated": facts["truncated"].to_numpy(), "malformed": facts["malformed"].to_numpy(),
+            "too_deep": facts["too_deep"].to_numpy(), "offload": facts["offload"].to_numpy(),
+            "duplicates": facts["duplicate"].to_numpy() if "duplicate" in facts else None,
+            "bad_outer_checksum": tunnel & (csum == CSUM_BAD),
+            "checked_outer_checksum": tunnel & (csum >= 1),
         }
         for name, mask in masks.items():
-            hits = int(mask.sum())
+            hits = 0 if mask is None else int(np.count_nonzero(mask))
             if not hits:
                 continue
             self.counts[name] += hits
             kept = self.examples.setdefault(name, [])
-            for row in facts[mask].head(EXAMPLE_CAP - len(kept)).itertuples(index=False):
-                kept.append({"ts": row.ts, "packet": _describe(row)})
-        plausible = facts[facts["by_plausibility"]]
-        for (cls, port), count in plausible.groupby(["outer_class", "tunnel_port"]).size().items():
-            self.plausibility_ports[(cls, int(port))] = self.plausibility_ports.get((cls, int(port)), 0) + int(count)
+            if len(kept) < EXAMPLE_CAP:
+                # the few example rows only: a boolean index would copy the whole frame
+                examples = facts.iloc[np.flatnonzero(mask)[:EXAMPLE_CAP - len(kept)]]
+                for row in examples.itertuples(index=False):
+                    kept.append({"ts": row.ts, "packet": _describe(row)})
+        plausible = facts["by_plausibility"].to_numpy()
+        if plausible.any():
+            for (cls, port), count in facts[plausible].groupby(["outer_class", "tunnel_port"]).size().items():
+                self.plausibility_ports[(cls, int(port))] = self.plausibility_ports.get((cls, int(port)), 0) + int(count)
 
     def merge(self, other: "CaptureStats") -> None:
         self.packets += other.packets

@@ -13,10 +13,14 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
+from ..decode.facts import keys_of, text_key
+from .groups import class_keys, group_codes
 
 ADDRESS_CAP = 50_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
 DEFAULT_NODE_PREFIX = {4: 24, 6: 64}
 BGP_PORT = 179
+TUNNEL_KEYS = class_keys(TUNNEL_CLASSES)
+NATIVE_KEY = text_key("native")
 _TUNNEL_COLUMNS = ["outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_smac"]  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
 
 
@@ -39,11 +43,14 @@ class TopologyAnalyzer:
                 self.dropped += 1
 
     def update(self, facts: pd.DataFrame) -> None:
-        tunnel = (facts["outer_class"].isin(TUNNEL_CLASSES).to_numpy() & (facts["inner_ipv"].to_numpy() > 0)
-                  & (facts["inner_src"].to_numpy() != facts["outer_src"].to_numpy()))
-        if tunnel.any():
-            # one de-duplication per batch; the few distinct rows feed every set
-            seen = facts.loc[tunnel, _TUNNEL_COLUMNS].drop_duplicates()
+        outer_class = keys_of(facts, "outer_class")
+        inner_src = keys_of(facts, "inner_src")
+        tunnel = np.flatnonzero(np.isin(outer_class, TUNNEL_KEYS) & (facts["inner_ipv"].to_numpy() > 0)
+                                & (inner_src != keys_of(facts, "outer_src")))
+        if len(tunnel):
+            # one de-duplication per batch (on integer keys); the few distinct rows feed every set
+            first = group_codes(facts, _TUNNEL_COLUMNS, tunnel)[1]
+            seen = facts[_TUNNEL_COLUMNS].iloc[tunnel[first]]
             self._add(self.pods, seen[["outer_src", "vni", "inner_src"]].drop_duplicates().itertuples(
                 index=False, name=None))
             self._add(self.receivers, seen[["outer_dst", "vni", "inner_dst"]].drop_duplicates().itertuples(
@@ -51,18 +58,20 @@ class TopologyAnalyzer:
             macs = seen.loc[seen["inner_smac"] != "", ["outer_src", "inner_smac"]].drop_duplicates()
             self._add(self.macs, macs.itertuples(index=False, name=None))
             self._add(self.peers, seen[["outer_src", "outer_dst"]].drop_duplicates().itertuples(index=False, name=None))
-        native = facts["outer_class"].to_numpy() == "native"
+        native = outer_class == NATIVE_KEY
         if native.any():
-            self._add(self.native_addresses, pd.unique(np.concatenate(
-                [facts["inner_src"].to_numpy()[native], facts["inner_dst"].to_numpy()[native]])))
+            rows = np.flatnonzero(native)
+            for side in ("inner_src", "inner_dst"):
+                first = np.sort(np.unique(keys_of(facts, side)[rows], return_index=True)[1])
+                self._add(self.native_addresses, facts[side].to_numpy()[rows[first]].tolist())
             # natively routed nodes talk BGP (TCP 179) to each other: those sessions are the node peerings
             bgp = native & ((facts["sport"].to_numpy() == BGP_PORT) | (facts["dport"].to_numpy() == BGP_PORT)) \
                 & (facts["inner_proto"].to_numpy() == 6)
             if bgp.any():
                 self._add(self.peers, facts.loc[bgp, ["outer_src", "outer_dst"]].drop_duplicates().itertuples(
                     index=False, name=None))
-            announcing = native & (facts["bgp_prefixes"].to_numpy() != "")
-            if announcing.any():
+                # only BGP segments carry announced prefixes
+                announcing = bgp & (facts["bgp_prefixes"].to_numpy() != "")
                 for speaker, prefixes in facts.loc[announcing, ["outer_src", "bgp_prefixes"]].itertuples(
                         index=False, name=None):
                     self._add(self.bgp_routes, ((speaker, prefix) for prefix in prefixes.split()))

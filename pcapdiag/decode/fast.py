@@ -41,12 +41,13 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, COLUMN_NAMES, rows_to_frame, text_column
+from .facts import COLUMNS, UNKNOWN_KEY, key_columns, rows_to_frame, text_column, text_key
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
 ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip")
 ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP = 1, 2, 3, 4
+_ENCAP_KEYS = np.array([text_key(name) for name in ENCAP_NAMES], dtype=np.int64)
 _ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the packet these quote
 _TH_SYN = 0x02
 _I64 = np.int64
@@ -452,36 +453,51 @@ class FastDecoder:
         return codes, first, second
 
     def _address_columns(self, out, n):
-        """outer_src, outer_dst, inner_src, inner_dst: one factorization of (src, dst) pairs."""
+        """outer_src, outer_dst, inner_src, inner_dst: one factorization of (src, dst) pairs; and their keys
+        (an IPv4 address's key is its 32 bits, facts.text_key)."""
         orows = np.concatenate(out.addr_rows)
         irows = np.concatenate(out.inner_rows)
-        keys = np.concatenate([(np.concatenate(out.addr_src).astype(np.uint64) << np.uint64(32))
-                               | np.concatenate(out.addr_dst).astype(np.uint64),
-                               (np.concatenate(out.inner_src).astype(np.uint64) << np.uint64(32))
-                               | np.concatenate(out.inner_dst).astype(np.uint64)])
+        sources = [np.concatenate(out.addr_src), np.concatenate(out.inner_src)]
+        destinations = [np.concatenate(out.addr_dst), np.concatenate(out.inner_dst)]
+        keys = np.concatenate([(s.astype(np.uint64) << np.uint64(32)) | d.astype(np.uint64)
+                               for s, d in zip(sources, destinations)])
         codes, src, dst = self._pair_texts(keys, self._addr_cache, _ipv4_pair)
         outer = np.full(n, -1, dtype=np.intp)
         outer[orows] = codes[:len(orows)]
         inner = outer.copy()                 # the innermost header is the outer one unless a tunnel says so
         inner[irows] = codes[len(orows):]
-        return src.take(outer), dst.take(outer), src.take(inner), dst.take(inner)
+        text = {"outer_src": src.take(outer), "outer_dst": dst.take(outer),
+                "inner_src": src.take(inner), "inner_dst": dst.take(inner)}
+        known = {}
+        for side, addresses in (("src", sources), ("dst", destinations)):
+            outer_key = np.full(n, -1, dtype=_I64)
+            outer_key[orows] = addresses[0]
+            inner_key = outer_key.copy()
+            inner_key[irows] = addresses[1]
+            known["outer_" + side], known["inner_" + side] = outer_key, inner_key
+        return text, known
 
     def _mac_columns(self, out, n):
-        """inner_smac, inner_dmac: one factorization of the pairs (as exact complex numbers: 48 bits each)."""
+        """inner_smac, inner_dmac: one factorization of the pairs (as exact complex numbers: 48 bits each);
+        and the source MAC's key (its 48 bits)."""
         rows = np.concatenate(out.mac_rows)
-        keys = np.concatenate(out.mac_src).astype(np.float64) + 1j * np.concatenate(out.mac_dst).astype(np.float64)
+        sources = np.concatenate(out.mac_src)
+        keys = sources.astype(np.float64) + 1j * np.concatenate(out.mac_dst).astype(np.float64)
         codes, smac, dmac = self._pair_texts(keys, self._mac_cache, _mac_pair)
         full = np.full(n, -1, dtype=np.intp)
         full[rows] = codes
-        return smac.take(full), dmac.take(full)
+        source_key = np.full(n, -1, dtype=_I64)
+        source_key[rows] = sources
+        return smac.take(full), dmac.take(full), source_key
 
     def _frame(self, out, defer, rows):
         n, cols = out.n, out.cols
-        text = {}
         encap = np.array(ENCAP_NAMES, dtype=object).take(out.enc)
+        text, known = self._address_columns(out, n)
         text["encap"], text["outer_class"] = encap, encap.copy()
-        text["outer_src"], text["outer_dst"], text["inner_src"], text["inner_dst"] = self._address_columns(out, n)
-        text["inner_smac"], text["inner_dmac"] = self._mac_columns(out, n)
+        text["inner_smac"], text["inner_dmac"], known["inner_smac"] = self._mac_columns(out, n)
+        known["encap"] = _ENCAP_KEYS.take(out.enc)
+        known["outer_class"] = known["encap"].copy()
         empty = np.full(n, "", dtype=object)
         for name, kind, _ in COLUMNS:
             if kind == "s" and name not in text:
@@ -490,9 +506,12 @@ class FastDecoder:
             for name, kind, _ in COLUMNS:
                 values = [row[name] for row in rows]
                 (text if kind == "s" else cols)[name][defer] = values
+            for values in known.values():
+                values[defer] = UNKNOWN_KEY
         data = {name: text_column(text[name]) if kind == "s" else cols[name] for name, kind, _ in COLUMNS}
+        data.update(key_columns(text, known))
         # every array is new and belongs to this frame alone: no copy, no block consolidation
-        return pd.DataFrame(data, columns=list(COLUMN_NAMES), copy=False)
+        return pd.DataFrame(data, columns=list(data), copy=False)
 
 
 def _maybe_tunnel(L, size):

@@ -1,0 +1,46 @@
+"""Per-batch grouping on integer keys: the one group-by every analyzer builds on.
+
+Text columns are grouped by their int64 keys (decode/facts.py KEYED), never by the strings; the
+text of a group is read from its first row only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..decode.facts import KEYED, keys_of, text_key
+
+
+def group_codes(facts: pd.DataFrame, names: list, rows=None):
+    """Number the distinct combinations of the named columns (or arrays as long as the frame) over `rows`
+    (all rows when None) in order of first appearance: (code per row, first row of each group, as positions
+    into `rows`)."""
+    combined = None
+    for name in names:
+        if isinstance(name, np.ndarray):
+            values = name
+        else:
+            values = keys_of(facts, name) if name in KEYED else facts[name].to_numpy()
+        if rows is not None:
+            values = values[rows]
+        codes, uniques = pd.factorize(values)
+        if combined is None:
+            combined = codes.astype(np.int64)
+        else:
+            # both factors are below the row count, so the product fits; re-factorised to stay small
+            combined = pd.factorize(combined * len(uniques) + codes)[0].astype(np.int64)
+    if combined is None:
+        raise ValueError("group_codes needs at least one column")
+    first = np.unique(combined, return_index=True)[1]
+    return combined, first
+
+
+def class_keys(names) -> np.ndarray:
+    """The keys of some class names (e.g. the tunnel classes), for np.isin on an outer_class_key column."""
+    return np.array(sorted(text_key(name) for name in names), dtype=np.int64)
+
+
+def sums_by(codes, groups: int, columns: dict) -> dict:
+    """Per group, the int64 sum of each named array."""
+    return {name: np.bincount(codes, weights=values, minlength=groups).astype(np.int64)
+            for name, values in columns.items()}

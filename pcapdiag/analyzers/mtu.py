@@ -6,12 +6,14 @@ MTU and the overheads are known.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 from ..decode.facts import keys_of
-from .groups import class_keys
+from .groups import FoldedTable, class_keys
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -34,16 +36,17 @@ class MtuAnalyzer:
     def __init__(self, underlay_mtu: int | None = None, continuation: bool = False):
         self.underlay_mtu = underlay_mtu
         self.continuation = continuation  # a later chunk: keep big packets an earlier chunk's ICMP may explain
-        self.unexplained: pd.DataFrame | None = None
+        # evidence tables, each folded by its group-by (see FoldedTable); read them as .table
+        self.unexplained_rows = FoldedTable(partial(_group_max, keys=FIVE_TUPLE + ["inner_len"], cap=TABLE_CAP))
         self.max_outer_len = 0            # largest outer IP packet that was a real wire packet
         self.max_outer_len_any = 0
         self.offload_frames = 0
-        self.inner_fragments: pd.DataFrame | None = None   # per (class, node, pod src, dst)
-        self.outer_fragments: pd.DataFrame | None = None   # per (class, node pair)
-        self.large_inner: pd.DataFrame | None = None       # per (class, node, pod src, dst, inner_len)
+        self.inner_fragment_rows = FoldedTable(partial(_group_max, keys=_INNER_FRAGMENT_KEY, cap=TABLE_CAP))
+        self.outer_fragment_rows = FoldedTable(_outer_fragment_group)   # per (class, node pair)
+        self.large_inner_rows = FoldedTable(partial(_group_max, keys=_LARGE_INNER_KEY, cap=TABLE_CAP))
         self.icmp_events: list[dict] = []
         self.icmp_total = 0
-        self.after_icmp: pd.DataFrame | None = None        # packets larger than the MTU a flow was told
+        self.after_icmp_rows = FoldedTable(_told_group)        # packets larger than the MTU a flow was told
         self._told_cache = None
         self._told_sources: set = set()
 
@@ -98,7 +101,7 @@ class MtuAnalyzer:
         sizes = not_last.groupby(["inner_src", "inner_dst", "inner_ip_id"])["inner_len"]
         refragmented = (sizes.transform("min") < sizes.transform("max")).reindex(rows.index, fill_value=False)
         frame["refragmented"] = refragmented.astype(int)
-        self.inner_fragments = _group_max(_concat(self.inner_fragments, frame), _INNER_FRAGMENT_KEY, TABLE_CAP)
+        self.inner_fragment_rows.add(frame)
 
     def _outer_fragments(self, rows):
         if rows is None:
@@ -108,7 +111,7 @@ class MtuAnalyzer:
         firsts = rows[(rows["outer_frag_off"] == 0) & (rows["inner_src"] != rows["outer_src"])]
         frame["inner_len"] = rows["inner_len"].where(rows["outer_frag_off"] == 0, -1)
         frame["example"] = (firsts["inner_src"] + " > " + firsts["inner_dst"]).reindex(rows.index).fillna("")
-        self.outer_fragments = _outer_fragment_group(_concat(self.outer_fragments, frame))
+        self.outer_fragment_rows.add(frame)
 
     def _large_inner(self, rows):
         if rows is None:
@@ -122,7 +125,7 @@ class MtuAnalyzer:
             own = own.where(~rows["outer_mf"], pd.Series(nominal, index=rows.index))
         rows = rows.assign(packet_overhead=own)
         frame = self._evidence(rows, _LARGE_INNER_KEY)
-        self.large_inner = _group_max(_concat(self.large_inner, frame), _LARGE_INNER_KEY, TABLE_CAP)
+        self.large_inner_rows.add(frame)
 
     def _icmp(self, facts):
         icmp = facts["icmp_mtu"].to_numpy() >= 0
@@ -163,13 +166,13 @@ class MtuAnalyzer:
             hits = rows[counted]
             frame = pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": budget[counted], "count": 1,
                                   "max_len": hits["inner_len"], "first": hits["ts"], "last": hits["ts"]})
-            self.after_icmp = _told_group(_concat(self.after_icmp, frame))
+            self.after_icmp_rows.add(frame)
         if self.continuation:
             # big packets no ICMP of this chunk explains: an earlier chunk's ICMP may (see merge)
             rest = rows[~counted]
             frame = pd.DataFrame({**{k: rest[k] for k in FIVE_TUPLE}, "inner_len": rest["inner_len"], "count": 1,
                                   "max_len": rest["inner_len"], "first": rest["ts"], "last": rest["ts"]})
-            self.unexplained = _group_max(_concat(self.unexplained, frame), FIVE_TUPLE + ["inner_len"], TABLE_CAP)
+            self.unexplained_rows.add(frame)
 
     def _told(self) -> pd.DataFrame:
         """Every ICMP event as (quoted flow, time, running smallest inner budget of that flow), by time.
@@ -197,23 +200,23 @@ class MtuAnalyzer:
     def _explain_later(self, other: "MtuAnalyzer") -> None:
         """The later chunk's big packets that this (earlier) state's ICMP messages already explain."""
         budgets = self._final_budgets()
-        if budgets and other.after_icmp is not None:
+        after_icmp = other.after_icmp
+        if budgets and after_icmp is not None:
             # a flow told here was told before anything in the later chunk: its budget is the smaller one
-            keys = list(other.after_icmp[FIVE_TUPLE].itertuples(index=False, name=None))
+            keys = list(after_icmp[FIVE_TUPLE].itertuples(index=False, name=None))
             earlier = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
-            other.after_icmp["told_mtu"] = np.minimum(other.after_icmp["told_mtu"].to_numpy(), earlier)
-        if not budgets or other.unexplained is None:
+            after_icmp["told_mtu"] = np.minimum(after_icmp["told_mtu"].to_numpy(), earlier)
+        rows = other.unexplained_rows.table
+        if not budgets or rows is None:
             return
-        rows = other.unexplained
         keys = list(rows[FIVE_TUPLE].itertuples(index=False, name=None))
         limit = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
         explained = rows["inner_len"].to_numpy() > limit
         if explained.any():
             hits = rows[explained]
-            frame = pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": limit[explained],
-                                  "count": hits["count"], "max_len": hits["max_len"], "first": hits["first"],
-                                  "last": hits["last"]})
-            self.after_icmp = _told_group(_concat(self.after_icmp, frame))
+            self.after_icmp_rows.add(pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": limit[explained],
+                                                   "count": hits["count"], "max_len": hits["max_len"],
+                                                   "first": hits["first"], "last": hits["last"]}))
 
     def merge(self, other: "MtuAnalyzer") -> None:
         self.max_outer_len = max(self.max_outer_len, other.max_outer_len)
@@ -221,15 +224,15 @@ class MtuAnalyzer:
         self.offload_frames += other.offload_frames
         self.icmp_total += other.icmp_total
         self._explain_later(other)
-        if other.after_icmp is not None:
-            self.after_icmp = _told_group(_concat(self.after_icmp, other.after_icmp))
         self.icmp_events = (self.icmp_events + other.icmp_events)[:EVENT_CAP]
-        for name, keys in (("inner_fragments", _INNER_FRAGMENT_KEY), ("large_inner", _LARGE_INNER_KEY)):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if theirs is not None:
-                setattr(self, name, _group_max(_concat(mine, theirs), keys, TABLE_CAP))
-        if other.outer_fragments is not None:
-            self.outer_fragments = _outer_fragment_group(_concat(self.outer_fragments, other.outer_fragments))
+        for name in ("after_icmp_rows", "inner_fragment_rows", "large_inner_rows", "outer_fragment_rows"):
+            getattr(self, name).add(getattr(other, name).table)
+
+    # the folded evidence tables (None when there is no evidence)
+    inner_fragments = property(lambda self: self.inner_fragment_rows.table)
+    outer_fragments = property(lambda self: self.outer_fragment_rows.table)
+    large_inner = property(lambda self: self.large_inner_rows.table)
+    after_icmp = property(lambda self: self.after_icmp_rows.table)
 
     def result(self) -> "MtuAnalyzer":
         return self
@@ -267,10 +270,6 @@ def _told_group(frame: pd.DataFrame) -> pd.DataFrame:
 def _rows(facts: pd.DataFrame, mask, columns):
     """The masked rows, only the named columns; None when no row matches."""
     return facts.loc[mask, columns] if mask.any() else None
-
-
-def _concat(left, right):
-    return right if left is None else pd.concat([left, right], ignore_index=True)
 
 
 def flow_text(proto, src, sport, dst, dport) -> str | None:

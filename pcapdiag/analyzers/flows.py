@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import keys_of, text_key
+from ..decode.facts import KEYED, column_keys, keys_of, text_key
 from .groups import group_codes
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
@@ -13,6 +13,8 @@ _SUMS = ["packets", "bytes", "inner_bytes", "syn", "synack", "fin", "rst", "retr
 _MAXES = ["max_ip_len", "max_wire_len", "max_payload", "syn_mss", "synack_mss", "max_retransmit_len", "last"]
 _MINS = ["first"]
 SEQ_SPACE = 1 << 32
+# a segment's relative end lies in (-2**31, 2**31 + 2**18): shifted by 2**32 it is positive and below 2**34
+_END_SHIFT, _FLOW_SPAN = 1 << 32, 1 << 34
 LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first sight, for exact chunk merges
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 _NUMERIC_COLUMNS = ["inner_proto", "wirelen", "inner_len", "tcp_payload", "tcp_flags", "tcp_seq", "tcp_mss", "ts"]
@@ -56,7 +58,8 @@ class FlowAnalyzer:
         groups = len(first_rows)
         keys = facts[FLOW_KEY].iloc[wanted[first_rows]].reset_index(drop=True)
         column = {name: facts[name].to_numpy()[wanted] for name in _NUMERIC_COLUMNS}
-        hashes = _flow_hashes(keys)
+        hashes = _flow_hashes(keys, {name: keys_of(facts, name)[wanted[first_rows]] for name in KEYED
+                                     if name in FLOW_KEY})
         retransmit = self._retransmissions(hashes, codes, column)
         tcp = column["inner_proto"] == 6
         flags = np.where(tcp & (column["tcp_flags"] > 0), column["tcp_flags"], 0)
@@ -105,31 +108,45 @@ class FlowAnalyzer:
         base = np.full(groups, -1, dtype=np.int64)
         prior_end = np.full(groups, -1, dtype=np.int64)
         first_seq = np.full(groups, -1, dtype=np.int64)
-        first_data = np.unique(data_codes, return_index=True)
-        first_seq[first_data[0]] = seq[first_data[1]]
-        for code in first_data[0].tolist():
-            known = self.seq_state.get(flow_keys[code])
-            if known:
-                # re-based on what the flow has covered so far, so offsets stay small however long it runs
-                base[code], prior_end[code] = (known[0] + max(known[1], 0)) % SEQ_SPACE, 0
-            else:
-                base[code] = first_seq[code]
-                if self.continuation:
-                    self.leading[flow_keys[code]] = []
+        data_flows, first_index = np.unique(data_codes, return_index=True)
+        first_seq[data_flows] = seq[first_index]
+        hashes = [flow_keys[code] for code in data_flows.tolist()]
+        states = [self.seq_state.get(key) for key in hashes]
+        known = np.array([state is not None for state in states], dtype=bool)
+        if known.any():
+            # re-based on what the flow has covered so far, so offsets stay small however long it runs
+            covered = np.array([state for state in states if state is not None], dtype=np.int64)
+            base[data_flows[known]] = (covered[:, 0] + np.maximum(covered[:, 1], 0)) % SEQ_SPACE
+            prior_end[data_flows[known]] = 0
+        new = data_flows[~known]
+        base[new] = first_seq[new]
+        if self.continuation:
+            self.leading.update((flow_keys[code], []) for code in new.tolist())
         relative = _serial((seq - base[data_codes]) % SEQ_SPACE)
         end = relative + payload
-        running = pd.Series(end).groupby(data_codes).cummax()
-        previous = running.groupby(data_codes).shift(1).fillna(-1).to_numpy(dtype=np.int64)
+        # the running maximum of the end per flow, segmented by a per-flow offset in one accumulate
+        order = np.argsort(data_codes, kind="stable")
+        sorted_codes = data_codes[order]
+        offset = _END_SHIFT + sorted_codes * _FLOW_SPAN
+        running = np.maximum.accumulate(end[order] + offset)
+        starts = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
+        before = np.empty(len(order), dtype=np.int64)
+        before[1:] = running[:-1] - offset[1:]
+        before[starts] = -1
+        previous = np.empty(len(order), dtype=np.int64)
+        previous[order] = before
         previous = np.maximum(previous, prior_end[data_codes])
         retransmitted = end <= previous
         result[is_data] = retransmitted
         self._remember_leading(flow_keys, data_codes, base, end, retransmitted, column["inner_len"][is_data])
-        highest = pd.Series(end).groupby(data_codes).max()
-        for code, top in zip(highest.index.tolist(), highest.to_numpy().tolist()):
-            self.seq_state[flow_keys[code]] = (int(base[code]), int(max(top, prior_end[code])))
+        last = np.r_[starts[1:], True]
+        highest = np.maximum(running[last] - offset[last], prior_end[data_flows])
+        self.seq_state.update(zip(hashes, zip(base[data_flows].tolist(), highest.tolist())))
         return result
 
     def _remember_leading(self, flow_keys, codes, base, end, retransmitted, inner_len) -> None:
+        if not self.leading:
+            return
         room = {code: LEADING_SEGMENTS - len(self.leading[flow_keys[code]]) for code in np.unique(codes).tolist()
                 if flow_keys[code] in self.leading and len(self.leading[flow_keys[code]]) < LEADING_SEGMENTS}
         if not room:
@@ -231,8 +248,13 @@ class FlowAnalyzer:
             ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _flow_hashes(frame: pd.DataFrame) -> list:
-    return pd.util.hash_pandas_object(frame[FLOW_KEY], index=False).to_numpy().tolist()
+def _flow_hashes(frame: pd.DataFrame, known_keys: dict | None = None) -> list:
+    """A 64-bit hash per flow key row, over the integer keys of its text columns (facts.text_key, given or
+    computed): the same in every worker process, and the same whether the flow came as keys or as text."""
+    known_keys = known_keys or {}
+    columns = {name: known_keys[name] if name in known_keys else
+               column_keys(frame[name].to_numpy()) if name in KEYED else frame[name].to_numpy() for name in FLOW_KEY}
+    return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy().tolist()
 
 
 def _serial(offset):

@@ -15,7 +15,7 @@ def group_codes(facts: pd.DataFrame, names: list, rows=None):
     """Number the distinct combinations of the named columns (or arrays as long as the frame) over `rows`
     (all rows when None) in order of first appearance: (code per row, first row of each group, as positions
     into `rows`)."""
-    combined = None
+    combined, size = None, 1
     for name in names:
         if isinstance(name, np.ndarray):
             values = name
@@ -25,12 +25,18 @@ def group_codes(facts: pd.DataFrame, names: list, rows=None):
             values = values[rows]
         codes, uniques = pd.factorize(values)
         if combined is None:
-            combined = codes.astype(np.int64)
-        else:
-            # both factors are below the row count, so the product fits; re-factorised to stay small
-            combined = pd.factorize(combined * len(uniques) + codes)[0].astype(np.int64)
+            combined, size = codes.astype(np.int64), len(uniques)
+            continue
+        if size * len(uniques) >= 1 << 62:
+            # renumber densely (below the row count) before the product could overflow
+            combined, uniques_so_far = pd.factorize(combined)
+            size = len(uniques_so_far)
+        combined = combined * len(uniques) + codes
+        size *= len(uniques)
     if combined is None:
         raise ValueError("group_codes needs at least one column")
+    # numbered in order of first appearance, as the factors of the product are
+    combined = pd.factorize(combined)[0].astype(np.int64)
     first = np.unique(combined, return_index=True)[1]
     return combined, first
 

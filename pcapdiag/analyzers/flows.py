@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import KEYED, column_keys, keys_of, text_key
+from ..decode.facts import KEYED, column_keys, keys_of, text_column, text_key
 from .groups import group_codes
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
@@ -38,7 +38,8 @@ class FlowAnalyzer:
         self.cap = cap
         # only the analyzer of a later chunk or file needs its flows' leading segments (see merge)
         self.continuation = continuation
-        self.table: pd.DataFrame | None = None
+        # the flow table, column by column (numpy arrays, one row per flow): updated in place each batch
+        self.columns: dict | None = None
         # flow key hash -> (seq base, highest relative sequence end); a 64-bit hash of the key, not the key
         # tuple, halves this state's memory, and pandas' hash is the same in every worker process
         self.seq_state: dict = {}
@@ -56,10 +57,10 @@ class FlowAnalyzer:
         # one grouping of the flow key per batch (on integer keys); every aggregate is a numpy reduction by code
         codes, first_rows = group_codes(facts, FLOW_KEY, wanted)
         groups = len(first_rows)
-        keys = facts[FLOW_KEY].iloc[wanted[first_rows]].reset_index(drop=True)
+        firsts = wanted[first_rows]
+        keys = {name: facts[name].to_numpy()[firsts] for name in FLOW_KEY}
         column = {name: facts[name].to_numpy()[wanted] for name in _NUMERIC_COLUMNS}
-        hashes = _flow_hashes(keys, {name: keys_of(facts, name)[wanted[first_rows]] for name in KEYED
-                                     if name in FLOW_KEY})
+        hashes = _flow_hashes(keys, {name: keys_of(facts, name)[firsts] for name in KEYED if name in FLOW_KEY})
         retransmit = self._retransmissions(hashes, codes, column)
         tcp = column["inner_proto"] == 6
         flags = np.where(tcp & (column["tcp_flags"] > 0), column["tcp_flags"], 0)
@@ -75,8 +76,9 @@ class FlowAnalyzer:
         def largest(values):
             return np.maximum.reduceat(values[order], starts)
 
-        frame = keys.assign(
-            packets=np.bincount(codes, minlength=groups),
+        self._absorb(dict(
+            keys,
+            packets=np.bincount(codes, minlength=groups).astype(np.int64),
             bytes=total(column["wirelen"]),
             inner_bytes=total(np.maximum(inner_len, 0)),
             payload_bytes=total(np.maximum(column["tcp_payload"], 0)),
@@ -91,8 +93,7 @@ class FlowAnalyzer:
             last=largest(column["ts"]),
             first=-largest(-column["ts"]),
             flow_hash=np.array(hashes, dtype=np.uint64),
-        )
-        self._absorb(frame)
+        ))
 
     def _retransmissions(self, flow_keys, codes: np.ndarray, column: dict) -> np.ndarray:
         """Vectorised: per flow, the running maximum of the relative sequence end; a data segment that
@@ -159,58 +160,63 @@ class FlowAnalyzer:
         for code, segment_end, length in zip(codes[kept].tolist(), absolute, inner_len[kept].tolist()):
             self.leading[flow_keys[code]].append((segment_end, length))
 
-    def _absorb(self, frame: pd.DataFrame) -> None:
-        """Add per-flow rows (each flow at most once in `frame`) to the table: flows already there are
-        updated in place by position, new ones appended in order, so no group-by over the whole table."""
-        frame = frame.reset_index(drop=True)[_TABLE_COLUMNS]
-        if self.table is None:
-            table = frame
+    def _absorb(self, rows: dict) -> None:
+        """Add per-flow rows (columns of arrays; each flow at most once) to the table: flows already there
+        are updated in place by position, new ones appended in order, so no group-by over the whole table."""
+        if self.columns is None:
+            table = {name: np.array(rows[name]) for name in _TABLE_COLUMNS}   # copies: this table owns them
         else:
-            if len(self.table) >= self.cap:
-                frame = self._drop_doomed(frame)
-            table = self.table
-            position = pd.Index(table["flow_hash"].to_numpy()).get_indexer(frame["flow_hash"].to_numpy())
+            table = self.columns
+            if len(table["flow_hash"]) >= self.cap:
+                rows = self._drop_doomed(rows)
+            position = pd.Index(table["flow_hash"]).get_indexer(rows["flow_hash"])
             known = position >= 0
             if known.any():
-                at, incoming = position[known], frame[known]
-                updated = {}
+                at = position[known]
                 for name, combine in _COMBINE.items():
-                    values = table[name].to_numpy(copy=True)
-                    values[at] = combine(values[at], incoming[name].to_numpy())
-                    updated[name] = values
-                table = table.assign(**updated)
+                    values = table[name]
+                    values[at] = combine(values[at], rows[name][known])
             if not known.all():
-                table = pd.concat([table, frame[~known]], ignore_index=True)
-        if len(table) > self.cap:
-            table = table.sort_values("bytes", ascending=False, kind="stable")
-            evicted = table.iloc[self.cap:]
+                table = {name: np.concatenate([table[name], rows[name][~known]]) for name in _TABLE_COLUMNS}
+        if len(table["flow_hash"]) > self.cap:
+            order = np.argsort(-table["bytes"], kind="stable")   # biggest first; ties keep their order
+            evicted = order[self.cap:]
             self.evicted_flows += len(evicted)
-            self.evicted_packets += int(evicted["packets"].sum())
+            self.evicted_packets += int(table["packets"][evicted].sum())
             # an evicted flow's sequence state goes with it, so that state stays within the cap too
-            for key in evicted["flow_hash"].tolist():
+            for key in table["flow_hash"][evicted].tolist():
                 self.seq_state.pop(key, None)
                 self.leading.pop(key, None)
-            table = table.iloc[: self.cap].reset_index(drop=True)
-        self.table = table
+            table = {name: values[order[:self.cap]] for name, values in table.items()}
+        self.columns = table
 
-    def _drop_doomed(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _drop_doomed(self, rows: dict) -> dict:
         """With the table full, a new flow no bigger than the smallest kept one would be evicted at once
         (the eviction sort is stable, and kept flows come first): count it evicted without the big merge."""
-        new = ~np.isin(frame["flow_hash"].to_numpy(), self.table["flow_hash"].to_numpy())
-        doomed = new & (frame["bytes"].to_numpy() <= self.table["bytes"].min())
+        table = self.columns
+        new = ~np.isin(rows["flow_hash"], table["flow_hash"])
+        doomed = new & (rows["bytes"] <= table["bytes"].min())
         if not doomed.any():
-            return frame
+            return rows
         self.evicted_flows += int(doomed.sum())
-        self.evicted_packets += int(frame["packets"].to_numpy()[doomed].sum())
-        for key in frame["flow_hash"].to_numpy()[doomed].tolist():
+        self.evicted_packets += int(rows["packets"][doomed].sum())
+        for key in rows["flow_hash"][doomed].tolist():
             self.seq_state.pop(key, None)
             self.leading.pop(key, None)
-        return frame[~doomed]
+        return {name: values[~doomed] for name, values in rows.items()}
+
+    @property
+    def table(self) -> pd.DataFrame | None:
+        """The flow table as a frame (text columns as plain objects, as in the facts)."""
+        if self.columns is None:
+            return None
+        return pd.DataFrame({name: text_column(values) if values.dtype == object else values
+                             for name, values in self.columns.items()})
 
     def merge(self, other: "FlowAnalyzer") -> None:
         """Merge the analyzer of the *following* chunk (or file) into this one."""
-        if other.table is not None:
-            self._absorb(other.table)
+        if other.columns is not None:
+            self._absorb(other.columns)
         self.evicted_flows += other.evicted_flows
         self.evicted_packets += other.evicted_packets
         adjustments = []
@@ -235,25 +241,28 @@ class FlowAnalyzer:
             their_highest = _serial(((base + highest) - my_base) % SEQ_SPACE)
             self.seq_state[key] = (my_base, int(max(my_highest, their_highest)))
         if adjustments:
-            rows = dict(zip(self.table["flow_hash"].tolist(), self.table[FLOW_KEY].itertuples(index=False, name=None)))
+            table = self.columns
+            rows = dict(zip(table["flow_hash"].tolist(), zip(*(table[name].tolist() for name in FLOW_KEY))))
             found = [(*rows[key], count, longest) for key, count, longest in adjustments if key in rows]
             if found:
                 self._absorb(_retransmit_adjustments(found))
 
     def result(self) -> pd.DataFrame:
         columns = FLOW_KEY + _SUMS + _MAXES + _MINS
-        if self.table is None:
+        table = self.table
+        if table is None:
             return pd.DataFrame(columns=columns)
-        return self.table.drop(columns="flow_hash").sort_values(
+        return table.drop(columns="flow_hash").sort_values(
             ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _flow_hashes(frame: pd.DataFrame, known_keys: dict | None = None) -> list:
-    """A 64-bit hash per flow key row, over the integer keys of its text columns (facts.text_key, given or
-    computed): the same in every worker process, and the same whether the flow came as keys or as text."""
+def _flow_hashes(rows: dict, known_keys: dict | None = None) -> list:
+    """A 64-bit hash per flow key row (rows: columns of arrays), over the integer keys of its text columns
+    (facts.text_key, given or computed): the same in every worker process, and the same whether the flow
+    came as keys or as text."""
     known_keys = known_keys or {}
     columns = {name: known_keys[name] if name in known_keys else
-               column_keys(frame[name].to_numpy()) if name in KEYED else frame[name].to_numpy() for name in FLOW_KEY}
+               column_keys(rows[name]) if name in KEYED else np.asarray(rows[name]) for name in FLOW_KEY}
     return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy().tolist()
 
 
@@ -262,16 +271,17 @@ def _serial(offset):
     return np.where(offset >= SEQ_SPACE // 2, offset - SEQ_SPACE, offset)
 
 
-def _retransmit_adjustments(adjustments) -> pd.DataFrame:
+def _retransmit_adjustments(adjustments) -> dict:
     """Rows that only add retransmissions to existing flows (neutral in every other column)."""
-    frame = pd.DataFrame(adjustments, columns=FLOW_KEY + ["retransmits", "max_retransmit_len"])
+    columns = list(zip(*adjustments))
+    rows = {name: np.array(values, dtype=object if name in KEYED else np.int64)
+            for name, values in zip(FLOW_KEY + ["retransmits", "max_retransmit_len"], columns)}
+    count = len(adjustments)
     for column in _SUMS:
-        if column != "retransmits":
-            frame[column] = 0
+        rows.setdefault(column, np.zeros(count, dtype=np.int64))
     for column in _MAXES:
-        if column != "max_retransmit_len":
-            frame[column] = -1
-    frame["last"] = float("-inf")
-    frame["first"] = float("inf")
-    frame["flow_hash"] = np.array(_flow_hashes(frame), dtype=np.uint64)
-    return frame
+        rows.setdefault(column, np.full(count, -1, dtype=np.int64))
+    rows["last"] = np.full(count, float("-inf"))
+    rows["first"] = np.full(count, float("inf"))
+    rows["flow_hash"] = np.array(_flow_hashes(rows), dtype=np.uint64)
+    return rows

@@ -87,3 +87,7 @@ class FoldedTable:
         """The folded table (None when nothing was added)."""
         self._fold()
         return self._table
+
+    def __getstate__(self):
+        self._fold()   # a worker sends its folded table, not the pile of batches behind it
+        return self.__dict__

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
-from ..decode.facts import keys_of
+from ..decode.facts import keys_of, text_column
 from .groups import FoldedTable, class_keys
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
@@ -179,15 +179,18 @@ class MtuAnalyzer:
 
         An ICMP quoting a tunnel packet names the outer path's MTU: the pod flow's inner budget is less."""
         if self._told_cache is None or self._told_cache[0] != len(self.icmp_events):
-            table = pd.DataFrame([{
-                "inner_src": e["quoted_key"][0], "inner_dst": e["quoted_key"][1], "inner_proto": e["quoted_key"][2],
-                "sport": e["quoted_key"][3], "dport": e["quoted_key"][4], "told_ts": e["ts"],
-                "budget": e["mtu"] - quoted_overhead(e["quoted_encap"])} for e in self.icmp_events])
-            table = table.astype({"inner_src": object, "inner_dst": object})  # as the facts' text columns
-            table = table.sort_values("told_ts", kind="stable").reset_index(drop=True)
-            table["budget"] = table.groupby(FIVE_TUPLE)["budget"].cummin()
+            rows, smallest = [], {}
+            for event in sorted(self.icmp_events, key=lambda e: e["ts"]):
+                key = event["quoted_key"]
+                budget = event["mtu"] - quoted_overhead(event["quoted_encap"])
+                smallest[key] = budget = min(budget, smallest.get(key, budget))
+                rows.append((*key, event["ts"], budget))
+            columns = list(zip(*rows))
+            # built column by column: the addresses stay plain objects, as the facts' text columns are
+            table = pd.DataFrame({name: text_column(np.array(values, dtype=object)) if name in ("inner_src", "inner_dst")
+                                  else np.array(values) for name, values in zip(FIVE_TUPLE + ["told_ts", "budget"], columns)})
             self._told_cache = (len(self.icmp_events), table)
-            self._told_sources = set(table["inner_src"])
+            self._told_sources = set(columns[0])
         return self._told_cache[1]
 
     def _final_budgets(self) -> dict:

@@ -77,6 +77,10 @@ class OverheadAnalyzer:
         for chain, count in grouped.groupby("encap")["packets"].sum().items():
             self.chains[chain] = self.chains.get(chain, 0) + int(count)
 
+    def __getstate__(self):
+        self._compact()   # a worker sends its tables, not the pile of batches behind them
+        return self.__dict__
+
     def _combine(self, by_class, by_pair) -> None:
         if by_class is not None:
             self.by_class = _sum_tables(self.by_class, by_class, CLASS_KEY)

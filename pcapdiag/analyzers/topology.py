@@ -50,14 +50,12 @@ class TopologyAnalyzer:
         if len(tunnel):
             # one de-duplication per batch (on integer keys); the few distinct rows feed every set
             first = group_codes(facts, _TUNNEL_COLUMNS, tunnel)[1]
-            seen = facts[_TUNNEL_COLUMNS].iloc[tunnel[first]]
-            self._add(self.pods, seen[["outer_src", "vni", "inner_src"]].drop_duplicates().itertuples(
-                index=False, name=None))
-            self._add(self.receivers, seen[["outer_dst", "vni", "inner_dst"]].drop_duplicates().itertuples(
-                index=False, name=None))
-            macs = seen.loc[seen["inner_smac"] != "", ["outer_src", "inner_smac"]].drop_duplicates()
-            self._add(self.macs, macs.itertuples(index=False, name=None))
-            self._add(self.peers, seen[["outer_src", "outer_dst"]].drop_duplicates().itertuples(index=False, name=None))
+            seen = {name: facts[name].to_numpy()[tunnel[first]].tolist() for name in _TUNNEL_COLUMNS}
+            node, peer, vni = seen["outer_src"], seen["outer_dst"], seen["vni"]
+            self._add(self.pods, dict.fromkeys(zip(node, vni, seen["inner_src"])))
+            self._add(self.receivers, dict.fromkeys(zip(peer, vni, seen["inner_dst"])))
+            self._add(self.macs, dict.fromkeys((ip, mac) for ip, mac in zip(node, seen["inner_smac"]) if mac))
+            self._add(self.peers, dict.fromkeys(zip(node, peer)))
         native = outer_class == NATIVE_KEY
         if native.any():
             rows = np.flatnonzero(native)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
-from ..decode.facts import keys_of, text_column
-from .groups import FoldedTable, class_keys
+from ..decode.facts import KEYED, keys_of, text_key
+from .groups import FoldedTable, class_keys, group_codes
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -48,7 +48,6 @@ class MtuAnalyzer:
         self.icmp_total = 0
         self.after_icmp_rows = FoldedTable(_told_group)        # packets larger than the MTU a flow was told
         self._told_cache = None
-        self._told_sources: set = set()
 
     def update(self, facts: pd.DataFrame) -> None:
         if facts.empty:
@@ -67,7 +66,8 @@ class MtuAnalyzer:
         tunnel = np.isin(keys_of(facts, "outer_class"), TUNNEL_KEYS)
         inner_frag = facts["inner_mf"].to_numpy() | (facts["inner_frag_off"].to_numpy() > 0)
         outer_frag = facts["outer_mf"].to_numpy() | (facts["outer_frag_off"].to_numpy() > 0)
-        self._inner_fragments(_rows(facts, tunnel & inner_frag, _FRAGMENT_COLUMNS))
+        self._inner_fragments(facts, np.flatnonzero(tunnel & inner_frag
+                                                    & (keys_of(facts, "inner_src") != keys_of(facts, "outer_src"))))
         self._outer_fragments(_rows(facts, tunnel & outer_frag, _FRAGMENT_COLUMNS))
         self._large_inner(_rows(facts, self._may_be_too_big(facts, tunnel, real, outer_len), _LARGE_COLUMNS))
         self._icmp(facts)
@@ -88,19 +88,25 @@ class MtuAnalyzer:
         return pd.DataFrame({**{k: rows[k] for k in keys}, "count": 1, "max_len": rows[extra_len],
                              "first": rows["ts"], "last": rows["ts"]})
 
-    def _inner_fragments(self, rows):
-        if rows is None:
+    def _inner_fragments(self, facts, at):
+        """at: the rows of inner fragments in a tunnel (the pod's own packets, not the node's)."""
+        if not len(at):
             return
-        rows = rows[rows["inner_src"] != rows["outer_src"]]
-        if rows.empty:
-            return
+        rows = facts.iloc[at][_FRAGMENT_COLUMNS]
         frame = self._evidence(rows, _INNER_FRAGMENT_KEY)
         # Fragmented twice: a non-last fragment shorter than another non-last one of the same datagram means
         # the pod cut it at its own (larger) MTU and the node cut it again at the overlay's
-        not_last = rows[rows["inner_mf"]]
-        sizes = not_last.groupby(["inner_src", "inner_dst", "inner_ip_id"])["inner_len"]
-        refragmented = (sizes.transform("min") < sizes.transform("max")).reindex(rows.index, fill_value=False)
-        frame["refragmented"] = refragmented.astype(int)
+        not_last = np.flatnonzero(rows["inner_mf"].to_numpy())
+        refragmented = np.zeros(len(at), dtype=np.int64)
+        if len(not_last):
+            datagram = group_codes(facts, ["inner_src", "inner_dst", "inner_ip_id"], at[not_last])[0]
+            sizes = rows["inner_len"].to_numpy()[not_last]
+            smallest = np.full(datagram.max() + 1, np.iinfo(np.int64).max)
+            largest = np.full(datagram.max() + 1, -1)
+            np.minimum.at(smallest, datagram, sizes)
+            np.maximum.at(largest, datagram, sizes)
+            refragmented[not_last] = smallest[datagram] < largest[datagram]
+        frame["refragmented"] = refragmented
         self.inner_fragment_rows.add(frame)
 
     def _outer_fragments(self, rows):
@@ -151,16 +157,8 @@ class MtuAnalyzer:
         rows = facts.loc[big, FIVE_TUPLE + ["ts", "inner_len"]]
         budget = np.full(len(rows), NO_BUDGET)
         if self.icmp_events:
-            told = self._told()
-            known = rows["inner_src"].isin(self._told_sources).to_numpy()
-            if known.any():
-                matched = pd.merge_asof(rows[known].reset_index(drop=True).sort_values("ts", kind="stable"), told,
-                                        left_on="ts", right_on="told_ts", by=FIVE_TUPLE, direction="backward",
-                                        allow_exact_matches=False)
-                order = np.argsort(rows[known]["ts"].to_numpy(), kind="stable")
-                told_budget = np.empty(len(order), dtype=np.int64)
-                told_budget[order] = matched["budget"].fillna(NO_BUDGET).to_numpy(dtype=np.int64)
-                budget[known] = told_budget
+            flows = [keys_of(facts, name)[big] if name in KEYED else facts[name].to_numpy()[big] for name in FIVE_TUPLE]
+            budget = self._told_budgets(flows, rows["ts"].to_numpy())
         counted = rows["inner_len"].to_numpy() > budget
         if counted.any():
             hits = rows[counted]
@@ -174,8 +172,9 @@ class MtuAnalyzer:
                                   "max_len": rest["inner_len"], "first": rest["ts"], "last": rest["ts"]})
             self.unexplained_rows.add(frame)
 
-    def _told(self) -> pd.DataFrame:
-        """Every ICMP event as (quoted flow, time, running smallest inner budget of that flow), by time.
+    def _told(self) -> dict:
+        """Every ICMP event as (quoted flow as integer keys, time, running smallest inner budget of that flow),
+        in time order, as columns.
 
         An ICMP quoting a tunnel packet names the outer path's MTU: the pod flow's inner budget is less."""
         if self._told_cache is None or self._told_cache[0] != len(self.icmp_events):
@@ -184,21 +183,37 @@ class MtuAnalyzer:
                 key = event["quoted_key"]
                 budget = event["mtu"] - quoted_overhead(event["quoted_encap"])
                 smallest[key] = budget = min(budget, smallest.get(key, budget))
-                rows.append((*key, event["ts"], budget))
-            columns = list(zip(*rows))
-            # built column by column: the addresses stay plain objects, as the facts' text columns are
-            table = pd.DataFrame({name: text_column(np.array(values, dtype=object)) if name in ("inner_src", "inner_dst")
-                                  else np.array(values) for name, values in zip(FIVE_TUPLE + ["told_ts", "budget"], columns)})
-            self._told_cache = (len(self.icmp_events), table)
-            self._told_sources = set(columns[0])
+                rows.append((text_key(key[0]), text_key(key[1]), *key[2:], event["ts"], budget))
+            columns = [np.array(values) for values in zip(*rows)]
+            self._told_cache = (len(self.icmp_events), {"flow": columns[:5], "ts": columns[5], "budget": columns[6]},
+                                smallest)
         return self._told_cache[1]
+
+    def _told_budgets(self, flows: list, ts):
+        """Per packet (flows: its five-tuple as integer-key columns), the smallest inner budget an ICMP sent
+        strictly before it gave its flow, or NO_BUDGET: an as-of join, done on integer codes."""
+        told = self._told()
+        count = len(told["ts"])
+        flow = group_codes(None, [np.concatenate([mine, theirs]) for mine, theirs in zip(told["flow"], flows)])[0]
+        rank = np.unique(np.concatenate([told["ts"], ts]), return_inverse=True)[1]
+        span = int(rank.max()) + 2
+        told_at = flow[:count] * span + rank[:count]
+        order = np.argsort(told_at, kind="stable")    # by flow, then time; equal times keep event order
+        told_at, told_flow, told_budget = told_at[order], flow[:count][order], told["budget"][order]
+        # the last event of the packet's flow strictly before it (a later one of another flow sorts after)
+        index = np.searchsorted(told_at, flow[count:] * span + rank[count:], side="left") - 1
+        found = index >= 0
+        found[found] = told_flow[index[found]] == flow[count:][found]
+        budget = np.full(len(ts), NO_BUDGET, dtype=np.int64)
+        budget[found] = told_budget[index[found]]
+        return budget
 
     def _final_budgets(self) -> dict:
         """Per quoted flow, the smallest inner budget any ICMP so far gave it."""
         if not self.icmp_events:
             return {}
-        told = self._told()
-        return told.groupby(FIVE_TUPLE)["budget"].min().to_dict()
+        self._told()
+        return self._told_cache[2]
 
     def _explain_later(self, other: "MtuAnalyzer") -> None:
         """The later chunk's big packets that this (earlier) state's ICMP messages already explain."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import struct
 
-from .chunks import ChunkedInput
+from .chunks import ChunkedInput, mapped_file
 from .damage import DamageLog
 from .errors import CaptureError
 from .linktypes import describe_link_type, is_supported
@@ -80,10 +80,11 @@ class Capture:
                 start = max(start or FILE_HEADER_LEN, FILE_HEADER_LEN)
                 fileobj.seek(start)
                 source = RawSource(fileobj, name, size)
-                chunks = ChunkedInput(source, source.read(CHUNK_SIZE), base=start)
+                chunks = ChunkedInput(source, source.read(CHUNK_SIZE), base=start, mapped=mapped_file(fileobj, size))
                 walker = PcapWalker(chunks, header, log, start_pos=0, end=end)
             else:
-                walker = PcapWalker(ChunkedInput(source, data), header, log, start_pos=FILE_HEADER_LEN)
+                mapped = None if compressed or path == "-" else mapped_file(fileobj, size)
+                walker = PcapWalker(ChunkedInput(source, data, mapped=mapped), header, log, start_pos=FILE_HEADER_LEN)
             capture = cls(path, fileobj, fmt, source, walker, compressed)
             capture._pcap_header = header
             capture.snaplen = header.snaplen

@@ -4,6 +4,11 @@ Walkers parse ``buf`` in place and, when a record or block runs past its end,
 call ``advance`` to drop what they have parsed and append the next big read.
 Only the unparsed tail (at most one record) is copied, so memory stays near
 one chunk plus one maximum-size record.
+
+A regular uncompressed file is not read at all past the first chunk: each
+window is mapped (mmap) straight from the page cache, so nothing is copied;
+the window before is unmapped as soon as the last array viewing it is gone,
+which keeps the resident set to about two windows.
 """
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ MIN_READ, MAX_READ = 1 << 20, 16 << 20
 
 
 class ChunkedInput:
-    def __init__(self, source, first: bytes, base: int = 0):
+    def __init__(self, source, first: bytes, base: int = 0, mapped=None):
         self.source = source
         self.buf = first
         self.base = base   # stream offset of buf[0]
         # A short first read already proves the input has ended.
         self.eof = False
         self.read_size = CHUNK_SIZE
+        self.mapped = mapped   # MappedFile of the input, or None: read and copy
 
     def fit(self, record_bytes: float, records: int) -> None:
         """Read about `records` records of this average size at a time: a batch's worth, so small
@@ -31,6 +37,8 @@ class ChunkedInput:
 
         Returns False when nothing new could be read (the input has ended).
         """
+        if self.mapped is not None and not self.eof:
+            return self._map_next(pos, min_len)
         keep = self.buf[pos:]
         self.base += pos
         if self.eof:
@@ -49,3 +57,43 @@ class ChunkedInput:
             return pos
         self.advance(pos, length)
         return 0
+
+    def _map_next(self, pos: int, min_len: int) -> bool:
+        had = len(self.buf) - pos
+        self.base += pos
+        self.buf = self.mapped.window(self.base, max(self.read_size, min_len))
+        self.eof = self.base + len(self.buf) >= self.mapped.size
+        self.source.bytes_read = max(self.source.bytes_read, self.base + len(self.buf))
+        return len(self.buf) > had
+
+
+class MappedFile:
+    """Windows of a regular file mapped read-only (a window is a memoryview; the mapping lives as long as
+    anything views it)."""
+
+    def __init__(self, fileobj, size: int):
+        self.fileno = fileobj.fileno()
+        self.size = size
+
+    def window(self, offset: int, length: int):
+        import mmap
+
+        length = min(length, self.size - offset)
+        if length <= 0:
+            return memoryview(b"")
+        aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
+        mapping = mmap.mmap(self.fileno, length + offset - aligned, offset=aligned, access=mmap.ACCESS_READ)
+        return memoryview(mapping)[offset - aligned:]
+
+
+def mapped_file(fileobj, size):
+    """A MappedFile for a regular file that can be mapped, else None (pipes, stdin, odd filesystems)."""
+    import mmap
+
+    if size is None or size == 0:
+        return None
+    try:
+        mmap.mmap(fileobj.fileno(), min(size, 4096), access=mmap.ACCESS_READ).close()
+    except (OSError, ValueError, AttributeError):
+        return None
+    return MappedFile(fileobj, size)

@@ -83,6 +83,94 @@ def walk_records(buf: bytes, pos: int, stop: int, hdr_len: int, max_caplen: int,
     return pos
 
 
+LANE_BYTES = 32 << 10        # one lane of the lockstep walk per this many bytes of a chunk
+LANE_WINDOW = 1600           # where a lane looks for its first record: more than a full-size Ethernet record
+LANE_TS_SPAN = 86400         # a lane's first record is within a day of the chunk's first
+
+
+def walk_lanes(np, buf: bytes, pos: int, stop: int, header: "PcapHeader", limit: int):
+    """The record walk of a long stretch, vectorised: (starts of whole records from pos on, as an array;
+    where walk_records must carry on).
+
+    The stretch is cut into lanes; each lane starts at the first plausible record header near its nominal
+    start, and all lanes walk in lockstep (one numpy step moves every lane one record on). A lane's records
+    count only when the lane before it ended exactly where it began, so every record returned is on the
+    true chain from pos: a false start (packet bytes that look like a header) only shortens the result,
+    and the sequential walk does the rest, damage and all.
+    """
+    hdr_len = header.record_header_len
+    lanes = (stop - pos) // LANE_BYTES
+    if lanes < 4 or limit < 4 * lanes:
+        return np.zeros(0, dtype=np.int64), pos
+    u32 = u32_at_every_offset(np, buf, header.byte_order)
+    starts = _lane_starts(np, u32, np.frombuffer(buf, dtype=np.uint8), pos, lanes, header)
+    if len(starts) < lanes // 2:
+        # few lanes means long ones, and a step per record of the longest: the sequential walk is faster
+        return np.zeros(0, dtype=np.int64), pos
+    bound = np.append(starts[1:], stop)
+    current = starts.copy()
+    walked = []
+    live = np.flatnonzero(current < bound)
+    while len(live):
+        at = current[live]
+        caplen = u32[at + 8].astype(np.int64)
+        following = at + hdr_len + caplen
+        # a lane stops before anything the sequential walk must see for itself: a length past the limit or
+        # the chunk, and an empty record (zero padding would otherwise be walked 16 bytes per step)
+        whole = (caplen <= header.max_caplen) & (following <= len(buf)) & (caplen > 0)
+        walked.append(at[whole])
+        current[live[whole]] = following[whole]
+        bound[live[~whole]] = at[~whole]          # a lane stops before a record it cannot take
+        live = live[whole]
+        live = live[current[live] < bound[live]]
+    # lanes 0..last are on the true chain: each lane before `last` ended exactly where the next one began
+    chained = np.append(current[:-1] == starts[1:], False)
+    last = int(np.argmin(chained))
+    records = np.sort(np.concatenate(walked)) if walked else np.zeros(0, dtype=np.int64)
+    if last + 1 < len(starts):
+        records = records[records < starts[last + 1]]     # later lanes may have started falsely
+    resume = int(current[last])                           # the next record, or one the lane could not take
+    if len(records) > limit:
+        resume, records = int(records[limit]), records[:limit]
+    return records, resume
+
+
+def _lane_starts(np, u32, raw, pos: int, lanes: int, header: "PcapHeader"):
+    """pos, then for each further lane the first position in the window at its nominal start where a
+    plausible record header is followed by another (lanes whose window has none are left out)."""
+    span, first, count = LANE_BYTES, pos + LANE_BYTES, lanes - 1
+    ref = int(u32[pos])
+    # every window at once, as a (lane, offset) view of the top byte of the seconds field: within a chunk
+    # records are close in time, so that byte is one of very few values -- a cheap, selective first test
+    top_at = 3 if header.byte_order == "<" else 0
+    top = np.lib.stride_tricks.as_strided(raw[first + top_at:], shape=(count, LANE_WINDOW), strides=(span, 1),
+                                          writeable=False)
+    tops = sorted({(max(ref - LANE_TS_SPAN, 0) >> 24) & 0xFF, (ref >> 24) & 0xFF, ((ref + LANE_TS_SPAN) >> 24) & 0xFF})
+    near = top == tops[0]
+    for value in tops[1:]:
+        near |= top == value
+    lane, offset = np.nonzero(near)
+    at = first + lane * span + offset
+    seconds = u32[at].astype(np.int64)
+    keep = np.abs(seconds - ref) <= LANE_TS_SPAN
+    lane, offset = lane[keep], offset[keep]
+    at = first + lane * span + offset
+    ok = _plausible_header(np, u32, at, header)
+    following = at + header.record_header_len + u32[at + 8]
+    ok &= following + header.record_header_len < len(u32)
+    ok[ok] = _plausible_header(np, u32, following[ok], header)
+    ok[ok] &= np.abs(u32[following[ok]].astype(np.int64) - ref) <= LANE_TS_SPAN
+    lane, at = lane[ok], at[ok]
+    firsts = np.flatnonzero(np.r_[True, lane[1:] != lane[:-1]]) if len(lane) else np.zeros(0, dtype=np.int64)
+    return np.concatenate([[pos], at[firsts]]).astype(np.int64)
+
+
+def _plausible_header(np, u32, at, header: "PcapHeader"):
+    caplen, wirelen = u32[at + 8], u32[at + 12]
+    return ((u32[at + 4] < header.ts_divisor) & (caplen <= header.max_caplen) & (wirelen >= caplen)
+            & (wirelen > 0) & (wirelen <= ABSURD_LENGTH))
+
+
 def u32_at_every_offset(np, buf: bytes, byte_order: str):
     """A read-only uint32 view whose element i is the 4 bytes at buf[i:i+4]."""
     count = max(len(buf) - 3, 0)
@@ -224,19 +312,21 @@ class PcapWalker:
             stop = len(buf) - hdr_len + 1
             if self.end is not None:
                 stop = min(stop, self.end - chunks.base)
-            starts: list[int] = []
             walked_from = pos
-            pos = walk_records(buf, pos, stop, hdr_len, max_caplen, caplen_at, starts, max_records)
+            lane_starts, pos = walk_lanes(np, buf, pos, stop, header, max_records)
+            rest: list[int] = []
+            pos = walk_records(buf, pos, stop, hdr_len, max_caplen, caplen_at, rest, max_records - len(lane_starts))
+            starts = np.concatenate([lane_starts, np.array(rest, dtype=np.int64)]) if rest else lane_starts
             limited = len(starts) == max_records
-            if starts:
+            if len(starts):
                 chunks.fit((pos - walked_from) / len(starts), max_records)
             zero_header_at = None
-            if starts:
+            if len(starts):
                 columns, zero_header_at = self._columns(np, buf, starts)
                 n = len(columns["offsets"])
                 self.records += n
                 if zero_header_at is not None:
-                    pos = starts[zero_header_at]
+                    pos = int(starts[zero_header_at])
                 if n:
                     yield from split_batch(make_batch(np, buf, [columns]), max_records)
 
@@ -268,14 +358,13 @@ class PcapWalker:
             if pos is None:
                 return
 
-    def _columns(self, np, buf: bytes, starts: list[int]):
+    def _columns(self, np, buf: bytes, starts):
         header = self.header
-        starts_arr = np.array(starts, dtype=np.int64)
-        u32 = u32_at_every_offset(np, buf, header.byte_order)
-        ts_sec = u32[starts_arr]
-        frac = u32[starts_arr + 4]
-        caplens = u32[starts_arr + 8].astype(np.int64)
-        wirelens = u32[starts_arr + 12].astype(np.int64)
+        starts_arr = np.asarray(starts, dtype=np.int64)
+        # the four header fields of every record: one gather of 16 bytes per record, read as four uint32
+        fields = np.frombuffer(buf, dtype=np.uint8)[starts_arr[:, None] + np.arange(16)].view(header.byte_order + "u4")
+        ts_sec, frac = fields[:, 0], fields[:, 1]
+        caplens, wirelens = fields[:, 2].astype(np.int64), fields[:, 3].astype(np.int64)
         # Zero padding (preallocated or badly closed files) walks as 16-byte
         # "records" of length 0; no real record has a zero header.
         zero = (ts_sec | frac | caplens | wirelens) == 0

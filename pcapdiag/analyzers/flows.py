@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ..decode.facts import KEYED, column_keys, keys_of, text_column, text_key
-from .groups import group_codes
+from .groups import group_codes, stable_order
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 FLOW_CAP = 50_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
@@ -70,11 +70,10 @@ class FlowAnalyzer:
         def total(values):
             return np.bincount(codes, weights=values, minlength=groups).astype(np.int64)
 
-        order = np.argsort(codes, kind="stable")
-        starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
-
         def largest(values):
-            return np.maximum.reduceat(values[order], starts)
+            out = np.full(groups, -np.inf if values.dtype.kind == "f" else np.iinfo(np.int64).min, values.dtype)
+            np.maximum.at(out, codes, values)
+            return out
 
         self._absorb(dict(
             keys,
@@ -109,8 +108,10 @@ class FlowAnalyzer:
         base = np.full(groups, -1, dtype=np.int64)
         prior_end = np.full(groups, -1, dtype=np.int64)
         first_seq = np.full(groups, -1, dtype=np.int64)
-        data_flows, first_index = np.unique(data_codes, return_index=True)
-        first_seq[data_flows] = seq[first_index]
+        first_index = np.full(groups, len(data_codes), dtype=np.int64)
+        np.minimum.at(first_index, data_codes, np.arange(len(data_codes)))
+        data_flows = np.flatnonzero(first_index < len(data_codes))     # ascending, as np.unique gives them
+        first_seq[data_flows] = seq[first_index[data_flows]]
         hashes = [flow_keys[code] for code in data_flows.tolist()]
         states = [self.seq_state.get(key) for key in hashes]
         known = np.array([state is not None for state in states], dtype=bool)
@@ -126,7 +127,7 @@ class FlowAnalyzer:
         relative = _serial((seq - base[data_codes]) % SEQ_SPACE)
         end = relative + payload
         # the running maximum of the end per flow, segmented by a per-flow offset in one accumulate
-        order = np.argsort(data_codes, kind="stable")
+        order = stable_order(data_codes)
         sorted_codes = data_codes[order]
         offset = _END_SHIFT + sorted_codes * _FLOW_SPAN
         running = np.maximum.accumulate(end[order] + offset)

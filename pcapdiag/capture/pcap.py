@@ -99,7 +99,7 @@ def walk_lanes(np, buf: bytes, pos: int, stop: int, header: "PcapHeader", limit:
     and the sequential walk does the rest, damage and all.
     """
     hdr_len = header.record_header_len
-    lanes = (stop - pos) // LANE_BYTES
+    lanes = min((stop - pos) // LANE_BYTES, 1 << 15)     # lane numbers fit the 16-bit sort below
     if lanes < 4 or limit < 4 * lanes:
         return np.zeros(0, dtype=np.int64), pos
     u32 = u32_at_every_offset(np, buf, header.byte_order)
@@ -109,7 +109,7 @@ def walk_lanes(np, buf: bytes, pos: int, stop: int, header: "PcapHeader", limit:
         return np.zeros(0, dtype=np.int64), pos
     bound = np.append(starts[1:], stop)
     current = starts.copy()
-    walked = []
+    walked, walkers = [], []
     live = np.flatnonzero(current < bound)
     while len(live):
         at = current[live]
@@ -119,6 +119,7 @@ def walk_lanes(np, buf: bytes, pos: int, stop: int, header: "PcapHeader", limit:
         # the chunk, and an empty record (zero padding would otherwise be walked 16 bytes per step)
         whole = (caplen <= header.max_caplen) & (following <= len(buf)) & (caplen > 0)
         walked.append(at[whole])
+        walkers.append(live[whole])
         current[live[whole]] = following[whole]
         bound[live[~whole]] = at[~whole]          # a lane stops before a record it cannot take
         live = live[whole]
@@ -126,7 +127,10 @@ def walk_lanes(np, buf: bytes, pos: int, stop: int, header: "PcapHeader", limit:
     # lanes 0..last are on the true chain: each lane before `last` ended exactly where the next one began
     chained = np.append(current[:-1] == starts[1:], False)
     last = int(np.argmin(chained))
-    records = np.sort(np.concatenate(walked)) if walked else np.zeros(0, dtype=np.int64)
+    records = np.zeros(0, dtype=np.int64)
+    if walked:
+        # in file order: by lane (a stable radix sort on the lane number), each lane's records in step order
+        records = np.concatenate(walked)[np.argsort(np.concatenate(walkers).astype(np.uint16), kind="stable")]
     if last + 1 < len(starts):
         records = records[records < starts[last + 1]]     # later lanes may have started falsely
     resume = int(current[last])                           # the next record, or one the lane could not take
@@ -362,7 +366,10 @@ class PcapWalker:
         header = self.header
         starts_arr = np.asarray(starts, dtype=np.int64)
         # the four header fields of every record: one gather of 16 bytes per record, read as four uint32
-        fields = np.frombuffer(buf, dtype=np.uint8)[starts_arr[:, None] + np.arange(16)].view(header.byte_order + "u4")
+        raw = np.frombuffer(buf, dtype=np.uint8)
+        every_header = np.lib.stride_tricks.as_strided(raw, shape=(max(len(raw) - 15, 0), 16), strides=(1, 1),
+                                                       writeable=False)
+        fields = every_header[starts_arr].view(header.byte_order + "u4")
         ts_sec, frac = fields[:, 0], fields[:, 1]
         caplens, wirelens = fields[:, 2].astype(np.int64), fields[:, 3].astype(np.int64)
         # Zero padding (preallocated or badly closed files) walks as 16-byte

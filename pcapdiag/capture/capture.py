@@ -95,7 +95,9 @@ class Capture:
             first = describe_link_type(interfaces[0].linktype)
             also = f" (and on all {len(interfaces)} interfaces)" if len(interfaces) > 1 else ""
             raise CaptureError(f"unsupported link type {first} in {name}{also}")
-        capture = cls(path, fileobj, fmt, source, PcapngWalker(ChunkedInput(source, data), log), compressed)
+        mapped = None if compressed or path == "-" else mapped_file(fileobj, size)
+        capture = cls(path, fileobj, fmt, source, PcapngWalker(ChunkedInput(source, data, mapped=mapped), log),
+                      compressed)
         capture._prescan_interfaces = interfaces
         capture.snaplen = interfaces[0].snaplen if interfaces else None
         return capture

@@ -166,11 +166,10 @@ class MtuAnalyzer:
                                   "max_len": hits["inner_len"], "first": hits["ts"], "last": hits["ts"]})
             self.after_icmp_rows.add(frame)
         if self.continuation:
-            # big packets no ICMP of this chunk explains: an earlier chunk's ICMP may (see merge)
-            rest = rows[~counted]
-            frame = pd.DataFrame({**{k: rest[k] for k in FIVE_TUPLE}, "inner_len": rest["inner_len"], "count": 1,
-                                  "max_len": rest["inner_len"], "first": rest["ts"], "last": rest["ts"]})
-            self.unexplained_rows.add(frame)
+            # big packets no ICMP of this chunk explains: an earlier chunk's ICMP may (see merge); grouped
+            # within the batch first (on integer keys), as most of a chunk's big packets land here
+            self.unexplained_rows.add(_grouped_evidence(facts, np.flatnonzero(big)[~counted],
+                                                        FIVE_TUPLE + ["inner_len"]))
 
     def _told(self) -> dict:
         """Every ICMP event as (quoted flow as integer keys, time, running smallest inner budget of that flow),
@@ -278,6 +277,20 @@ _LARGE_COLUMNS = ["outer_class", "outer_ipv", "outer_src", "inner_src", "inner_d
 def quoted_overhead(quoted_encap) -> int:
     """An ICMP quoting a tunnel packet gives the outer path's MTU: the pod flow has that minus the tunnel."""
     return NOMINAL_OVERHEAD.get((quoted_encap or "native").split(">")[0], {}).get(4, 0)
+
+
+def _grouped_evidence(facts: pd.DataFrame, at, keys: list) -> pd.DataFrame:
+    """Evidence rows (count, max inner length, first and last time) of the facts' rows `at`, one per
+    distinct key in the batch."""
+    codes, first = group_codes(facts, keys, at)
+    groups = len(first)
+    ts, length = facts["ts"].to_numpy()[at], facts["inner_len"].to_numpy()[at]
+    earliest, latest, largest = np.full(groups, np.inf), np.full(groups, -np.inf), np.full(groups, -1)
+    np.minimum.at(earliest, codes, ts)
+    np.maximum.at(latest, codes, ts)
+    np.maximum.at(largest, codes, length)
+    frame = facts[keys].iloc[at[first]].reset_index(drop=True)
+    return frame.assign(count=np.bincount(codes, minlength=groups), max_len=largest, first=earliest, last=latest)
 
 
 def _told_group(frame: pd.DataFrame) -> pd.DataFrame:

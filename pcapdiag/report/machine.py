@@ -38,8 +38,8 @@ def write_json(report, stream) -> None:
     before, after = json.dumps(head, indent=2).split(json.dumps(_FLOWS_PLACEHOLDER), 1)
     stream.write(before + "[")
     separator = "\n    "
-    for record in report.flow_records():
-        stream.write(separator + json.dumps(_clean(record)))
+    for record in report.flow_records():     # plain values already (Report.flow_records)
+        stream.write(separator + json.dumps(record))
         separator = ",\n    "
     stream.write(("\n  ]" if separator != "\n    " else "]") + after + "\n")
 

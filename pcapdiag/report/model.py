@@ -48,7 +48,11 @@ class Report:
     def flow_records(self, chunk: int = 10_000):
         """The flows as JSON-ready dicts, a chunk at a time (200,000 flows need not be in memory twice)."""
         for start in range(0, len(self.flows), chunk):
-            yield from _contract_flows(self.flows.iloc[start:start + chunk]).to_dict("records")
+            table = _contract_flows(self.flows.iloc[start:start + chunk])
+            # object columns list as plain Python values (None for the absent), ready for json.dumps
+            names = list(table.columns)
+            for row in zip(*(table[name].tolist() for name in names)):
+                yield dict(zip(names, row))
 
 
 

@@ -1,9 +1,11 @@
 """Several processes over one large capture or several captures; analyzer state merged in order.
 
-A large uncompressed pcap is split at record boundaries (found by the capture
+A large uncompressed pcap or pcapng is split at record boundaries (found by the capture
 layer's resynchronisation heuristic); each worker checks that its walk ends
-exactly where the next chunk starts, and if any does not, the file is analysed
-again in one process, so a bad split can cost time but never change a result.
+exactly where the next chunk starts (and, in a pcapng, meets no block whose
+meaning depends on what came before it), and if any does not, the file is
+analysed again in one process, so a bad split can cost time but never change
+a result.
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def analyze(path: str, *, vxlan_ports=(), underlay_mtu: int | None = None, decod
     vxlan_ports adds UDP ports decoded as VXLAN to the default set (4789, 8472, 4790);
     underlay_mtu overrides the MTU inferred from the largest outer packet; decoder is
     "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only);
-    jobs > 1 splits a large uncompressed pcap into chunks analysed in parallel processes.
+    jobs > 1 splits a large uncompressed pcap or pcapng into chunks analysed in parallel processes.
     """
     settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
     from .parallel import analyze_parallel, plan_chunks

@@ -399,9 +399,9 @@ def test_truncated_pcap_file_header(tmp_path):
     assert error_of(path) == f"truncated pcap file header in {path} (the file has 20 of its 24 bytes)"
 
 
-def test_byte_ranges_need_a_plain_pcap(tmp_path):
-    path = write(tmp_path, pcapng_bytes(packets(2)))
-    with pytest.raises(CaptureError, match="byte ranges need an uncompressed classic pcap"):
+def test_byte_ranges_need_an_uncompressed_file(tmp_path):
+    path = write(tmp_path, gzip.compress(pcap_bytes(packets(2))), "capture.pcap.gz")
+    with pytest.raises(CaptureError, match="byte ranges need an uncompressed capture file"):
         open_capture(path, start=0, end=100)
 
 
@@ -641,9 +641,58 @@ def test_split_offsets_does_not_apply(tmp_path, big_pcap):
     assert split_offsets(write(tmp_path, pcap_bytes(packets(10)), "small.pcap"), 4) is None
     big = Path(big_pcap).read_bytes()
     assert split_offsets(write(tmp_path, gzip.compress(big, 1), "big.pcap.gz"), 4) is None
-    recs = packets(30000, size=200)
-    assert split_offsets(write(tmp_path, pcapng_bytes(recs), "big.pcapng"), 4) is None
+    assert split_offsets(write(tmp_path, pcapng_bytes(packets(10)), "small.pcapng"), 4) is None
     assert split_offsets(str(tmp_path / "missing.pcap"), 4) is None
+
+
+@pytest.fixture(scope="module")
+def big_pcapng(tmp_path_factory, big_pcap):
+    """The big pcap's packets as a pcapng (one section, one interface, EPBs)."""
+    with open_capture(big_pcap) as capture:
+        recs = [(int(r.ts), round((r.ts - int(r.ts)) * 1e6), bytes(r.data), r.wirelen) for r in capture.records()]
+    path = tmp_path_factory.mktemp("split") / "big.pcapng"
+    path.write_bytes(pcapng_bytes(recs))
+    return str(path)
+
+
+def test_pcapng_split_offsets_parts_concatenate_to_a_single_read(big_pcapng):
+    with open_capture(big_pcapng) as capture:
+        whole = _columns(capture)
+    offsets = split_offsets(big_pcapng, 4)
+    assert offsets[-1] == os.path.getsize(big_pcapng) and len(offsets) == 5
+    assert offsets == sorted(set(offsets))
+    pieces = []
+    for start, end in zip(offsets, offsets[1:]):
+        with open_capture(big_pcapng, start=start, end=end) as part:
+            pieces.extend(_columns(part))
+            assert part.reached_end_exactly and no_damage(part) and part.link_types == [1]
+    assert pieces == whole
+
+
+def test_a_bad_pcapng_split_is_detected(big_pcapng):
+    offsets = split_offsets(big_pcapng, 2)
+    with open_capture(big_pcapng, start=offsets[0], end=offsets[1] + 4) as part:
+        _columns(part)
+        assert not part.reached_end_exactly
+
+
+@pytest.mark.parametrize("block", ["idb", "shb", "spb"])
+def test_a_pcapng_range_that_needs_what_came_before_is_not_exact(tmp_path, block):
+    """A new interface or section inside a range changes how later ranges read; a simple packet block
+    takes the time of the packet before it: such a range says it is not exact (the file is then read
+    serially), though it reads its own blocks."""
+    recs = packets(40000, size=200)
+    middle = {"idb": idb("<", 1), "shb": shb("<") + idb("<", 1), "spb": spb("<", bytes(60), 60)}[block]
+    data = pcapng_bytes(recs[:10000]) + middle + pcapng_bytes(recs[10000:])[len(shb("<") + idb("<", 1)):]
+    path = write(tmp_path, data, "with-block.pcapng")
+    offsets = split_offsets(path, 2)
+    assert len(offsets) == 3
+    exact = []
+    for start, end in zip(offsets, offsets[1:]):
+        with open_capture(path, start=start, end=end) as part:
+            _columns(part)
+            exact.append(part.reached_end_exactly)
+    assert exact.count(False) == 1
 
 
 # -- the real corpus ------------------------------------------------------------------------------

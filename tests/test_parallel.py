@@ -43,3 +43,51 @@ def test_jobs_give_the_one_pass_report(mixed_capture, monkeypatch, jobs):
 def test_small_files_are_not_split(mixed_capture):
     assert parallel.plan_chunks(str(mixed_capture), 4) is None  # below MIN_CHUNK_BYTES per part
     assert parallel.plan_chunks("-", 4) is None
+
+
+@pytest.fixture(scope="module")
+def mixed_pcapng(tmp_path_factory):
+    """The same mixed traffic as a pcapng."""
+    path = tmp_path_factory.mktemp("parallel") / "mixed.pcapng"
+    _bench_generator().generate(str(path), 30_000, seed=7, fmt="pcapng")
+    return path
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_pcapng_jobs_give_the_one_pass_report(mixed_pcapng, monkeypatch, jobs):
+    monkeypatch.setattr(parallel, "MIN_CHUNK_BYTES", 1 << 20)
+    chunks = parallel.plan_chunks(str(mixed_pcapng), jobs)
+    assert chunks and len(chunks) == jobs
+    assert report_text(mixed_pcapng, jobs=jobs) == report_text(mixed_pcapng, jobs=1)
+
+
+def test_a_pcapng_with_a_late_interface_is_read_serially(mixed_pcapng, tmp_path, monkeypatch):
+    """An interface described mid-file: the ranges cannot know it, so the workers' result is thrown away
+    and the file read in one pass: the same report as --jobs 1, never a different one."""
+    import struct
+
+    data = mixed_pcapng.read_bytes()
+    section_len = struct.unpack_from("<I", data, 4)[0]
+    idb_len = struct.unpack_from("<I", data, section_len + 4)[0]
+    header, body = data[:section_len + idb_len], data[section_len + idb_len:]
+    # a second interface, described a quarter of the way in (at a block boundary)
+    pos = 0
+    while pos < len(body) // 4:
+        pos += struct.unpack_from("<I", body, pos + 4)[0]
+    late = tmp_path / "late-interface.pcapng"
+    late.write_bytes(header + body[:pos] + data[section_len:section_len + idb_len] + body[pos:])
+    monkeypatch.setattr(parallel, "MIN_CHUNK_BYTES", 1 << 20)
+    assert parallel.plan_chunks(str(late), 2)
+    import pcapdiag.pipeline as pipeline
+
+    calls = []
+    serial = pipeline.analyze_range
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("start"))
+        return serial(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "analyze_range", counting)
+    parallel_report = report_text(late, jobs=2)
+    assert calls == [None]          # the workers' ranges were not exact: re-read in one pass, in this process
+    assert parallel_report == report_text(late, jobs=1)

@@ -7,8 +7,9 @@ from .chunks import ChunkedInput, mapped_file
 from .damage import DamageLog
 from .errors import CaptureError
 from .linktypes import describe_link_type, is_supported
-from .pcap import FILE_HEADER_LEN, PcapWalker, find_record_start, parse_file_header
-from .pcapng import BYTE_ORDER_MAGIC, MAX_BLOCK_LEN, MIN_BLOCK_LEN, PcapngWalker, prescan_interfaces
+from .pcap import FILE_HEADER_LEN, LIBPCAP_MAX_SNAPLEN, PcapWalker, find_record_start, parse_file_header
+from .pcapng import (BYTE_ORDER_MAGIC, EPB_TYPE, MAX_BLOCK_LEN, MIN_BLOCK_LEN, PcapngWalker, find_block_start,
+                     packet_section, prescan_interfaces)
 from .sniff import describe_non_capture, sniff_format
 from .source import CHUNK_SIZE, GzipSource, RawSource, display_name, open_raw
 
@@ -19,7 +20,7 @@ def open_capture(path: str, start: int | None = None, end: int | None = None) ->
     """Open a pcap or pcapng file (gzip-compressed or not; "-" reads stdin).
 
     ``start``/``end`` restrict reading to the records that *start* in
-    [start, end) of an uncompressed classic pcap file, for parallel workers
+    [start, end) of an uncompressed pcap or pcapng file, for parallel workers
     splitting one file with ``split_offsets``.
 
     Raises CaptureError, with one user-facing line, when the input cannot be
@@ -67,8 +68,8 @@ class Capture:
         fmt, source, data = _sniff(path, name, RawSource(fileobj, name, size))
         compressed = source.compressed
         ranged = start is not None or end is not None
-        if ranged and (fmt != "pcap" or compressed or not seekable):
-            raise CaptureError(f"byte ranges need an uncompressed classic pcap file: {name}")
+        if ranged and (compressed or not seekable):
+            raise CaptureError(f"byte ranges need an uncompressed capture file: {name}")
         data = _read_at_least(source, data, _header_len(fmt, data))
         log = DamageLog()
 
@@ -95,9 +96,17 @@ class Capture:
             first = describe_link_type(interfaces[0].linktype)
             also = f" (and on all {len(interfaces)} interfaces)" if len(interfaces) > 1 else ""
             raise CaptureError(f"unsupported link type {first} in {name}{also}")
-        mapped = None if compressed or path == "-" else mapped_file(fileobj, size)
-        capture = cls(path, fileobj, fmt, source, PcapngWalker(ChunkedInput(source, data, mapped=mapped), log),
-                      compressed)
+        if ranged:
+            section, first_packet = packet_section(data, name)
+            start = max(start or first_packet, first_packet)
+            fileobj.seek(start)
+            source = RawSource(fileobj, name, size)
+            chunks = ChunkedInput(source, source.read(CHUNK_SIZE), base=start, mapped=mapped_file(fileobj, size))
+            walker = PcapngWalker(chunks, log, section=section, end=end)
+        else:
+            mapped = None if compressed or path == "-" else mapped_file(fileobj, size)
+            walker = PcapngWalker(ChunkedInput(source, data, mapped=mapped), log)
+        capture = cls(path, fileobj, fmt, source, walker, compressed)
         capture._prescan_interfaces = interfaces
         capture.snaplen = interfaces[0].snaplen if interfaces else None
         return capture
@@ -250,19 +259,22 @@ SPLIT_WINDOW_MAX = 64 << 20
 
 
 def split_offsets(path: str, parts: int) -> list[int] | None:
-    """Record-boundary byte offsets that cut an uncompressed pcap into ``parts``.
+    """Record-boundary byte offsets that cut an uncompressed pcap or pcapng into ``parts``.
 
     Returns [data_start, b1, ..., file_size]: a boundary is the first
     position at or after size*i/parts holding a plausible record header
-    (timestamp within ten years of the first record, sane lengths) followed
-    by a chain of 8 more plausible records. A boundary that cannot be found
-    is left out (fewer, larger parts). Returns None when splitting does not
-    apply: pcapng, gzip, stdin, unreadable, or smaller than 4 MB.
+    (pcap: timestamp within ten years of the first record, sane lengths;
+    pcapng: an enhanced packet block whose two length fields agree) followed
+    by a chain of 8 more. A boundary that cannot be found is left out (fewer,
+    larger parts). Returns None when splitting does not apply: gzip, stdin,
+    unreadable, or smaller than 4 MB.
 
-    The heuristic can be fooled (a pcap file carried inside a packet), so
+    The heuristic can be fooled (a capture carried inside a packet), so
     workers read with ``open_capture(path, b_i, b_i+1)`` and check
-    ``reached_end_exactly``; a part that does not land on its end means a
-    bad split, and the caller should read the file serially instead.
+    ``reached_end_exactly``; a part that does not land on its end (or, in a
+    pcapng, meets a block that needs what came before it: a new section or
+    interface) means a bad split, and the caller should read the file
+    serially instead.
     """
     if path == "-" or parts < 1:
         return None
@@ -275,23 +287,43 @@ def split_offsets(path: str, parts: int) -> list[int] | None:
     with fileobj:
         if not seekable or size is None or size < MIN_SPLIT_SIZE:
             return None
-        head = fileobj.read(FILE_HEADER_LEN + 16)
-        if sniff_format(head) != "pcap" or len(head) < FILE_HEADER_LEN + 16:
+        head = fileobj.read(SPLIT_WINDOW_MIN)
+        fmt = sniff_format(head)
+        if fmt == "pcap" and len(head) >= FILE_HEADER_LEN + 16:
+            header = parse_file_header(head, path)
+            first_ts_sec = int.from_bytes(head[FILE_HEADER_LEN:FILE_HEADER_LEN + 4],
+                                          "little" if header.byte_order == "<" else "big")
+            window = min(max(SPLIT_WINDOW_MIN, (SPLIT_CHAIN + 4) * (header.max_caplen + header.record_header_len)),
+                         SPLIT_WINDOW_MAX)
+            offsets = [FILE_HEADER_LEN]
+
+            def boundary(buf, ends_at_eof):
+                return find_record_start(np, buf, 0, header, first_ts_sec, min_chain=SPLIT_CHAIN,
+                                         ends_at_eof=ends_at_eof)
+        elif fmt == "pcapng":
+            try:
+                section, first_packet = packet_section(head, path)
+            except CaptureError:
+                return None
+            snaplen = max([i.snaplen or LIBPCAP_MAX_SNAPLEN for i in section.interfaces] or [LIBPCAP_MAX_SNAPLEN])
+            window = min(max(SPLIT_WINDOW_MIN, (SPLIT_CHAIN + 4) * (snaplen + 64)), SPLIT_WINDOW_MAX)
+            offsets = [first_packet]
+
+            def boundary(buf, ends_at_eof):
+                found = find_block_start(np, buf, 0, section, min_chain=SPLIT_CHAIN, ends_at_eof=ends_at_eof)
+                # a range must begin with packets: anything else may be a block the range would need to share
+                if found is None or section.head_at(buf, found)[0] != EPB_TYPE:
+                    return None
+                return found
+        else:
             return None
-        header = parse_file_header(head, path)
-        first_ts_sec = int.from_bytes(head[FILE_HEADER_LEN:FILE_HEADER_LEN + 4],
-                                      "little" if header.byte_order == "<" else "big")
-        window = min(max(SPLIT_WINDOW_MIN, (SPLIT_CHAIN + 4) * (header.max_caplen + header.record_header_len)),
-                     SPLIT_WINDOW_MAX)
-        offsets = [FILE_HEADER_LEN]
         for i in range(1, parts):
             target = size * i // parts
             if target <= offsets[-1]:
                 continue
             fileobj.seek(target)
             buf = fileobj.read(window)
-            found = find_record_start(np, buf, 0, header, first_ts_sec, min_chain=SPLIT_CHAIN,
-                                      ends_at_eof=target + len(buf) >= size)
+            found = boundary(buf, target + len(buf) >= size)
             if found is not None and offsets[-1] < target + found < size:
                 offsets.append(target + found)
         offsets.append(size)

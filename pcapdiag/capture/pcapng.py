@@ -161,13 +161,18 @@ def prescan_interfaces(buf: bytes, name: str) -> list[Interface]:
     Raises CaptureError for a file that cannot be read at all: broken or
     unsupported first section header.
     """
+    return packet_section(buf, name)[0].interfaces
+
+
+def packet_section(buf: bytes, name: str) -> tuple[Section, int]:
+    """The first section as it stands before its first packet (byte order and the interfaces defined by
+    then), and where that first packet block (or whatever ends the run of header blocks) starts."""
     try:
         section, pos = parse_section_header(buf, 0)
     except UnsupportedVersion as exc:
         raise CaptureError(f"unsupported pcapng version {exc} in {name} (only 1.x exists)") from None
     except BrokenBlock as exc:
         raise CaptureError(f"broken pcapng section header in {name}: {exc}") from None
-    interfaces = []
     while pos + MIN_BLOCK_LEN <= len(buf):
         block_type, block_len = section.head_at(buf, pos)
         if (block_type in PACKET_BLOCK_TYPES or block_type == SHB_TYPE or block_len < MIN_BLOCK_LEN
@@ -175,17 +180,18 @@ def prescan_interfaces(buf: bytes, name: str) -> list[Interface]:
             break
         if block_type == IDB_TYPE:
             try:
-                interfaces.append(parse_interface(buf, pos, block_len, section.byte_order))
+                section.add_interface(parse_interface(buf, pos, block_len, section.byte_order))
             except BrokenBlock:
                 break
         pos += block_len
-    return interfaces
+    return section, pos
 
 
-def walk_epbs(buf: bytes, pos: int, head_at, u32_at, starts: list) -> int:
-    """Append the start of each well-framed EPB from pos on; return where the walk stopped."""
+def walk_epbs(buf: bytes, pos: int, head_at, u32_at, starts: list, stop: int | None = None) -> int:
+    """Append the start of each well-framed EPB from pos on (starting before stop); return where the walk
+    stopped."""
     buflen = len(buf)
-    stop = buflen - 7           # a block's type and length must be readable
+    stop = buflen - 7 if stop is None else min(stop, buflen - 7)   # a block's type and length must be readable
     append = starts.append
     while pos < stop:
         block_type, block_len = head_at(buf, pos)
@@ -260,15 +266,24 @@ class PcapngWalker:
     * SPBs carry no timestamp: they get the previous packet's timestamp.
     """
 
-    def __init__(self, chunks, log: DamageLog):
+    def __init__(self, chunks, log: DamageLog, section: Section | None = None, end: int | None = None):
+        """section, end: a worker's byte range of the file, starting at a block boundary past the header
+        blocks, in the section they define; blocks starting at or after `end` are the next range's."""
         self.chunks = chunks
         self.log = log
-        self.section: Section | None = None
-        self.sections = 0
-        self.interface_link_types: list[int] = []   # every interface of every section, in order
+        self.section: Section | None = section
+        self.sections = 0 if section is None else 1
+        # every interface of every section, in order
+        self.interface_link_types: list[int] = [] if section is None else [i.linktype for i in section.interfaces]
         self.records = 0
         self.last_ts = 0.0
         self.reached_end_exactly = False
+        self.end = end
+        self.ranged = section is not None
+        # a range is only exact without blocks whose meaning depends on what came before it: a new section or
+        # interface (the following ranges would not know it), a simple packet block (it takes the previous
+        # packet's time)
+        self.self_contained = True
 
     def batches(self, max_records: int):
         import numpy as np
@@ -279,13 +294,18 @@ class PcapngWalker:
         while True:
             buf = chunks.buf
             section = self.section
+            stop = None if self.end is None else self.end - chunks.base
             if section is not None:
                 run: list[int] = []
-                pos = walk_epbs(buf, pos, section.head_at, section.u32_at, run)
+                pos = walk_epbs(buf, pos, section.head_at, section.u32_at, run, stop)
                 if run:
                     columns = self._epb_columns(np, buf, run, section)
                     if columns is not None:
                         pieces.append(columns)
+            if stop is not None and pos >= stop:
+                yield from self._emit(np, buf, pieces, max_records)
+                self.reached_end_exactly = pos == stop and self.self_contained
+                return
 
             # The block at pos is not a whole, well-framed EPB, or buf has ended.
             if len(buf) - pos < MIN_BLOCK_LEN:
@@ -312,6 +332,7 @@ class PcapngWalker:
                 self._input_ends(buf[pos:])
                 return
             if block_type == SHB_TYPE and framing_ok:
+                self.self_contained = not self.ranged
                 try:
                     new_section, _ = parse_section_header(buf, pos)
                 except UnsupportedVersion as exc:
@@ -341,6 +362,8 @@ class PcapngWalker:
 
     def _odd_block(self, buf, pos, block_type, block_len, pieces) -> None:
         section = self.section
+        if block_type in (IDB_TYPE, SPB_TYPE):
+            self.self_contained = not self.ranged
         if block_type == IDB_TYPE:
             try:
                 interface = parse_interface(buf, pos, block_len, section.byte_order)
@@ -481,7 +504,7 @@ class PcapngWalker:
                 self._overlong_packet(int(starts[i]), int(caplens[i]), int(room[i]))
 
     def _input_ends(self, tail: bytes) -> None:
-        self.reached_end_exactly = True
+        self.reached_end_exactly = self.self_contained
         if not tail:
             return
         if self._tail_is_plausible(tail):
@@ -522,7 +545,7 @@ class PcapngWalker:
                              "block", RESYNC_WINDOW, self._reached_end)
 
     def _reached_end(self) -> None:
-        self.reached_end_exactly = True
+        self.reached_end_exactly = self.self_contained
 
 
 def _rows_to_columns(np, rows: list[tuple]) -> dict:

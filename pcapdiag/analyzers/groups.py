@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import KEYED, keys_of, text_key
+from ..decode.facts import KEYED, keys_of, text_column, text_key
 
 
 def group_codes(facts: pd.DataFrame, names: list, rows=None):
@@ -54,6 +54,13 @@ def stable_order(codes):
     if len(codes) and int(codes.max()) < 1 << 16:
         return np.argsort(codes.astype(np.uint16), kind="stable")
     return np.argsort(codes, kind="stable")
+
+
+def rows_of(facts: pd.DataFrame, columns: list, at) -> pd.DataFrame:
+    """Some columns at some row positions, as a new frame built column by column: much cheaper than .loc or
+    .iloc on the wide fact frame. Text stays plain objects, as in the facts."""
+    return pd.DataFrame({name: text_column(values) if values.dtype == object else values
+                         for name, values in ((name, facts[name].to_numpy()[at]) for name in columns)})
 
 
 def class_keys(names) -> np.ndarray:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
 from ..decode.facts import KEYED, keys_of, text_key
-from .groups import FoldedTable, class_keys, group_codes
+from .groups import FoldedTable, class_keys, group_codes, rows_of
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -92,7 +92,7 @@ class MtuAnalyzer:
         """at: the rows of inner fragments in a tunnel (the pod's own packets, not the node's)."""
         if not len(at):
             return
-        rows = facts.iloc[at][_FRAGMENT_COLUMNS]
+        rows = rows_of(facts, _FRAGMENT_COLUMNS, at)
         frame = self._evidence(rows, _INNER_FRAGMENT_KEY)
         # Fragmented twice: a non-last fragment shorter than another non-last one of the same datagram means
         # the pod cut it at its own (larger) MTU and the node cut it again at the overlay's
@@ -134,42 +134,40 @@ class MtuAnalyzer:
         self.large_inner_rows.add(frame)
 
     def _icmp(self, facts):
-        icmp = facts["icmp_mtu"].to_numpy() >= 0
-        events = facts.loc[icmp, _ICMP_COLUMNS] if icmp.any() else facts.iloc[:0][_ICMP_COLUMNS]
-        for row in events.itertuples(index=False):
-            self.icmp_total += 1
-            if len(self.icmp_events) < EVENT_CAP:
-                self.icmp_events.append({
-                    "ts": row.ts, "from": row.inner_src, "to": row.inner_dst, "mtu": int(row.icmp_mtu),
-                    "icmp": "icmpv6 packet-too-big" if row.inner_ipv == 6 else "icmp frag-needed",
-                    "encap": row.encap, "quoted_encap": row.quoted_encap or None,
-                    "quoted": flow_text(row.quoted_proto, row.quoted_src, row.quoted_sport, row.quoted_dst,
-                                         row.quoted_dport),
-                    "quoted_key": (row.quoted_src, row.quoted_dst, int(row.quoted_proto), int(row.quoted_sport),
-                                   int(row.quoted_dport)),
-                    "quoted_len": int(row.quoted_len),
-                })
+        icmp = np.flatnonzero(facts["icmp_mtu"].to_numpy() >= 0)
+        self.icmp_total += len(icmp)
+        room = EVENT_CAP - len(self.icmp_events)
+        events = rows_of(facts, _ICMP_COLUMNS, icmp[:room]) if len(icmp) and room > 0 else None
+        for row in () if events is None else events.itertuples(index=False):
+            self.icmp_events.append({
+                "ts": row.ts, "from": row.inner_src, "to": row.inner_dst, "mtu": int(row.icmp_mtu),
+                "icmp": "icmpv6 packet-too-big" if row.inner_ipv == 6 else "icmp frag-needed",
+                "encap": row.encap, "quoted_encap": row.quoted_encap or None,
+                "quoted": flow_text(row.quoted_proto, row.quoted_src, row.quoted_sport, row.quoted_dst,
+                                     row.quoted_dport),
+                "quoted_key": (row.quoted_src, row.quoted_dst, int(row.quoted_proto), int(row.quoted_sport),
+                               int(row.quoted_dport)),
+                "quoted_len": int(row.quoted_len),
+            })
         # PMTUD black hole evidence: a packet of a flow larger than the smallest MTU an earlier ICMP gave that
         # flow. Decided per packet (not per batch), so chunked and one-pass analyses agree.
-        big = (facts["inner_len"].to_numpy() >= LARGE_INNER) & ~facts["offload"].to_numpy()
-        if not big.any():
+        big = np.flatnonzero((facts["inner_len"].to_numpy() >= LARGE_INNER) & ~facts["offload"].to_numpy())
+        if not len(big):
             return
-        rows = facts.loc[big, FIVE_TUPLE + ["ts", "inner_len"]]
-        budget = np.full(len(rows), NO_BUDGET)
+        inner_len = facts["inner_len"].to_numpy()[big]
+        budget = np.full(len(big), NO_BUDGET)
         if self.icmp_events:
             flows = [keys_of(facts, name)[big] if name in KEYED else facts[name].to_numpy()[big] for name in FIVE_TUPLE]
-            budget = self._told_budgets(flows, rows["ts"].to_numpy())
-        counted = rows["inner_len"].to_numpy() > budget
+            budget = self._told_budgets(flows, facts["ts"].to_numpy()[big])
+        counted = inner_len > budget
         if counted.any():
-            hits = rows[counted]
-            frame = pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": budget[counted], "count": 1,
-                                  "max_len": hits["inner_len"], "first": hits["ts"], "last": hits["ts"]})
-            self.after_icmp_rows.add(frame)
+            hits = rows_of(facts, FIVE_TUPLE + ["ts"], big[counted])
+            self.after_icmp_rows.add(hits.assign(told_mtu=budget[counted], count=1, max_len=inner_len[counted],
+                                                 first=hits["ts"], last=hits["ts"]).drop(columns="ts"))
         if self.continuation:
             # big packets no ICMP of this chunk explains: an earlier chunk's ICMP may (see merge); grouped
             # within the batch first (on integer keys), as most of a chunk's big packets land here
-            self.unexplained_rows.add(_grouped_evidence(facts, np.flatnonzero(big)[~counted],
-                                                        FIVE_TUPLE + ["inner_len"]))
+            self.unexplained_rows.add(_grouped_evidence(facts, big[~counted], FIVE_TUPLE + ["inner_len"]))
 
     def _told(self) -> dict:
         """Every ICMP event as (quoted flow as integer keys, time, running smallest inner budget of that flow),
@@ -300,7 +298,7 @@ def _told_group(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _rows(facts: pd.DataFrame, mask, columns):
     """The masked rows, only the named columns; None when no row matches."""
-    return facts.loc[mask, columns] if mask.any() else None
+    return rows_of(facts, columns, np.flatnonzero(mask)) if mask.any() else None
 
 
 def flow_text(proto, src, sport, dst, dport) -> str | None:

@@ -69,7 +69,7 @@ class MtuAnalyzer:
         self._inner_fragments(facts, np.flatnonzero(tunnel & inner_frag
                                                     & (keys_of(facts, "inner_src") != keys_of(facts, "outer_src"))))
         self._outer_fragments(_rows(facts, tunnel & outer_frag, _FRAGMENT_COLUMNS))
-        self._large_inner(_rows(facts, self._may_be_too_big(facts, tunnel, real, outer_len), _LARGE_COLUMNS))
+        self._large_inner(facts, np.flatnonzero(self._may_be_too_big(facts, tunnel, real, outer_len)))
         self._icmp(facts)
 
     def _may_be_too_big(self, facts, tunnel, real, outer_len):
@@ -92,22 +92,20 @@ class MtuAnalyzer:
         """at: the rows of inner fragments in a tunnel (the pod's own packets, not the node's)."""
         if not len(at):
             return
-        rows = rows_of(facts, _FRAGMENT_COLUMNS, at)
-        frame = self._evidence(rows, _INNER_FRAGMENT_KEY)
         # Fragmented twice: a non-last fragment shorter than another non-last one of the same datagram means
         # the pod cut it at its own (larger) MTU and the node cut it again at the overlay's
-        not_last = np.flatnonzero(rows["inner_mf"].to_numpy())
+        not_last = np.flatnonzero(facts["inner_mf"].to_numpy()[at])
         refragmented = np.zeros(len(at), dtype=np.int64)
         if len(not_last):
             datagram = group_codes(facts, ["inner_src", "inner_dst", "inner_ip_id"], at[not_last])[0]
-            sizes = rows["inner_len"].to_numpy()[not_last]
+            sizes = facts["inner_len"].to_numpy()[at[not_last]]
             smallest = np.full(datagram.max() + 1, np.iinfo(np.int64).max)
             largest = np.full(datagram.max() + 1, -1)
             np.minimum.at(smallest, datagram, sizes)
             np.maximum.at(largest, datagram, sizes)
             refragmented[not_last] = smallest[datagram] < largest[datagram]
-        frame["refragmented"] = refragmented
-        self.inner_fragment_rows.add(frame)
+        self.inner_fragment_rows.add(_grouped_evidence(facts, at, _INNER_FRAGMENT_KEY,
+                                                       sums={"refragmented": refragmented}))
 
     def _outer_fragments(self, rows):
         if rows is None:
@@ -119,19 +117,21 @@ class MtuAnalyzer:
         frame["example"] = (firsts["inner_src"] + " > " + firsts["inner_dst"]).reindex(rows.index).fillna("")
         self.outer_fragment_rows.add(frame)
 
-    def _large_inner(self, rows):
-        if rows is None:
+    def _large_inner(self, facts, at):
+        if not len(at):
             return
         # the bytes this packet's own encapsulation adds; a first outer fragment's outer length is the
         # fragment's, so there the nominal overhead of the class stands in
-        own = (rows["outer_len"] - rows["inner_len"]).clip(lower=0)
-        if rows["outer_mf"].any():
-            nominal = [NOMINAL_OVERHEAD.get(cls, {}).get(version, 0)
-                       for cls, version in zip(rows["outer_class"], rows["outer_ipv"])]
-            own = own.where(~rows["outer_mf"], pd.Series(nominal, index=rows.index))
-        rows = rows.assign(packet_overhead=own)
-        frame = self._evidence(rows, _LARGE_INNER_KEY)
-        self.large_inner_rows.add(frame)
+        outer_len, inner_len = facts["outer_len"].to_numpy()[at], facts["inner_len"].to_numpy()[at]
+        own = np.maximum(outer_len - inner_len, 0)
+        first_fragment = np.flatnonzero(facts["outer_mf"].to_numpy()[at])
+        if len(first_fragment):
+            classes = facts["outer_class"].to_numpy()[at[first_fragment]].tolist()
+            versions = facts["outer_ipv"].to_numpy()[at[first_fragment]].tolist()
+            own[first_fragment] = [NOMINAL_OVERHEAD.get(cls, {}).get(version, 0)
+                                   for cls, version in zip(classes, versions)]
+        self.large_inner_rows.add(_grouped_evidence(facts, at, _LARGE_INNER_KEY[:-1],
+                                                    more_keys={"packet_overhead": own}))
 
     def _icmp(self, facts):
         icmp = np.flatnonzero(facts["icmp_mtu"].to_numpy() >= 0)
@@ -161,9 +161,8 @@ class MtuAnalyzer:
             budget = self._told_budgets(flows, facts["ts"].to_numpy()[big])
         counted = inner_len > budget
         if counted.any():
-            hits = rows_of(facts, FIVE_TUPLE + ["ts"], big[counted])
-            self.after_icmp_rows.add(hits.assign(told_mtu=budget[counted], count=1, max_len=inner_len[counted],
-                                                 first=hits["ts"], last=hits["ts"]).drop(columns="ts"))
+            self.after_icmp_rows.add(_grouped_evidence(facts, big[counted], FIVE_TUPLE,
+                                                       more_keys={"told_mtu": budget[counted]}))
         if self.continuation:
             # big packets no ICMP of this chunk explains: an earlier chunk's ICMP may (see merge); grouped
             # within the batch first (on integer keys), as most of a chunk's big packets land here
@@ -268,8 +267,6 @@ _FRAGMENT_COLUMNS = ["outer_class", "outer_src", "outer_dst", "inner_src", "inne
                      "inner_len", "outer_len", "outer_frag_off", "ts"]
 _ICMP_COLUMNS = ["ts", "inner_src", "inner_dst", "icmp_mtu", "inner_ipv", "encap", "quoted_encap", "quoted_proto",
                  "quoted_src", "quoted_sport", "quoted_dst", "quoted_dport", "quoted_len"]
-_LARGE_COLUMNS = ["outer_class", "outer_ipv", "outer_src", "inner_src", "inner_dst", "inner_len", "outer_len",
-                  "outer_mf", "ts"]
 
 
 def quoted_overhead(quoted_encap) -> int:
@@ -277,18 +274,32 @@ def quoted_overhead(quoted_encap) -> int:
     return NOMINAL_OVERHEAD.get((quoted_encap or "native").split(">")[0], {}).get(4, 0)
 
 
-def _grouped_evidence(facts: pd.DataFrame, at, keys: list) -> pd.DataFrame:
-    """Evidence rows (count, max inner length, first and last time) of the facts' rows `at`, one per
-    distinct key in the batch."""
-    codes, first = group_codes(facts, keys, at)
+def _grouped_evidence(facts: pd.DataFrame, at, keys: list, more_keys: dict | None = None,
+                      sums: dict | None = None) -> pd.DataFrame:
+    """Evidence rows of the facts' rows `at`, one per distinct key in the batch (grouped on integer keys):
+    count, largest inner length, first and last time. more_keys: further key columns, as arrays over `at`;
+    sums: columns (arrays over `at`) summed per group."""
+    more_keys, sums = more_keys or {}, sums or {}
+    scattered = []
+    for values in more_keys.values():     # group_codes takes arrays as long as the frame
+        full = np.zeros(len(facts), dtype=values.dtype)
+        full[at] = values
+        scattered.append(full)
+    codes, first = group_codes(facts, keys + scattered, at)
     groups = len(first)
     ts, length = facts["ts"].to_numpy()[at], facts["inner_len"].to_numpy()[at]
     earliest, latest, largest = np.full(groups, np.inf), np.full(groups, -np.inf), np.full(groups, -1)
     np.minimum.at(earliest, codes, ts)
     np.maximum.at(latest, codes, ts)
     np.maximum.at(largest, codes, length)
-    frame = facts[keys].iloc[at[first]].reset_index(drop=True)
-    return frame.assign(count=np.bincount(codes, minlength=groups), max_len=largest, first=earliest, last=latest)
+    frame = rows_of(facts, keys, at[first])
+    for name, values in more_keys.items():
+        frame[name] = values[first]
+    frame["count"] = np.bincount(codes, minlength=groups)
+    frame["max_len"], frame["first"], frame["last"] = largest, earliest, latest
+    for name, values in sums.items():
+        frame[name] = np.bincount(codes, weights=values, minlength=groups).astype(np.int64)
+    return frame
 
 
 def _told_group(frame: pd.DataFrame) -> pd.DataFrame:

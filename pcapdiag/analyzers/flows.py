@@ -45,7 +45,7 @@ class FlowAnalyzer:
         self.seq_state: dict = {}
         # flow key -> [(absolute sequence end, inner length)] of the first new-data segments this analyzer saw
         # of a flow it saw start: when chunks are merged, those covered by the previous chunk become retransmits
-        self.leading: dict = {}
+        self.leading = LeadingSegments()
         self.evicted_flows = 0
         self.evicted_packets = 0
 
@@ -123,7 +123,7 @@ class FlowAnalyzer:
         new = data_flows[~known]
         base[new] = first_seq[new]
         if self.continuation:
-            self.leading.update((flow_keys[code], []) for code in new.tolist())
+            self.leading.follow(flow_keys[code] for code in new.tolist())
         relative = _serial((seq - base[data_codes]) % SEQ_SPACE)
         end = relative + payload
         # the running maximum of the end per flow, segmented by a per-flow offset in one accumulate
@@ -147,19 +147,9 @@ class FlowAnalyzer:
         return result
 
     def _remember_leading(self, flow_keys, codes, base, end, retransmitted, inner_len) -> None:
-        if not self.leading:
-            return
-        room = {code: LEADING_SEGMENTS - len(self.leading[flow_keys[code]]) for code in np.unique(codes).tolist()
-                if flow_keys[code] in self.leading and len(self.leading[flow_keys[code]]) < LEADING_SEGMENTS}
-        if not room:
-            return
-        new_data = np.flatnonzero(~retransmitted & np.isin(codes, list(room)))
-        rank = pd.Series(codes[new_data]).groupby(codes[new_data]).cumcount().to_numpy()
-        capacity = np.array([room[c] for c in codes[new_data].tolist()], dtype=np.int64)
-        kept = new_data[rank < capacity]
-        absolute = ((base[codes[kept]] + end[kept]) % SEQ_SPACE).tolist()
-        for code, segment_end, length in zip(codes[kept].tolist(), absolute, inner_len[kept].tolist()):
-            self.leading[flow_keys[code]].append((segment_end, length))
+        if self.leading:
+            self.leading.add(np.array(flow_keys, dtype=np.uint64), codes, (base[codes] + end) % SEQ_SPACE,
+                             inner_len, ~retransmitted)
 
     def _absorb(self, rows: dict) -> None:
         """Add per-flow rows (columns of arrays; each flow at most once) to the table: flows already there
@@ -185,9 +175,10 @@ class FlowAnalyzer:
             self.evicted_flows += len(evicted)
             self.evicted_packets += int(table["packets"][evicted].sum())
             # an evicted flow's sequence state goes with it, so that state stays within the cap too
-            for key in table["flow_hash"][evicted].tolist():
+            gone = table["flow_hash"][evicted].tolist()
+            for key in gone:
                 self.seq_state.pop(key, None)
-                self.leading.pop(key, None)
+            self.leading.forget(gone)
             table = {name: values[order[:self.cap]] for name, values in table.items()}
         self.columns = table
 
@@ -201,9 +192,10 @@ class FlowAnalyzer:
             return rows
         self.evicted_flows += int(doomed.sum())
         self.evicted_packets += int(rows["packets"][doomed].sum())
-        for key in rows["flow_hash"][doomed].tolist():
+        gone = rows["flow_hash"][doomed].tolist()
+        for key in gone:
             self.seq_state.pop(key, None)
-            self.leading.pop(key, None)
+        self.leading.forget(gone)
         return {name: values[~doomed] for name, values in rows.items()}
 
     @property
@@ -220,33 +212,41 @@ class FlowAnalyzer:
             self._absorb(other.columns)
         self.evicted_flows += other.evicted_flows
         self.evicted_packets += other.evicted_packets
-        adjustments = []
-        for key, segments in other.leading.items():
-            mine = self.seq_state.get(key)
-            if mine is None:
-                continue
-            covered_to = (mine[0] + mine[1]) % SEQ_SPACE
-            # segments the other chunk took as new data although this chunk had already carried them
-            repeated = [length for segment_end, length in segments
-                        if (covered_to - segment_end) % SEQ_SPACE < SEQ_SPACE // 2]
-            if repeated:
-                adjustments.append((key, len(repeated), max(repeated)))
+        adjustments = self._carried_before(other.leading)
+        adopted = []
         for key, (base, highest) in other.seq_state.items():
             mine = self.seq_state.get(key)
             if mine is None:
                 self.seq_state[key] = (base, highest)
-                if key in other.leading:
-                    self.leading[key] = other.leading[key]
+                adopted.append(key)
                 continue
             my_base, my_highest = mine
             their_highest = _serial(((base + highest) - my_base) % SEQ_SPACE)
             self.seq_state[key] = (my_base, int(max(my_highest, their_highest)))
+        self.leading.adopt(other.leading, adopted)
         if adjustments:
             table = self.columns
             rows = dict(zip(table["flow_hash"].tolist(), zip(*(table[name].tolist() for name in FLOW_KEY))))
             found = [(*rows[key], count, longest) for key, count, longest in adjustments if key in rows]
             if found:
                 self._absorb(_retransmit_adjustments(found))
+
+    def _carried_before(self, leading: LeadingSegments) -> list:
+        """(flow, count, longest) of the later chunk's leading segments that this (earlier) state had already
+        covered: the later chunk took them as new data, but they were retransmissions."""
+        flows, ends, lengths = leading.segments()
+        if not len(flows):
+            return []
+        keys, inverse = np.unique(flows, return_inverse=True)
+        states = [self.seq_state.get(key) for key in keys.tolist()]
+        covered_to = np.array([-1 if state is None else (state[0] + state[1]) % SEQ_SPACE for state in states],
+                              dtype=np.int64)
+        repeated = (covered_to[inverse] >= 0) & ((covered_to[inverse] - ends) % SEQ_SPACE < SEQ_SPACE // 2)
+        count = np.bincount(inverse, weights=repeated, minlength=len(keys)).astype(np.int64)
+        longest = np.full(len(keys), -1, dtype=np.int64)
+        np.maximum.at(longest, inverse[repeated], lengths[repeated])
+        return [(key, int(count[i]), int(longest[i])) for i, key in zip(np.flatnonzero(count).tolist(),
+                                                                         keys[count > 0].tolist())]
 
     def result(self) -> pd.DataFrame:
         columns = FLOW_KEY + _SUMS + _MAXES + _MINS
@@ -255,6 +255,84 @@ class FlowAnalyzer:
             return pd.DataFrame(columns=columns)
         return table.drop(columns="flow_hash").sort_values(
             ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+class LeadingSegments:
+    """The first new-data segments (absolute sequence end, inner length) of every flow an analyzer saw
+    start, at most LEADING_SEGMENTS a flow, kept as flat arrays: when chunks are merged, those the earlier
+    chunk had already carried become retransmissions."""
+
+    def __init__(self):
+        self.counts: dict = {}   # flow hash -> segments kept, for every flow followed
+        self._flows: list = []   # per batch: flow hash, sequence end and inner length of each segment kept
+        self._ends: list = []
+        self._lengths: list = []
+        self._kept = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def follow(self, hashes) -> None:
+        self.counts.update((key, 0) for key in hashes)
+
+    def forget(self, hashes) -> None:
+        for key in hashes:
+            self.counts.pop(key, None)
+
+    def add(self, code_hashes, codes, absolute_end, inner_len, new_data) -> None:
+        """Keep the new-data segments (rows where new_data) of followed flows that still have room, in
+        order; code_hashes: the flow hash of each code, codes: each row's flow."""
+        present = np.flatnonzero(np.bincount(codes, minlength=len(code_hashes)))
+        kept_so_far = [self.counts.get(key) for key in code_hashes[present].tolist()]
+        room = np.zeros(len(code_hashes), dtype=np.int64)
+        room[present] = [0 if kept is None else LEADING_SEGMENTS - kept for kept in kept_so_far]
+        candidates = np.flatnonzero(new_data & (room[codes] > 0))
+        if not len(candidates):
+            return
+        # each candidate's rank among its flow's candidates: kept while below the flow's room
+        order = stable_order(codes[candidates])
+        ranked = codes[candidates][order]
+        group_start = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+        rank = np.empty(len(candidates), dtype=np.int64)
+        rank[order] = np.arange(len(candidates)) - np.repeat(group_start, np.diff(np.r_[group_start, len(ranked)]))
+        kept = candidates[rank < room[codes[candidates]]]
+        self._flows.append(code_hashes[codes[kept]])
+        self._ends.append(absolute_end[kept])
+        self._lengths.append(inner_len[kept])
+        added = np.bincount(codes[kept], minlength=len(code_hashes))
+        for code in np.flatnonzero(added).tolist():
+            self.counts[int(code_hashes[code])] += int(added[code])
+        self._kept += len(kept)
+        if self._kept > 2 * LEADING_SEGMENTS * len(self.counts) + 65536:
+            self._compact()       # drop the segments of flows no longer followed (evicted): bounded memory
+
+    def segments(self):
+        """(flow hashes, sequence ends, inner lengths) of every segment of a followed flow, in order."""
+        self._compact()
+        if not self._flows:
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return self._flows[0], self._ends[0], self._lengths[0]
+
+    def adopt(self, other: "LeadingSegments", hashes) -> None:
+        """Follow these flows of `other` (with their segments) from now on."""
+        wanted = [key for key in hashes if key in other.counts]
+        if not wanted:
+            return
+        flows, ends, lengths = other.segments()
+        take = np.isin(flows, np.array(wanted, dtype=np.uint64))
+        self.counts.update((key, other.counts[key]) for key in wanted)
+        self._flows.append(flows[take])
+        self._ends.append(ends[take])
+        self._lengths.append(lengths[take])
+        self._kept += int(take.sum())
+
+    def _compact(self) -> None:
+        if not self._flows:
+            return
+        flows, ends, lengths = (np.concatenate(parts) for parts in (self._flows, self._ends, self._lengths))
+        followed = np.isin(flows, np.fromiter(self.counts, dtype=np.uint64, count=len(self.counts)))
+        self._flows, self._ends, self._lengths = [flows[followed]], [ends[followed]], [lengths[followed]]
+        self._kept = int(followed.sum())
 
 
 def _flow_hashes(rows: dict, known_keys: dict | None = None) -> list:

@@ -338,11 +338,22 @@ class LeadingSegments:
 def _flow_hashes(rows: dict, known_keys: dict | None = None) -> list:
     """A 64-bit hash per flow key row (rows: columns of arrays), over the integer keys of its text columns
     (facts.text_key, given or computed): the same in every worker process, and the same whether the flow
-    came as keys or as text."""
+    came as keys or as text. Each column is mixed in with the splitmix64 finaliser, vectorised."""
     known_keys = known_keys or {}
-    columns = {name: known_keys[name] if name in known_keys else
-               column_keys(rows[name]) if name in KEYED else np.asarray(rows[name]) for name in FLOW_KEY}
-    return pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy().tolist()
+    digest = None
+    for name in FLOW_KEY:
+        values = known_keys[name] if name in known_keys else \
+            column_keys(rows[name]) if name in KEYED else np.asarray(rows[name])
+        mixed = _splitmix(values.astype(np.int64).view(np.uint64) ^ (np.uint64(0) if digest is None else digest))
+        digest = mixed if digest is None else _splitmix(mixed + digest)
+    return digest.tolist()
+
+
+def _splitmix(x):
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def _serial(offset):

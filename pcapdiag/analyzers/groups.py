@@ -15,14 +15,17 @@ def group_codes(facts: pd.DataFrame, names: list, rows=None):
     """Number the distinct combinations of the named columns (or arrays as long as the frame) over `rows`
     (all rows when None) in order of first appearance: (code per row, first row of each group, as positions
     into `rows`)."""
-    combined, size = None, 1
+    columns = []
     for name in names:
         if isinstance(name, np.ndarray):
             values = name
         else:
             values = keys_of(facts, name) if name in KEYED else facts[name].to_numpy()
-        if rows is not None:
-            values = values[rows]
+        columns.append(values if rows is None else values[rows])
+    if not columns:
+        raise ValueError("group_codes needs at least one column")
+    combined, size = None, 1
+    for values in _packed(columns):
         codes, uniques = pd.factorize(values)
         if combined is None:
             combined, size = codes.astype(np.int64), len(uniques)
@@ -33,11 +36,42 @@ def group_codes(facts: pd.DataFrame, names: list, rows=None):
             size = len(uniques_so_far)
         combined = combined * len(uniques) + codes
         size *= len(uniques)
-    if combined is None:
-        raise ValueError("group_codes needs at least one column")
     # numbered in order of first appearance, as the factors of the product are
     combined = pd.factorize(combined)[0].astype(np.int64)
     return combined, first_rows(combined)
+
+
+PACK_BITS = 62
+
+
+def _packed(columns: list) -> list:
+    """The columns with small value ranges packed side by side into int64 words (value - minimum, in as
+    many bits as the range needs), so one factorisation serves several: ports, protocols, VNIs and the
+    addresses of a few nodes or pods take a few bits each. Equal rows stay equal and distinct ones
+    distinct."""
+    if len(columns[0]) == 0:
+        return columns
+    words, wide = [], []
+    word, used = None, 0
+    for values in columns:
+        if values.dtype.kind not in "iub":     # only integers pack
+            wide.append(values)
+            continue
+        values = values.astype(np.int64, copy=False)
+        low, high = int(values.min()), int(values.max())
+        bits = (high - low).bit_length()
+        if bits > PACK_BITS // 2:
+            wide.append(values)
+            continue
+        if word is not None and used + bits > PACK_BITS:
+            words.append(word)
+            word, used = None, 0
+        shifted = values - low
+        word = shifted if word is None else (word << bits) | shifted
+        used += bits
+    if word is not None:
+        words.append(word)
+    return words + wide
 
 
 def first_rows(codes):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
-from .groups import group_codes, sums_by
+from .groups import group_codes, rows_of, sums_by
 
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
@@ -41,7 +41,7 @@ class OverheadAnalyzer:
         # feeds them all.
         size = np.where(whole, overhead, -1)
         codes, first = group_codes(facts, _BATCH_KEY[:-1] + [size])
-        grouped = facts[_BATCH_KEY[:-1]].iloc[first].reset_index(drop=True)
+        grouped = rows_of(facts, _BATCH_KEY[:-1], first)
         grouped["size"] = size[first]
         grouped = grouped.assign(**sums_by(codes, len(first), {
             "packets": np.ones(len(codes)), "wire_bytes": facts["wirelen"].to_numpy(),

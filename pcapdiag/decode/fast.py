@@ -453,27 +453,37 @@ class FastDecoder:
         return codes, first, second
 
     def _address_columns(self, out, n):
-        """outer_src, outer_dst, inner_src, inner_dst: one factorization of (src, dst) pairs; and their keys
-        (an IPv4 address's key is its 32 bits, facts.text_key)."""
+        """outer_src, outer_dst, inner_src, inner_dst: each the text of its 32-bit address, formatted once per
+        distinct address (one factorisation of all of them); and their keys (an IPv4 address's key is its
+        32 bits, facts.text_key)."""
         orows = np.concatenate(out.addr_rows)
         irows = np.concatenate(out.inner_rows)
         sources = [np.concatenate(out.addr_src), np.concatenate(out.inner_src)]
         destinations = [np.concatenate(out.addr_dst), np.concatenate(out.inner_dst)]
-        keys = np.concatenate([(s.astype(np.uint64) << np.uint64(32)) | d.astype(np.uint64)
-                               for s, d in zip(sources, destinations)])
-        codes, src, dst = self._pair_texts(keys, self._addr_cache, _ipv4_pair)
-        outer = np.full(n, -1, dtype=np.intp)
-        outer[orows] = codes[:len(orows)]
-        inner = outer.copy()                 # the innermost header is the outer one unless a tunnel says so
-        inner[irows] = codes[len(orows):]
-        text = {"outer_src": src.take(outer), "outer_dst": dst.take(outer),
-                "inner_src": src.take(inner), "inner_dst": dst.take(inner)}
-        known = {}
-        for side, addresses in (("src", sources), ("dst", destinations)):
+        addresses = np.concatenate(sources + destinations)
+        codes, uniques = pd.factorize(addresses)
+        cache = self._addr_cache
+        if len(cache) > 1 << 16:
+            cache.clear()
+        texts = np.empty(len(uniques) + 1, dtype=object)
+        texts[-1] = ""                          # code -1: no address
+        for j, address in enumerate(uniques.tolist()):
+            text = cache.get(address)
+            if text is None:
+                text = cache[address] = socket.inet_ntoa(address.to_bytes(4, "big"))
+            texts[j] = text
+        bounds = np.cumsum([0] + [len(part) for part in sources + destinations])
+        text, known = {}, {}
+        for side, parts in (("src", (0, 1)), ("dst", (2, 3))):
+            outer = np.full(n, -1, dtype=np.intp)
+            outer[orows] = codes[bounds[parts[0]]:bounds[parts[0] + 1]]
+            inner = outer.copy()               # the innermost header is the outer one unless a tunnel says so
+            inner[irows] = codes[bounds[parts[1]]:bounds[parts[1] + 1]]
+            text["outer_" + side], text["inner_" + side] = texts.take(outer), texts.take(inner)
             outer_key = np.full(n, -1, dtype=_I64)
-            outer_key[orows] = addresses[0]
+            outer_key[orows] = addresses[bounds[parts[0]]:bounds[parts[0] + 1]]
             inner_key = outer_key.copy()
-            inner_key[irows] = addresses[1]
+            inner_key[irows] = addresses[bounds[parts[1]]:bounds[parts[1] + 1]]
             known["outer_" + side], known["inner_" + side] = outer_key, inner_key
         return text, known
 
@@ -578,11 +588,6 @@ def _weighted_sums(B, s, e):
     result = np.empty(len(s), dtype=_I64)
     result[order] = total
     return result
-
-
-def _ipv4_pair(key: int) -> tuple[str, str]:
-    raw = key.to_bytes(8, "big")
-    return socket.inet_ntoa(raw[:4]), socket.inet_ntoa(raw[4:])
 
 
 def _mac_pair(key: complex) -> tuple[str, str]:

@@ -31,7 +31,7 @@ def super_segment_flows(flows: pd.DataFrame) -> list[str]:
     tcp = flows[(flows["inner_proto"] == 6)]
     advertised = tcp.assign(mss=tcp[["syn_mss", "synack_mss"]].max(axis=1))
     advertised = advertised[advertised["mss"] > 0].groupby(
-        ["inner_src", "inner_dst", "sport", "dport"])["mss"].max()
+        ["inner_src", "inner_dst", "sport", "dport"])["mss"].max().to_dict()   # a dict: one lookup per flow
     found = []
     for row in tcp[tcp["max_payload"] > 0].itertuples(index=False):
         receiver_mss = advertised.get((row.inner_dst, row.inner_src, row.dport, row.sport))

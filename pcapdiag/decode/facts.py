@@ -130,8 +130,9 @@ def text_key(text: str) -> int:
             pass
     try:
         return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
-    except OSError:
-        digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    except (OSError, ValueError):      # not an IPv4 address (ValueError: a NUL in the text)
+        digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                                "big")
         return (1 << 62) | (digest & ((1 << 62) - 1))
 
 

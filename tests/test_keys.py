@@ -37,7 +37,8 @@ def test_equal_keys_exactly_for_equal_texts(values):
 def test_key_ranges():
     assert text_key("") == -1
     assert text_key("10.0.1.5") == 0x0A000105
-    assert text_key("02:42:ac:11:00:02") == 0x0242AC110002
+    assert text_key("02:42:ac:11:00:02") == (1 << 32) + 0x0242AC110002
+    assert text_key("02:42:AC:11:00:02") >= 1 << 62 and text_key("010.0.1.5") >= 1 << 62   # not the decoders' spelling
     assert text_key("fd00::1") >= 1 << 62 and text_key("vxlan>ipip") >= 1 << 62
 
 

@@ -9,6 +9,8 @@ strings use "" for absent. Addresses are text (IPv4 dotted, IPv6 compressed).
 """
 from __future__ import annotations
 
+import re
+
 # (name, kind, missing value). kind: "i" int64, "f" float64, "s" str, "b" bool
 COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("ts", "f", 0.0),            # seconds since the epoch
@@ -114,26 +116,30 @@ def text_column(values):
     return pd.Series(values, dtype=object, copy=False)
 
 
+MAC_KEY_BASE = 1 << 32    # a MAC's key is its 48 bits above this: clear of every IPv4 key
+_MAC_TEXT = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
 def text_key(text: str) -> int:
     """The int64 that stands for a text value in group-bys. A pure function of the text, so frames of any
-    batch or decoder agree: -1 for "", an IPv4 address's own 32 bits, a MAC's 48, else a 62-bit digest
-    kept clear of both ranges (a column holds one kind of value, so only equal texts share a key)."""
+    batch or decoder agree, and equal exactly for equal texts: -1 for "", an IPv4 address's own 32 bits
+    (dotted decimal as inet_ntoa writes it), MAC_KEY_BASE + a MAC's 48 bits (lower-case, as the decoders
+    write them), else a 62-bit digest above all of those."""
     import hashlib
     import socket
 
     if not text:
         return -1
-    if len(text) == 17 and text[2::3] == ":::::":
-        try:
-            return int(text.replace(":", ""), 16)
-        except ValueError:
-            pass
+    if len(text) == 17 and _MAC_TEXT.fullmatch(text):
+        return MAC_KEY_BASE + int(text.replace(":", ""), 16)
     try:
-        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+        packed = socket.inet_pton(socket.AF_INET, text)
+        if socket.inet_ntoa(packed) == text:      # the one spelling of the address
+            return int.from_bytes(packed, "big")
     except (OSError, ValueError):      # not an IPv4 address (ValueError: a NUL in the text)
-        digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                                "big")
-        return (1 << 62) | (digest & ((1 << 62) - 1))
+        pass
+    digest = int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+    return (1 << 62) | (digest & ((1 << 62) - 1))
 
 
 def column_keys(values):

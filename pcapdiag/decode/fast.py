@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, UNKNOWN_KEY, key_columns, rows_to_frame, text_column, text_key
+from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, key_columns, rows_to_frame, text_column, text_key
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
@@ -489,7 +489,7 @@ class FastDecoder:
 
     def _mac_columns(self, out, n):
         """inner_smac, inner_dmac: one factorization of the pairs (as exact complex numbers: 48 bits each);
-        and the source MAC's key (its 48 bits)."""
+        and the source MAC's key (facts.text_key: MAC_KEY_BASE + its 48 bits)."""
         rows = np.concatenate(out.mac_rows)
         sources = np.concatenate(out.mac_src)
         keys = sources.astype(np.float64) + 1j * np.concatenate(out.mac_dst).astype(np.float64)
@@ -497,7 +497,7 @@ class FastDecoder:
         full = np.full(n, -1, dtype=np.intp)
         full[rows] = codes
         source_key = np.full(n, -1, dtype=_I64)
-        source_key[rows] = sources
+        source_key[rows] = sources + MAC_KEY_BASE
         return smac.take(full), dmac.take(full), source_key
 
     def _frame(self, out, defer, rows):

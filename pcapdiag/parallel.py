@@ -5,7 +5,12 @@ layer's resynchronisation heuristic); each worker checks that its walk ends
 exactly where the next chunk starts (and, in a pcapng, meets no block whose
 meaning depends on what came before it), and if any does not, the file is
 analysed again in one process, so a bad split can cost time but never change
-a result.
+a result. What a range cannot know of the one before it: analyzer state is
+merged exactly (flows, retransmissions, ICMP budgets, ...) and a timestamp
+going back at the join is counted; two things are not carried over: a later
+outer fragment whose first fragment lies in the previous range is not given
+its datagram's class, and an `-i any` copy of a packet seen just before the
+join is not recognised as a copy (both affect at most the packets at a join).
 """
 from __future__ import annotations
 
@@ -44,13 +49,25 @@ def _worker(args):
 
 
 def merge_info(infos: list[dict]) -> dict:
+    """The capture facts of consecutive ranges (or files), as one read of them all would give them."""
+    from .capture.damage import ts_backwards_warning
+
     merged = dict(infos[0])
     merged["link_types"] = sorted({lt for info in infos for lt in info["link_types"]})
     merged["damage"] = {}
     for info in infos:
         for key, value in info["damage"].items():
             merged["damage"][key] = merged["damage"].get(key, 0) + value
-    merged["warnings"] = [w for info in infos for w in info["warnings"]]
+    # a record earlier than the one before it, where that one ended the previous range of the same file
+    joins = [(before.get("last_ts"), after.get("first_ts")) for before, after in zip(infos, infos[1:])
+             if before.get("path") == after.get("path")]
+    backwards = sum(1 for last, first in joins if last is not None and first is not None and first < last)
+    merged["warnings"] = [w for info in infos for w in info["warnings"]
+                          if w != ts_backwards_warning(info["damage"].get("ts_backwards", 0))]
+    if backwards or merged["damage"].get("ts_backwards"):
+        merged["damage"]["ts_backwards"] = merged["damage"].get("ts_backwards", 0) + backwards
+        merged["warnings"].append(ts_backwards_warning(merged["damage"]["ts_backwards"]))
+    merged["first_ts"], merged["last_ts"] = infos[0].get("first_ts"), infos[-1].get("last_ts")
     merged["exact_end"] = all(info.get("exact_end", True) for info in infos)
     return merged
 

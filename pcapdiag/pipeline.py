@@ -81,7 +81,8 @@ def analyze_range(path, settings: Settings, start=None, end=None, progress=None,
             info = {"format": capture.format, "link_types": list(capture.link_types),
                     "damage": dict(capture.damage), "warnings": list(capture.warnings),
                     "nanosecond": capture.nanosecond, "compressed": capture.compressed,
-                    "exact_end": getattr(capture, "reached_end_exactly", True)}
+                    "exact_end": getattr(capture, "reached_end_exactly", True),
+                    "path": path, "first_ts": capture.first_ts, "last_ts": capture.last_ts}
     finally:
         if collecting:
             gc.enable()

@@ -91,3 +91,24 @@ def test_a_pcapng_with_a_late_interface_is_read_serially(mixed_pcapng, tmp_path,
     parallel_report = report_text(late, jobs=2)
     assert calls == [None]          # the workers' ranges were not exact: re-read in one pass, in this process
     assert parallel_report == report_text(late, jobs=1)
+
+
+def test_a_timestamp_going_back_at_a_split_is_counted(mixed_capture, tmp_path, monkeypatch):
+    """The record that starts the second range is earlier than the one that ends the first: one read
+    counts it, and so must the merge of the two ranges (warnings included)."""
+    import struct
+
+    monkeypatch.setattr(parallel, "MIN_CHUNK_BYTES", 1 << 20)
+    [(_, boundary), _] = parallel.plan_chunks(str(mixed_capture), 2)
+    data = bytearray(mixed_capture.read_bytes())
+    seconds = struct.unpack_from("<I", data, boundary)[0]
+    struct.pack_into("<I", data, boundary, seconds - 1000)
+    back = tmp_path / "back.pcap"
+    back.write_bytes(bytes(data))
+
+    def capture_section(jobs):
+        report = json.loads(render_json(__import__("pcapdiag").analyze(str(back), jobs=jobs)))
+        return report["capture"]["damage"], report["capture"]["warnings"]
+
+    assert capture_section(2) == capture_section(1)
+    assert capture_section(1)[0]["ts_backwards"] >= 1

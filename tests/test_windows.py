@@ -19,11 +19,14 @@ from pcapdiag.capture import capture as capture_module, chunks as chunks_module,
 CAPTURES = corpus_files(CORPUS) + corpus_files(LAB) + sorted(SAMPLES.glob("*.pcap*"))
 
 
-def read_all(path, batch_records=997):
-    """Every record (time, lengths, link type, a digest of the bytes), the damage and the warnings."""
+def read_all(path, batch_records=997, batches=None):
+    """Every record (time, lengths, link type, a digest of the bytes), the damage and the warnings; the
+    batch sizes appended to `batches` when given (analysis results may depend on where batches end)."""
     records = []
     with open_capture(str(path)) as capture:
         for batch in capture.batches(batch_records):
+            if batches is not None:
+                batches.append(len(batch))
             for i in range(len(batch)):
                 start, caplen = int(batch.offsets[i]), int(batch.caplens[i])
                 data = bytes(batch.buf[start:start + caplen])
@@ -45,13 +48,15 @@ def small_windows(monkeypatch, size: int, mapped: bool):
 def test_mapped_and_copied_windows_read_the_same_records(path, monkeypatch):
     whole = read_all(path)
     for size in (8192, 300_000):          # the second is wide enough for the lockstep walk's lanes
+        mapped_batches, copied_batches = [], []
         with monkeypatch.context() as patch:
             small_windows(patch, size, mapped=True)
-            mapped = read_all(path)
+            mapped = read_all(path, batches=mapped_batches)
         with monkeypatch.context() as patch:
             small_windows(patch, size, mapped=False)
-            copied = read_all(path)
+            copied = read_all(path, batches=copied_batches)
         assert mapped == copied == whole, size
+        assert mapped_batches == copied_batches, size
 
 
 def test_small_windows_on_damaged_captures(tmp_path, monkeypatch):
@@ -83,3 +88,21 @@ def test_the_lanes_do_run_in_these_windows(monkeypatch):
     small_windows(monkeypatch, 300_000, mapped=True)
     read_all(biggest)
     assert sum(walked) > 0
+
+
+def test_a_capture_still_being_written_is_read_as_far_as_it_has_got(tmp_path, monkeypatch):
+    """Mapped windows take the file's length afresh: records appended while the capture is read are
+    read, as a reading loop would read them."""
+    source = max((p for p in CAPTURES if p.suffix == ".pcap"), key=lambda p: p.stat().st_size)
+    data = source.read_bytes()
+    path = tmp_path / "growing.pcap"
+    path.write_bytes(data[: len(data) // 3])
+    small_windows(monkeypatch, 8192, mapped=True)
+    whole = read_all(source)
+    with open_capture(str(path)) as capture:
+        batches = capture.batches(997)
+        first = next(batches)
+        with open(path, "ab") as more:   # the rest arrives
+            more.write(data[len(data) // 3:])
+        count = len(first) + sum(len(batch) for batch in batches)
+    assert count == len(whole[0])

@@ -40,11 +40,11 @@ class FlowAnalyzer:
         self.continuation = continuation
         # the flow table, column by column (numpy arrays, one row per flow): updated in place each batch
         self.columns: dict | None = None
-        # flow key hash -> (seq base, highest relative sequence end); a 64-bit hash of the key, not the key
-        # tuple, halves this state's memory, and pandas' hash is the same in every worker process
+        # flow hash -> (seq base, highest relative sequence end); a 64-bit hash of the key (_flow_hashes, the
+        # same in every worker process), not the key tuple, halves this state's memory
         self.seq_state: dict = {}
-        # flow key -> [(absolute sequence end, inner length)] of the first new-data segments this analyzer saw
-        # of a flow it saw start: when chunks are merged, those covered by the previous chunk become retransmits
+        # the first new-data segments of each flow this analyzer saw start: when chunks are merged, those the
+        # previous chunk had covered become retransmissions
         self.leading = LeadingSegments()
         self.evicted_flows = 0
         self.evicted_packets = 0
@@ -268,16 +268,25 @@ class LeadingSegments:
         self._ends: list = []
         self._lengths: list = []
         self._kept = 0
+        self._forgotten: set = set()   # flows whose segments still lie in the arrays (dropped at _compact)
 
     def __bool__(self) -> bool:
         return bool(self.counts)
 
     def follow(self, hashes) -> None:
+        hashes = list(hashes)
+        self._drop_stale(hashes)
         self.counts.update((key, 0) for key in hashes)
 
     def forget(self, hashes) -> None:
         for key in hashes:
-            self.counts.pop(key, None)
+            if self.counts.pop(key, None) is not None:
+                self._forgotten.add(key)
+
+    def _drop_stale(self, hashes) -> None:
+        """A flow followed again after it was forgotten (evicted) starts afresh: its old segments go first."""
+        if self._forgotten and not self._forgotten.isdisjoint(hashes):
+            self._compact()
 
     def add(self, code_hashes, codes, absolute_end, inner_len, new_data) -> None:
         """Keep the new-data segments (rows where new_data) of followed flows that still have room, in
@@ -318,6 +327,7 @@ class LeadingSegments:
         wanted = [key for key in hashes if key in other.counts]
         if not wanted:
             return
+        self._drop_stale(wanted)
         flows, ends, lengths = other.segments()
         take = np.isin(flows, np.array(wanted, dtype=np.uint64))
         self.counts.update((key, other.counts[key]) for key in wanted)
@@ -328,11 +338,13 @@ class LeadingSegments:
 
     def _compact(self) -> None:
         if not self._flows:
+            self._forgotten.clear()
             return
         flows, ends, lengths = (np.concatenate(parts) for parts in (self._flows, self._ends, self._lengths))
         followed = np.isin(flows, np.fromiter(self.counts, dtype=np.uint64, count=len(self.counts)))
         self._flows, self._ends, self._lengths = [flows[followed]], [ends[followed]], [lengths[followed]]
         self._kept = int(followed.sum())
+        self._forgotten.clear()
 
 
 def _flow_hashes(rows: dict, known_keys: dict | None = None) -> list:

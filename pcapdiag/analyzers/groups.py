@@ -117,8 +117,11 @@ class FoldedTable:
 
     BATCHES, ROWS = 32, 200_000
 
-    def __init__(self, fold):
+    def __init__(self, fold, cap: int | None = None):
+        """cap: the fold keeps at most this many rows (dropping some): once the table could reach it, every
+        batch is folded at once, so what is dropped does not depend on when folds happen."""
         self.fold = fold
+        self.cap = cap
         self._table = None
         self._pending: list = []
         self._pending_rows = 0
@@ -128,7 +131,9 @@ class FoldedTable:
             return
         self._pending.append(frame)
         self._pending_rows += len(frame)
-        if len(self._pending) >= self.BATCHES or self._pending_rows >= self.ROWS:
+        near_cap = self.cap is not None and self._pending_rows + (0 if self._table is None else len(self._table)) \
+            >= self.cap
+        if near_cap or len(self._pending) >= self.BATCHES or self._pending_rows >= self.ROWS:
             self._fold()
 
     def _fold(self) -> None:

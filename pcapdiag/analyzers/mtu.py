@@ -37,13 +37,13 @@ class MtuAnalyzer:
         self.underlay_mtu = underlay_mtu
         self.continuation = continuation  # a later chunk: keep big packets an earlier chunk's ICMP may explain
         # evidence tables, each folded by its group-by (see FoldedTable); read them as .table
-        self.unexplained_rows = FoldedTable(partial(_group_max, keys=FIVE_TUPLE + ["inner_len"], cap=TABLE_CAP))
+        self.unexplained_rows = _capped_table(FIVE_TUPLE + ["inner_len"])
         self.max_outer_len = 0            # largest outer IP packet that was a real wire packet
         self.max_outer_len_any = 0
         self.offload_frames = 0
-        self.inner_fragment_rows = FoldedTable(partial(_group_max, keys=_INNER_FRAGMENT_KEY, cap=TABLE_CAP))
+        self.inner_fragment_rows = _capped_table(_INNER_FRAGMENT_KEY)
         self.outer_fragment_rows = FoldedTable(_outer_fragment_group)   # per (class, node pair)
-        self.large_inner_rows = FoldedTable(partial(_group_max, keys=_LARGE_INNER_KEY, cap=TABLE_CAP))
+        self.large_inner_rows = _capped_table(_LARGE_INNER_KEY)
         self.icmp_events: list[dict] = []
         self.icmp_total = 0
         self.after_icmp_rows = FoldedTable(_told_group)        # packets larger than the MTU a flow was told
@@ -256,6 +256,11 @@ class MtuAnalyzer:
 _INNER_FRAGMENT_KEY = ["outer_class", "outer_src", "inner_src", "inner_dst"]
 _OUTER_FRAGMENT_KEY = ["outer_class", "outer_src", "outer_dst"]
 _LARGE_INNER_KEY = ["outer_class", "outer_src", "inner_src", "inner_dst", "inner_len", "packet_overhead"]
+
+
+def _capped_table(keys: list) -> FoldedTable:
+    """An evidence table grouped by keys, the TABLE_CAP groups with most packets kept."""
+    return FoldedTable(partial(_group_max, keys=keys, cap=TABLE_CAP), TABLE_CAP)
 
 
 def _outer_fragment_group(frame: pd.DataFrame) -> pd.DataFrame:

@@ -62,6 +62,7 @@ class OverheadAnalyzer:
         if not self.pending:
             return
         grouped = pd.concat(self.pending, ignore_index=True) if len(self.pending) > 1 else self.pending[0]
+        batch = np.repeat(np.arange(len(self.pending)), [len(frame) for frame in self.pending])
         self.pending, self.pending_rows = [], 0
         by_class = grouped.groupby(CLASS_KEY, sort=False)[_SUMS].sum().reset_index()
         by_pair = grouped[grouped["outer_class"] != "non-ip"].groupby(PAIR_KEY, sort=False)[_SUMS].sum().reset_index()
@@ -71,8 +72,10 @@ class OverheadAnalyzer:
             known = self.vnis.setdefault((cls, int(port)), set())
             if len(known) < 4096:
                 known.add(int(vni))
-        sized = grouped[(grouped["size"] >= 0) & grouped["outer_class"].isin(TUNNEL_CLASSES)]
-        for (cls, port, size), count in sized.groupby(CLASS_KEY + ["size"])["packets"].sum().items():
+        # the capped histogram takes sizes batch by batch, each batch's in order (which sizes it keeps when
+        # a class has more than HISTOGRAM_CAP of them must not depend on when batches are folded)
+        sized = grouped.assign(batch=batch)[(grouped["size"] >= 0) & grouped["outer_class"].isin(TUNNEL_CLASSES)]
+        for (_, cls, port, size), count in sized.groupby(["batch"] + CLASS_KEY + ["size"])["packets"].sum().items():
             _count_into(self.per_packet.setdefault((cls, int(port)), {}), int(size), int(count))
         for chain, count in grouped.groupby("encap")["packets"].sum().items():
             self.chains[chain] = self.chains.get(chain, 0) + int(count)

@@ -57,6 +57,7 @@ class Capture:
         self.damage: dict[str, int] = self._log.counters
         self.records_read = 0
         self._started = False
+        self.first_ts = self.last_ts = None   # of the first and last record read (ranges are checked at joins)
         self._pcap_header = None          # classic pcap
         self._prescan_interfaces = []     # pcapng: interfaces defined before the first packet
         self.snaplen: int | None = None
@@ -170,7 +171,9 @@ class Capture:
             if last_ts is not None and ts[0] < last_ts:
                 backwards += 1
             counters["ts_backwards"] += backwards
-            last_ts = ts[-1]
+            if last_ts is None:
+                self.first_ts = float(ts[0])
+            last_ts = self.last_ts = float(ts[-1])
             self.records_read += len(batch)
             yield batch
         if any(kind in ("gzip_truncated", "gzip_corrupt") for kind, _ in self._source.notes):

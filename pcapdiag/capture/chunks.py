@@ -12,13 +12,15 @@ which keeps the resident set to about two windows.
 """
 from __future__ import annotations
 
+import os
+
 from .source import CHUNK_SIZE
 
 MIN_READ, MAX_READ = 1 << 20, 16 << 20
 
 
 class ChunkedInput:
-    def __init__(self, source, first: bytes, base: int = 0, mapped=None):
+    def __init__(self, source, first, base: int = 0, mapped=None):
         self.source = source
         self.buf = first
         self.base = base   # stream offset of buf[0]
@@ -59,31 +61,34 @@ class ChunkedInput:
         return 0
 
     def _map_next(self, pos: int, min_len: int) -> bool:
-        had = len(self.buf) - pos
+        keep = len(self.buf) - pos
         self.base += pos
-        self.buf = self.mapped.window(self.base, max(self.read_size, min_len))
-        self.eof = self.base + len(self.buf) >= self.mapped.size
+        # the same window the copying path builds: the unparsed tail, then a read's worth
+        want = keep + max(self.read_size, min_len - keep)
+        self.buf = self.mapped.window(self.base, want)
+        self.eof = len(self.buf) < want      # the file, as long as it is now, ends inside this window
         self.source.bytes_read = max(self.source.bytes_read, self.base + len(self.buf))
-        return len(self.buf) > had
+        return len(self.buf) > keep
 
 
 class MappedFile:
     """Windows of a regular file mapped read-only (a window is a memoryview; the mapping lives as long as
-    anything views it)."""
+    anything views it). The file's length is taken afresh for every window, so a capture still being
+    written is read as far as it has got, as reading it would."""
 
-    def __init__(self, fileobj, size: int):
-        self.fileno = fileobj.fileno()
-        self.size = size
+    def __init__(self, fileobj):
+        self.fileobj = fileobj
 
     def window(self, offset: int, length: int):
         import mmap
 
-        length = min(length, self.size - offset)
+        fileno = self.fileobj.fileno()      # a closed file raises here, as a read would
+        length = min(length, os.fstat(fileno).st_size - offset)
         if length <= 0:
             return memoryview(b"")
         aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
         # MAP_POPULATE: the kernel maps the whole window in one go, cheaper than a fault per page later
-        mapping = mmap.mmap(self.fileno, length + offset - aligned, offset=aligned, prot=mmap.PROT_READ,
+        mapping = mmap.mmap(fileno, length + offset - aligned, offset=aligned, prot=mmap.PROT_READ,
                             flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
         return memoryview(mapping)[offset - aligned:]
 
@@ -98,4 +103,4 @@ def mapped_file(fileobj, size):
         mmap.mmap(fileobj.fileno(), min(size, 4096), access=mmap.ACCESS_READ).close()
     except (OSError, ValueError, AttributeError):
         return None
-    return MappedFile(fileobj, size)
+    return MappedFile(fileobj)

@@ -42,11 +42,13 @@ class DamageLog:
         if mismatched:
             out.append(f"{_records(mismatched)} captured length larger than their original "
                        "length (kept as captured; the writer's lengths are wrong)")
-        backwards = self.counters["ts_backwards"]
-        if backwards:
-            out.append(f"{_records(backwards)} timestamp earlier than the record before "
-                       "(merged or multi-interface capture?)")
+        if self.counters["ts_backwards"]:
+            out.append(ts_backwards_warning(self.counters["ts_backwards"]))
         return out
+
+
+def ts_backwards_warning(count: int) -> str:
+    return f"{_records(count)} timestamp earlier than the record before (merged or multi-interface capture?)"
 
 
 def plural(n: int, word: str) -> str:

@@ -26,7 +26,7 @@ def group_codes(facts: pd.DataFrame, names: list, rows=None):
         raise ValueError("group_codes needs at least one column")
     combined, size = None, 1
     for values in _packed(columns):
-        codes, uniques = pd.factorize(values)
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)   # NaN is a value here, not -1
         if combined is None:
             combined, size = codes.astype(np.int64), len(uniques)
             continue
@@ -103,7 +103,8 @@ def class_keys(names) -> np.ndarray:
 
 
 def sums_by(codes, groups: int, columns: dict) -> dict:
-    """Per group, the int64 sum of each named array."""
+    """Per group, the int64 sum of each named array (summed in float64: exact below 2**53, far above what a
+    batch of packet lengths can reach)."""
     return {name: np.bincount(codes, weights=values, minlength=groups).astype(np.int64)
             for name, values in columns.items()}
 

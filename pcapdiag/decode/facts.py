@@ -122,9 +122,10 @@ _MAC_TEXT = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 def text_key(text: str) -> int:
     """The int64 that stands for a text value in group-bys. A pure function of the text, so frames of any
-    batch or decoder agree, and equal exactly for equal texts: -1 for "", an IPv4 address's own 32 bits
+    batch or decoder agree, and equal for equal texts only: -1 for "", an IPv4 address's own 32 bits
     (dotted decimal as inet_ntoa writes it), MAC_KEY_BASE + a MAC's 48 bits (lower-case, as the decoders
-    write them), else a 62-bit digest above all of those."""
+    write them), else a 62-bit digest above all of those (two other texts share a key only if their
+    BLAKE2 digests collide in 62 bits)."""
     import hashlib
     import socket
 
@@ -170,7 +171,8 @@ def key_columns(text: dict, known: dict | None = None) -> dict:
 
 
 def keys_of(facts, name: str):
-    """The int64 keys of a KEYED text column of a fact frame (computed when the frame has none)."""
+    """The int64 keys of a KEYED text column of a fact frame (computed when the frame has none; a frame
+    whose text columns are edited must drop its key columns, which are trusted as they are)."""
     column = name + KEY_SUFFIX
     if column in facts:
         return facts[column].to_numpy()

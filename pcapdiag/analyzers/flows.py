@@ -15,6 +15,7 @@ _MINS = ["first"]
 SEQ_SPACE = 1 << 32
 # a segment's relative end lies in (-2**31, 2**31 + 2**18): shifted by 2**32 it is positive and below 2**34
 _END_SHIFT, _FLOW_SPAN = 1 << 32, 1 << 34
+FORGOTTEN_BOUND = 65536   # evicted flows whose leading segments may wait for a compaction
 LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first sight, for exact chunk merges
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 _NUMERIC_COLUMNS = ["inner_proto", "wirelen", "inner_len", "tcp_payload", "tcp_flags", "tcp_seq", "tcp_mss", "ts"]
@@ -282,6 +283,8 @@ class LeadingSegments:
         for key in hashes:
             if self.counts.pop(key, None) is not None:
                 self._forgotten.add(key)
+        if len(self._forgotten) > FORGOTTEN_BOUND:
+            self._compact()           # drops their segments and the set with them: bounded memory
 
     def _drop_stale(self, hashes) -> None:
         """A flow followed again after it was forgotten (evicted) starts afresh: its old segments go first."""

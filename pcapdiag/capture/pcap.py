@@ -170,9 +170,14 @@ def _lane_starts(np, u32, raw, pos: int, lanes: int, header: "PcapHeader"):
 
 
 def _plausible_header(np, u32, at, header: "PcapHeader"):
-    caplen, wirelen = u32[at + 8], u32[at + 12]
-    return ((u32[at + 4] < header.ts_divisor) & (caplen <= header.max_caplen) & (wirelen >= caplen)
-            & (wirelen > 0) & (wirelen <= ABSURD_LENGTH))
+    return sane_lengths_and_fraction(header, u32[at + 4], u32[at + 8], u32[at + 12])
+
+
+def sane_lengths_and_fraction(header: "PcapHeader", frac, caplen, wirelen):
+    """Vectorised over record header fields: the sub-second field in range, caplen <= wirelen, both lengths
+    sane (HeaderCheck and the lanes' starts share this test)."""
+    return ((frac < header.ts_divisor) & (caplen <= header.max_caplen) & (wirelen > 0)
+            & (wirelen <= ABSURD_LENGTH) & (caplen <= wirelen))
 
 
 def u32_at_every_offset(np, buf: bytes, byte_order: str):
@@ -212,11 +217,7 @@ class HeaderCheck:
         frac = u32[lo + 4:lo + 4 + count]
         caplen = u32[lo + 8:lo + 8 + count]
         wirelen = u32[lo + 12:lo + 12 + count]
-        ok = frac < header.ts_divisor
-        ok &= caplen <= header.max_caplen
-        ok &= wirelen > 0
-        ok &= wirelen <= ABSURD_LENGTH
-        ok &= caplen <= wirelen
+        ok = sane_lengths_and_fraction(header, frac, caplen, wirelen)
         if self.ref_ts_sec is not None:
             ok &= ts_sec >= max(self.ref_ts_sec - PLAUSIBLE_TS_SPAN, 0)
             ok &= ts_sec <= self.ref_ts_sec + PLAUSIBLE_TS_SPAN

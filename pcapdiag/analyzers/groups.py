@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..catalogue import TUNNEL_CLASSES
 from ..decode.facts import KEYED, keys_of, text_column, text_key
 
 
@@ -100,6 +101,9 @@ def rows_of(facts: pd.DataFrame, columns: list, at) -> pd.DataFrame:
 def class_keys(names) -> np.ndarray:
     """The keys of some class names (e.g. the tunnel classes), for np.isin on an outer_class_key column."""
     return np.array(sorted(text_key(name) for name in names), dtype=np.int64)
+
+
+TUNNEL_KEYS = class_keys(TUNNEL_CLASSES)   # for np.isin on outer_class_key
 
 
 def sums_by(codes, groups: int, columns: dict) -> dict:

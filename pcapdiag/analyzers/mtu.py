@@ -11,9 +11,9 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
+from ..catalogue import NOMINAL_OVERHEAD
 from ..decode.facts import KEYED, keys_of, text_key
-from .groups import FoldedTable, class_keys, group_codes, rows_of
+from .groups import TUNNEL_KEYS, FoldedTable, group_codes, rows_of
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -21,7 +21,6 @@ LARGE_INNER = 1200     # inner sizes at or above this are kept exactly (MTU deci
 ETHERNET_MTU = 1500
 NO_BUDGET = 1 << 40  # "no ICMP told this flow anything": larger than any packet
 MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
-TUNNEL_KEYS = class_keys(TUNNEL_CLASSES)
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 
 

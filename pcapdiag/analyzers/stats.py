@@ -4,12 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..catalogue import TUNNEL_CLASSES
 from ..decode.facts import keys_of
-from .groups import class_keys
+from .groups import TUNNEL_KEYS
 
 CSUM_BAD = 2
-TUNNEL_KEYS = class_keys(TUNNEL_CLASSES)
 EXAMPLE_CAP = 5
 
 

@@ -12,14 +12,12 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from ..catalogue import TUNNEL_CLASSES
 from ..decode.facts import keys_of, text_key
-from .groups import class_keys, first_rows, group_codes
+from .groups import TUNNEL_KEYS, first_rows, group_codes
 
 ADDRESS_CAP = 50_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
 DEFAULT_NODE_PREFIX = {4: 24, 6: 64}
 BGP_PORT = 179
-TUNNEL_KEYS = class_keys(TUNNEL_CLASSES)
 NATIVE_KEY = text_key("native")
 _TUNNEL_COLUMNS = ["outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_smac"]  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
 

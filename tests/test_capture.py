@@ -615,28 +615,6 @@ def _columns(capture):
     return out
 
 
-def test_split_offsets_parts_concatenate_to_a_single_read(big_pcap):
-    with open_capture(big_pcap) as capture:
-        whole = _columns(capture)
-    offsets = split_offsets(big_pcap, 4)
-    size = os.path.getsize(big_pcap)
-    assert offsets[0] == 24 and offsets[-1] == size and len(offsets) == 5
-    assert offsets == sorted(set(offsets))
-    pieces = []
-    for start, end in zip(offsets, offsets[1:]):
-        with open_capture(big_pcap, start=start, end=end) as part:
-            pieces.extend(_columns(part))
-            assert part.reached_end_exactly and no_damage(part)
-    assert pieces == whole
-
-
-def test_a_bad_split_is_detected(big_pcap):
-    offsets = split_offsets(big_pcap, 2)
-    with open_capture(big_pcap, start=offsets[0], end=offsets[1] + 1) as part:
-        _columns(part)
-        assert not part.reached_end_exactly
-
-
 def test_split_offsets_does_not_apply(tmp_path, big_pcap):
     assert split_offsets(write(tmp_path, pcap_bytes(packets(10)), "small.pcap"), 4) is None
     big = Path(big_pcap).read_bytes()
@@ -655,23 +633,31 @@ def big_pcapng(tmp_path_factory, big_pcap):
     return str(path)
 
 
-def test_pcapng_split_offsets_parts_concatenate_to_a_single_read(big_pcapng):
-    with open_capture(big_pcapng) as capture:
+# (fixture, where its packets start, a byte past a split boundary that is not the start of a record/block)
+SPLIT_CASES = [("big_pcap", 24, 1), ("big_pcapng", len(shb("<") + idb("<", 1)), 4)]
+
+
+@pytest.mark.parametrize("fixture, data_start, off_boundary", SPLIT_CASES)
+def test_split_offsets_parts_concatenate_to_a_single_read(request, fixture, data_start, off_boundary):
+    path = request.getfixturevalue(fixture)
+    with open_capture(path) as capture:
         whole = _columns(capture)
-    offsets = split_offsets(big_pcapng, 4)
-    assert offsets[-1] == os.path.getsize(big_pcapng) and len(offsets) == 5
+    offsets = split_offsets(path, 4)
+    assert offsets[0] == data_start and offsets[-1] == os.path.getsize(path) and len(offsets) == 5
     assert offsets == sorted(set(offsets))
     pieces = []
     for start, end in zip(offsets, offsets[1:]):
-        with open_capture(big_pcapng, start=start, end=end) as part:
+        with open_capture(path, start=start, end=end) as part:
             pieces.extend(_columns(part))
             assert part.reached_end_exactly and no_damage(part) and part.link_types == [1]
     assert pieces == whole
 
 
-def test_a_bad_pcapng_split_is_detected(big_pcapng):
-    offsets = split_offsets(big_pcapng, 2)
-    with open_capture(big_pcapng, start=offsets[0], end=offsets[1] + 4) as part:
+@pytest.mark.parametrize("fixture, data_start, off_boundary", SPLIT_CASES)
+def test_a_bad_split_is_detected(request, fixture, data_start, off_boundary):
+    path = request.getfixturevalue(fixture)
+    offsets = split_offsets(path, 2)
+    with open_capture(path, start=offsets[0], end=offsets[1] + off_boundary) as part:
         _columns(part)
         assert not part.reached_end_exactly
 

@@ -20,13 +20,15 @@ from awkward import base_packets, ethernet_records, write_awkward, write_pcap
 from conftest import CORPUS, LAB, REPO, SAMPLES, corpus_files
 from pcapdiag.capture import RecordBatch, open_capture
 from pcapdiag.decode import DEFAULT_VXLAN_PORTS, ReferenceDecoder
+from pcapdiag.decode.facts import Facts
 from pcapdiag.decode.fast import FastDecoder
 
 CORPUS_FILES = corpus_files(CORPUS) + corpus_files(LAB)
 SAMPLE_FILES = sorted(SAMPLES.glob("*.pcap")) + sorted(SAMPLES.glob("*.pcapng"))
 
 
-def assert_same_facts(got: pd.DataFrame, expected: pd.DataFrame, where: str = "") -> None:
+def assert_same_facts(got, expected, where: str = "") -> None:
+    got, expected = got.frame(), expected.frame()
     try:
         pd.testing.assert_frame_equal(got, expected, check_dtype=True)
     except AssertionError as error:
@@ -155,7 +157,7 @@ def test_outer_fragments_go_through_the_reference_table(tmp_path):
     fast = compare_capture(path, batch_records=2)
     with open_capture(str(path)) as capture:
         decoder = FastDecoder()
-        facts = pd.concat([decoder.decode_batch(batch) for batch in capture.batches(2)], ignore_index=True)
+        facts = Facts.concat([decoder.decode_batch(batch) for batch in capture.batches(2)])
     assert list(facts["encap"]) == ["vxlan", "native", "vxlan", "vxlan"]
     assert fast.fallback == 2
 

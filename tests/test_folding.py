@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from functools import partial
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,9 +80,9 @@ def segments(seqs, sport, payload, wirelen):
                    inner_dst="10.0.0.2", inner_proto=6, inner_len=payload + 40, sport=sport, dport=80,
                    tcp_flags=0x10, tcp_seq=seq, tcp_payload=payload)
         rows.append(row)
-    frame = rows_to_frame(rows)
-    frame["duplicate"] = False
-    return frame
+    facts = rows_to_frame(rows)
+    facts["duplicate"] = np.zeros(len(facts), dtype=bool)
+    return facts
 
 
 def test_an_evicted_flow_returns_without_its_old_leading_segments():

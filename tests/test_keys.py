@@ -14,7 +14,7 @@ import pandas as pd
 from hypothesis import given, settings, strategies as st
 
 from pcapdiag.analyzers.groups import first_rows, group_codes, stable_order
-from pcapdiag.decode.facts import column_keys, text_key
+from pcapdiag.decode.facts import Facts, column_keys, text_key
 
 ipv4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 ipv6 = st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
@@ -64,7 +64,7 @@ def test_group_codes_number_groups_as_pandas_does(rows, kinds, seed):
     subset = np.flatnonzero(rng.random(rows) < 0.7)
     if not len(subset):
         subset = np.arange(rows)
-    codes, first = group_codes(frame, list(frame.columns), subset)
+    codes, first = group_codes(Facts.of_frame(frame), list(frame.columns), subset)
     expected = frame.iloc[subset].groupby(list(frame.columns), sort=False).ngroup().to_numpy()
     assert codes.tolist() == expected.tolist()
     assert first.tolist() == first_rows(codes).tolist() == np.unique(codes, return_index=True)[1].tolist()

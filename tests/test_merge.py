@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,6 +12,7 @@ from conftest import LAB, needs_corpus
 from pcapdiag.analyzers import AnalyzerSet
 from pcapdiag.capture import open_capture
 from pcapdiag.decode import ReferenceDecoder
+from pcapdiag.decode.facts import Facts
 from pcapdiag.pipeline import build_report
 
 pytestmark = needs_corpus
@@ -20,7 +22,7 @@ INFO = {"format": "pcap", "link_types": [1], "damage": {}, "warnings": []}
 def facts_of(path):
     decoder = ReferenceDecoder()
     with open_capture(str(path)) as capture:
-        facts = pd.concat([decoder.decode_batch(batch) for batch in capture.batches()], ignore_index=True)
+        facts = Facts.concat([decoder.decode_batch(batch) for batch in capture.batches()]).frame()
     facts["duplicate"] = False
     return facts
 
@@ -34,11 +36,11 @@ def report_json(state) -> str:
 def test_split_and_merge_equals_one_pass(scenario, cuts):
     facts = facts_of(LAB / f"{scenario}.pcap")
     whole = AnalyzerSet()
-    whole.update(facts)
+    whole.update(Facts.of_frame(facts))
     parts, previous = [], 0
     for cut in cuts + [len(facts)]:
         part = AnalyzerSet(continuation=bool(parts))
-        part.update(facts.iloc[previous:cut])
+        part.update(Facts.of_frame(facts.iloc[previous:cut]))
         parts.append(part)
         previous = cut
     merged = parts[0]
@@ -53,9 +55,9 @@ def test_retransmissions_across_a_split_are_found():
     data = facts[(facts["sport"] == 40179) & (facts["tcp_payload"] > 0)]
     first_retransmit = data.index[3]  # split right before a data segment
     head, tail = AnalyzerSet(), AnalyzerSet(continuation=True)
-    head.update(facts.loc[:first_retransmit - 1])
+    head.update(Facts.of_frame(facts.loc[:first_retransmit - 1]))
     resent = facts.loc[[data.index[2]]].copy()  # re-send a segment the head already carried
-    tail.update(pd.concat([resent, facts.loc[first_retransmit:]]))
+    tail.update(Facts.of_frame(pd.concat([resent, facts.loc[first_retransmit:]])))
     head.merge(tail)
     flow = head.flows.result().set_index("sport").loc[40179]
     assert int(flow["retransmits"]) == 6 + 1
@@ -72,9 +74,9 @@ def _segments(seqs, payload):
                    inner_dst="10.0.0.2", inner_proto=6, inner_len=payload + 40, sport=1000, dport=80,
                    tcp_flags=0x10, tcp_seq=seq % (1 << 32), tcp_payload=payload)
         rows.append(row)
-    frame = rows_to_frame(rows)
-    frame["duplicate"] = False
-    return frame
+    facts = rows_to_frame(rows)
+    facts["duplicate"] = np.zeros(len(facts), dtype=bool)
+    return facts
 
 
 def test_retransmissions_over_a_flow_longer_than_the_sequence_space():

@@ -296,18 +296,18 @@ def _decoders():
 @FEW
 @given(frames=BATCH, extra=EXTRA, guard=st.sampled_from((b"", b"\xff" * 64, b"\x45" * 64)))
 def test_decode_batch_never_raises_and_reads_only_its_records(name, decoder_class, frames, extra, guard):
-    facts = decoder_class().decode_batch(make_batch(frames, guard, extra))
+    facts = decoder_class().decode_batch(make_batch(frames, guard, extra)).frame()
     assert len(facts) == len(frames)
     assert tuple(facts.columns[:len(COLUMN_NAMES)]) == COLUMN_NAMES
     assert (facts["caplen"].to_numpy() == [len(d) for _, d in frames]).all()
     if guard:   # the bytes between records must not change any fact
-        other = decoder_class().decode_batch(make_batch(frames, bytes(64), extra))
+        other = decoder_class().decode_batch(make_batch(frames, bytes(64), extra)).frame()
         assert facts.equals(other), f"{name} decoder read past a record's captured bytes"
 
 
 def test_decode_batch_of_nothing():
     for _, decoder_class in _decoders():
-        facts = decoder_class().decode_batch(make_batch([], b"", []))
+        facts = decoder_class().decode_batch(make_batch([], b"", [])).frame()
         assert len(facts) == 0 and tuple(facts.columns[:len(COLUMN_NAMES)]) == COLUMN_NAMES
 
 

@@ -14,8 +14,11 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
+from ..decode.facts import Facts
+
 # Linux cooked captures are where `-i any` comes from
 ANY_INTERFACE_LINKTYPES = frozenset({113, 276})
+_ANY_LINKTYPES = np.array(sorted(ANY_INTERFACE_LINKTYPES))
 IDENTITY = ["outer_class", "inner_src", "inner_dst", "inner_proto", "inner_ip_id", "inner_len", "inner_frag_off",
             "sport", "dport", "tcp_seq", "tcp_flags", "icmp_type", "icmp_echo"]
 WINDOW_SECONDS = 1.0   # a packet crosses a node's interfaces within microseconds; 1 s is generous
@@ -26,14 +29,13 @@ class DuplicateMarker:
     def __init__(self):
         self.recent: OrderedDict = OrderedDict()  # identity hash -> last seen ts
 
-    def mark(self, facts: pd.DataFrame) -> pd.DataFrame:
-        facts["duplicate"] = False
-        cooked = facts["linktype"].isin(ANY_INTERFACE_LINKTYPES).to_numpy() & (facts["inner_ipv"] > 0).to_numpy()
-        if not cooked.any():
+    def mark(self, facts: Facts) -> Facts:
+        marks = facts["duplicate"] = np.zeros(len(facts), dtype=bool)
+        cooked = np.flatnonzero(np.isin(facts["linktype"], _ANY_LINKTYPES) & (facts["inner_ipv"] > 0))
+        if not len(cooked):
             return facts
-        subset = facts.loc[cooked, IDENTITY]
-        hashes = pd.util.hash_pandas_object(subset, index=False).to_numpy()
-        times = facts.loc[cooked, "ts"].to_numpy()
+        hashes = pd.util.hash_pandas_object(facts.frame(IDENTITY, cooked), index=False).to_numpy()
+        times = facts["ts"][cooked]
         duplicate = np.zeros(len(hashes), dtype=bool)
         recent = self.recent
         for index, (identity, ts) in enumerate(zip(hashes.tolist(), times.tolist())):
@@ -44,5 +46,5 @@ class DuplicateMarker:
             recent.move_to_end(identity)
         while len(recent) > MEMORY:
             recent.popitem(last=False)
-        facts.loc[cooked, "duplicate"] = duplicate
+        marks[cooked] = duplicate
         return facts

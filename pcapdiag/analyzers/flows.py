@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import KEYED, column_keys, keys_of, text_column, text_key
+from ..decode.facts import Facts, KEYED, column_keys, keys_of, text_column, text_key
 from .groups import group_codes, stable_order
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
@@ -50,8 +50,8 @@ class FlowAnalyzer:
         self.evicted_flows = 0
         self.evicted_packets = 0
 
-    def update(self, facts: pd.DataFrame) -> None:
-        wanted = np.flatnonzero((facts["inner_ipv"].to_numpy() > 0) & (facts["inner_frag_off"].to_numpy() == 0)
+    def update(self, facts: Facts) -> None:
+        wanted = np.flatnonzero((facts["inner_ipv"] > 0) & (facts["inner_frag_off"] == 0)
                                 & (keys_of(facts, "encap") != NON_IP_KEY))
         if not len(wanted):
             return
@@ -59,8 +59,8 @@ class FlowAnalyzer:
         codes, first_rows = group_codes(facts, FLOW_KEY, wanted)
         groups = len(first_rows)
         firsts = wanted[first_rows]
-        keys = {name: facts[name].to_numpy()[firsts] for name in FLOW_KEY}
-        column = {name: facts[name].to_numpy()[wanted] for name in _NUMERIC_COLUMNS}
+        keys = {name: facts[name][firsts] for name in FLOW_KEY}
+        column = {name: facts[name][wanted] for name in _NUMERIC_COLUMNS}
         hashes = _flow_hashes(keys, {name: keys_of(facts, name)[firsts] for name in KEYED if name in FLOW_KEY})
         retransmit = self._retransmissions(hashes, codes, column)
         tcp = column["inner_proto"] == 6

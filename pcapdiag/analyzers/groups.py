@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
-from ..decode.facts import KEYED, keys_of, text_column, text_key
+from ..decode.facts import Facts, KEYED, keys_of, text_key
 
 
-def group_codes(facts: pd.DataFrame, names: list, rows=None):
+def group_codes(facts: Facts, names: list, rows=None):
     """Number the distinct combinations of the named columns (or arrays as long as the frame) over `rows`
     (all rows when None) in order of first appearance: (code per row, first row of each group, as positions
     into `rows`)."""
@@ -21,7 +21,7 @@ def group_codes(facts: pd.DataFrame, names: list, rows=None):
         if isinstance(name, np.ndarray):
             values = name
         else:
-            values = keys_of(facts, name) if name in KEYED else facts[name].to_numpy()
+            values = keys_of(facts, name) if name in KEYED else facts[name]
         columns.append(values if rows is None else values[rows])
     if not columns:
         raise ValueError("group_codes needs at least one column")
@@ -91,11 +91,10 @@ def stable_order(codes):
     return np.argsort(codes, kind="stable")
 
 
-def rows_of(facts: pd.DataFrame, columns: list, at) -> pd.DataFrame:
-    """Some columns at some row positions, as a new frame built column by column: much cheaper than .loc or
-    .iloc on the wide fact frame. Text stays plain objects, as in the facts."""
-    return pd.DataFrame({name: text_column(values) if values.dtype == object else values
-                         for name, values in ((name, facts[name].to_numpy()[at]) for name in columns)})
+def rows_of(facts: Facts, columns: list, at) -> Facts:
+    """Some columns at some row positions (a per-batch piece of evidence: it becomes a DataFrame only when
+    the pieces are folded)."""
+    return Facts({name: facts[name][at] for name in columns})
 
 
 def class_keys(names) -> np.ndarray:
@@ -111,6 +110,22 @@ def sums_by(codes, groups: int, columns: dict) -> dict:
     batch of packet lengths can reach)."""
     return {name: np.bincount(codes, weights=values, minlength=groups).astype(np.int64)
             for name, values in columns.items()}
+
+
+def as_frame(parts: list) -> pd.DataFrame:
+    """Pieces of rows (Facts or DataFrames, the same columns) as one DataFrame, in order: each run of Facts
+    is built into one frame, not one frame each."""
+    frames, run = [], []
+    for part in parts + [None]:
+        if isinstance(part, Facts):
+            run.append(part)
+            continue
+        if run:
+            frames.append(Facts.concat(run).frame())
+            run = []
+        if part is not None:
+            frames.append(part)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 class FoldedTable:
@@ -132,6 +147,7 @@ class FoldedTable:
         self._pending_rows = 0
 
     def add(self, frame) -> None:
+        """frame: a DataFrame or Facts of rows to fold in."""
         if frame is None or frame.empty:
             return
         self._pending.append(frame)
@@ -146,7 +162,7 @@ class FoldedTable:
             return
         frames = ([] if self._table is None else [self._table]) + self._pending
         self._pending, self._pending_rows = [], 0
-        self._table = self.fold(pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0])
+        self._table = self.fold(as_frame(frames))
 
     @property
     def table(self):

@@ -6,13 +6,14 @@ MTU and the overheads are known.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD
-from ..decode.facts import KEYED, keys_of, text_key
+from ..decode.facts import Facts, KEYED, keys_of, text_key
 from .groups import TUNNEL_KEYS, FoldedTable, group_codes, rows_of
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
@@ -48,14 +49,14 @@ class MtuAnalyzer:
         self.after_icmp_rows = FoldedTable(_told_group)        # packets larger than the MTU a flow was told
         self._told_cache = None
 
-    def update(self, facts: pd.DataFrame) -> None:
+    def update(self, facts: Facts) -> None:
         if facts.empty:
             return
         # Filter with numpy masks and copy only the columns a check needs: a boolean index over the whole
         # fact frame copies every column, and that dominated the cost of this analyzer.
-        offload = facts["offload"].to_numpy()
-        has_ip = facts["outer_ipv"].to_numpy() > 0
-        outer_len = facts["outer_len"].to_numpy()
+        offload = facts["offload"]
+        has_ip = facts["outer_ipv"] > 0
+        outer_len = facts["outer_len"]
         real = ~offload & has_ip
         if real.any():
             self.max_outer_len = max(self.max_outer_len, int(outer_len[real].max()))
@@ -63,8 +64,8 @@ class MtuAnalyzer:
             self.max_outer_len_any = max(self.max_outer_len_any, int(outer_len[has_ip].max()))
         self.offload_frames += int(offload.sum())
         tunnel = np.isin(keys_of(facts, "outer_class"), TUNNEL_KEYS)
-        inner_frag = facts["inner_mf"].to_numpy() | (facts["inner_frag_off"].to_numpy() > 0)
-        outer_frag = facts["outer_mf"].to_numpy() | (facts["outer_frag_off"].to_numpy() > 0)
+        inner_frag = facts["inner_mf"] | (facts["inner_frag_off"] > 0)
+        outer_frag = facts["outer_mf"] | (facts["outer_frag_off"] > 0)
         self._inner_fragments(facts, np.flatnonzero(tunnel & inner_frag
                                                     & (keys_of(facts, "inner_src") != keys_of(facts, "outer_src"))))
         self._outer_fragments(_rows(facts, tunnel & outer_frag, _FRAGMENT_COLUMNS))
@@ -76,9 +77,9 @@ class MtuAnalyzer:
         at least the smaller of the largest real outer packet (which only grows) and the Ethernet 1500 assumed
         when offload makes sizes unreliable; a whole tunnel packet within that can never count."""
         threshold = self.underlay_mtu or min(self.max_outer_len, ETHERNET_MTU)
-        inner_len = facts["inner_len"].to_numpy()
-        candidate = real & (inner_len >= LARGE_INNER) & (facts["inner_frag_off"].to_numpy() == 0)
-        whole_tunnel = tunnel & ~facts["outer_mf"].to_numpy()
+        inner_len = facts["inner_len"]
+        candidate = real & (inner_len >= LARGE_INNER) & (facts["inner_frag_off"] == 0)
+        whole_tunnel = tunnel & ~facts["outer_mf"]
         # a whole tunnel packet needs its outer length; others need at least the inner length plus a tunnel
         return candidate & np.where(whole_tunnel, outer_len > threshold,
                                     inner_len + MAX_TUNNEL_OVERHEAD > threshold)
@@ -93,11 +94,11 @@ class MtuAnalyzer:
             return
         # Fragmented twice: a non-last fragment shorter than another non-last one of the same datagram means
         # the pod cut it at its own (larger) MTU and the node cut it again at the overlay's
-        not_last = np.flatnonzero(facts["inner_mf"].to_numpy()[at])
+        not_last = np.flatnonzero(facts["inner_mf"][at])
         refragmented = np.zeros(len(at), dtype=np.int64)
         if len(not_last):
             datagram = group_codes(facts, ["inner_src", "inner_dst", "inner_ip_id"], at[not_last])[0]
-            sizes = facts["inner_len"].to_numpy()[at[not_last]]
+            sizes = facts["inner_len"][at[not_last]]
             smallest = np.full(datagram.max() + 1, np.iinfo(np.int64).max)
             largest = np.full(datagram.max() + 1, -1)
             np.minimum.at(smallest, datagram, sizes)
@@ -121,23 +122,24 @@ class MtuAnalyzer:
             return
         # the bytes this packet's own encapsulation adds; a first outer fragment's outer length is the
         # fragment's, so there the nominal overhead of the class stands in
-        outer_len, inner_len = facts["outer_len"].to_numpy()[at], facts["inner_len"].to_numpy()[at]
+        outer_len, inner_len = facts["outer_len"][at], facts["inner_len"][at]
         own = np.maximum(outer_len - inner_len, 0)
-        first_fragment = np.flatnonzero(facts["outer_mf"].to_numpy()[at])
+        first_fragment = np.flatnonzero(facts["outer_mf"][at])
         if len(first_fragment):
-            classes = facts["outer_class"].to_numpy()[at[first_fragment]].tolist()
-            versions = facts["outer_ipv"].to_numpy()[at[first_fragment]].tolist()
+            classes = facts["outer_class"][at[first_fragment]].tolist()
+            versions = facts["outer_ipv"][at[first_fragment]].tolist()
             own[first_fragment] = [NOMINAL_OVERHEAD.get(cls, {}).get(version, 0)
                                    for cls, version in zip(classes, versions)]
         self.large_inner_rows.add(_grouped_evidence(facts, at, _LARGE_INNER_KEY[:-1],
                                                     more_keys={"packet_overhead": own}))
 
     def _icmp(self, facts):
-        icmp = np.flatnonzero(facts["icmp_mtu"].to_numpy() >= 0)
+        icmp = np.flatnonzero(facts["icmp_mtu"] >= 0)
         self.icmp_total += len(icmp)
         room = EVENT_CAP - len(self.icmp_events)
         events = rows_of(facts, _ICMP_COLUMNS, icmp[:room]) if len(icmp) and room > 0 else None
-        for row in () if events is None else events.itertuples(index=False):
+        for values in () if events is None else zip(*(events[name].tolist() for name in _ICMP_COLUMNS)):
+            row = _IcmpRow(*values)
             self.icmp_events.append({
                 "ts": row.ts, "from": row.inner_src, "to": row.inner_dst, "mtu": int(row.icmp_mtu),
                 "icmp": "icmpv6 packet-too-big" if row.inner_ipv == 6 else "icmp frag-needed",
@@ -150,14 +152,14 @@ class MtuAnalyzer:
             })
         # PMTUD black hole evidence: a packet of a flow larger than the smallest MTU an earlier ICMP gave that
         # flow. Decided per packet (not per batch), so chunked and one-pass analyses agree.
-        big = np.flatnonzero((facts["inner_len"].to_numpy() >= LARGE_INNER) & ~facts["offload"].to_numpy())
+        big = np.flatnonzero((facts["inner_len"] >= LARGE_INNER) & ~facts["offload"])
         if not len(big):
             return
-        inner_len = facts["inner_len"].to_numpy()[big]
+        inner_len = facts["inner_len"][big]
         budget = np.full(len(big), NO_BUDGET)
         if self.icmp_events:
-            flows = [keys_of(facts, name)[big] if name in KEYED else facts[name].to_numpy()[big] for name in FIVE_TUPLE]
-            budget = self._told_budgets(flows, facts["ts"].to_numpy()[big])
+            flows = [keys_of(facts, name)[big] if name in KEYED else facts[name][big] for name in FIVE_TUPLE]
+            budget = self._told_budgets(flows, facts["ts"][big])
         counted = inner_len > budget
         if counted.any():
             self.after_icmp_rows.add(_grouped_evidence(facts, big[counted], FIVE_TUPLE,
@@ -271,6 +273,7 @@ _FRAGMENT_COLUMNS = ["outer_class", "outer_src", "outer_dst", "inner_src", "inne
                      "inner_len", "outer_len", "outer_frag_off", "ts"]
 _ICMP_COLUMNS = ["ts", "inner_src", "inner_dst", "icmp_mtu", "inner_ipv", "encap", "quoted_encap", "quoted_proto",
                  "quoted_src", "quoted_sport", "quoted_dst", "quoted_dport", "quoted_len"]
+_IcmpRow = namedtuple("_IcmpRow", _ICMP_COLUMNS)
 
 
 def quoted_overhead(quoted_encap) -> int:
@@ -278,8 +281,8 @@ def quoted_overhead(quoted_encap) -> int:
     return NOMINAL_OVERHEAD.get((quoted_encap or "native").split(">")[0], {}).get(4, 0)
 
 
-def _grouped_evidence(facts: pd.DataFrame, at, keys: list, more_keys: dict | None = None,
-                      sums: dict | None = None) -> pd.DataFrame:
+def _grouped_evidence(facts: Facts, at, keys: list, more_keys: dict | None = None,
+                      sums: dict | None = None) -> Facts:
     """Evidence rows of the facts' rows `at`, one per distinct key in the batch (grouped on integer keys):
     count, largest inner length, first and last time. more_keys: further key columns, as arrays over `at`;
     sums: columns (arrays over `at`) summed per group."""
@@ -291,7 +294,7 @@ def _grouped_evidence(facts: pd.DataFrame, at, keys: list, more_keys: dict | Non
         scattered.append(full)
     codes, first = group_codes(facts, keys + scattered, at)
     groups = len(first)
-    ts, length = facts["ts"].to_numpy()[at], facts["inner_len"].to_numpy()[at]
+    ts, length = facts["ts"][at], facts["inner_len"][at]
     earliest, latest, largest = np.full(groups, np.inf), np.full(groups, -np.inf), np.full(groups, -1)
     np.minimum.at(earliest, codes, ts)
     np.maximum.at(latest, codes, ts)
@@ -311,9 +314,9 @@ def _told_group(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.groupby(FIVE_TUPLE, sort=False).agg(agg).reset_index()
 
 
-def _rows(facts: pd.DataFrame, mask, columns):
-    """The masked rows, only the named columns; None when no row matches."""
-    return rows_of(facts, columns, np.flatnonzero(mask)) if mask.any() else None
+def _rows(facts: Facts, mask, columns):
+    """The masked rows, only the named columns, as a DataFrame; None when no row matches."""
+    return facts.frame(columns, np.flatnonzero(mask)) if mask.any() else None
 
 
 def flow_text(proto, src, sport, dst, dport) -> str | None:

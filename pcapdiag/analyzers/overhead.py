@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
-from .groups import group_codes, rows_of, sums_by
+from ..decode.facts import Facts
+from .groups import as_frame, group_codes, rows_of, sums_by
 
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
@@ -30,26 +31,26 @@ class OverheadAnalyzer:
         self.pending: list = []       # batches' grouped rows not yet folded into the above
         self.pending_rows = 0
 
-    def update(self, facts: pd.DataFrame) -> None:
+    def update(self, facts: Facts) -> None:
         if facts.empty:
             return
-        outer_len, inner_len = facts["outer_len"].to_numpy(), facts["inner_len"].to_numpy()
+        outer_len, inner_len = facts["outer_len"], facts["inner_len"]
         has_inner = (outer_len >= 0) & (inner_len >= 0)
         overhead = np.where(has_inner, np.maximum(outer_len - inner_len, 0), 0)
-        whole = has_inner & ~facts["outer_mf"].to_numpy()  # a first outer fragment's size is the fragment's
+        whole = has_inner & ~facts["outer_mf"]  # a first outer fragment's size is the fragment's
         # One grouping per batch (integer keys) over every key this analyzer reports by; the small result
         # feeds them all.
         size = np.where(whole, overhead, -1)
         codes, first = group_codes(facts, _BATCH_KEY[:-1] + [size])
         grouped = rows_of(facts, _BATCH_KEY[:-1], first)
         grouped["size"] = size[first]
-        grouped = grouped.assign(**sums_by(codes, len(first), {
-            "packets": np.ones(len(codes)), "wire_bytes": facts["wirelen"].to_numpy(),
+        grouped.columns.update(sums_by(codes, len(first), {
+            "packets": np.ones(len(codes)), "wire_bytes": facts["wirelen"],
             "inner_bytes": np.where(has_inner, np.maximum(inner_len, 0), 0),
             "overhead_bytes": overhead,
-            "by_plausibility": facts["by_plausibility"].to_numpy(),
-            "offload": facts["offload"].to_numpy(),
-            "outer_ipv6": facts["outer_ipv"].to_numpy() == 6,
+            "by_plausibility": facts["by_plausibility"],
+            "offload": facts["offload"],
+            "outer_ipv6": facts["outer_ipv"] == 6,
         }))
         self.pending.append(grouped)
         self.pending_rows += len(grouped)
@@ -61,7 +62,7 @@ class OverheadAnalyzer:
         dwarfs its cost per row here."""
         if not self.pending:
             return
-        grouped = pd.concat(self.pending, ignore_index=True) if len(self.pending) > 1 else self.pending[0]
+        grouped = as_frame(self.pending)
         batch = np.repeat(np.arange(len(self.pending)), [len(frame) for frame in self.pending])
         self.pending, self.pending_rows = [], 0
         by_class = grouped.groupby(CLASS_KEY, sort=False)[_SUMS].sum().reset_index()

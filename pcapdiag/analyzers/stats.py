@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from ..decode.facts import keys_of
+from ..decode.facts import Facts, keys_of
 from .groups import TUNNEL_KEYS
 
 CSUM_BAD = 2
@@ -23,7 +22,7 @@ class CaptureStats:
         self.examples: dict[str, list] = {}   # counter -> a few (ts, description)
         self.plausibility_ports: dict = {}    # (class, port) -> packets
 
-    def update(self, facts: pd.DataFrame) -> None:
+    def update(self, facts: Facts) -> None:
         if facts.empty:
             return
         self.packets += len(facts)
@@ -33,11 +32,11 @@ class CaptureStats:
         self.start = start if self.start is None else min(self.start, start)
         self.end = end if self.end is None else max(self.end, end)
         tunnel = np.isin(keys_of(facts, "outer_class"), TUNNEL_KEYS)
-        csum = facts["outer_udp_csum"].to_numpy()
+        csum = facts["outer_udp_csum"]
         masks = {
-            "truncated": facts["truncated"].to_numpy(), "malformed": facts["malformed"].to_numpy(),
-            "too_deep": facts["too_deep"].to_numpy(), "offload": facts["offload"].to_numpy(),
-            "duplicates": facts["duplicate"].to_numpy() if "duplicate" in facts else None,
+            "truncated": facts["truncated"], "malformed": facts["malformed"],
+            "too_deep": facts["too_deep"], "offload": facts["offload"],
+            "duplicates": facts["duplicate"] if "duplicate" in facts else None,
             "bad_outer_checksum": tunnel & (csum == CSUM_BAD),
             "checked_outer_checksum": tunnel & (csum >= 1),
         }
@@ -49,12 +48,13 @@ class CaptureStats:
             kept = self.examples.setdefault(name, [])
             if len(kept) < EXAMPLE_CAP:
                 # the few example rows only: a boolean index would copy the whole frame
-                examples = facts.iloc[np.flatnonzero(mask)[:EXAMPLE_CAP - len(kept)]]
+                examples = facts.frame(rows=np.flatnonzero(mask)[:EXAMPLE_CAP - len(kept)])
                 for row in examples.itertuples(index=False):
                     kept.append({"ts": row.ts, "packet": _describe(row)})
-        plausible = facts["by_plausibility"].to_numpy()
+        plausible = facts["by_plausibility"]
         if plausible.any():
-            for (cls, port), count in facts[plausible].groupby(["outer_class", "tunnel_port"]).size().items():
+            rows = facts.frame(["outer_class", "tunnel_port"], np.flatnonzero(plausible))
+            for (cls, port), count in rows.groupby(["outer_class", "tunnel_port"]).size().items():
                 self.plausibility_ports[(cls, int(port))] = self.plausibility_ports.get((cls, int(port)), 0) + int(count)
 
     def merge(self, other: "CaptureStats") -> None:

@@ -12,7 +12,7 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import keys_of, text_key
+from ..decode.facts import Facts, keys_of, text_key
 from .groups import TUNNEL_KEYS, first_rows, group_codes
 
 ADDRESS_CAP = 50_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
@@ -40,15 +40,15 @@ class TopologyAnalyzer:
             elif item not in target:
                 self.dropped += 1
 
-    def update(self, facts: pd.DataFrame) -> None:
+    def update(self, facts: Facts) -> None:
         outer_class = keys_of(facts, "outer_class")
         inner_src = keys_of(facts, "inner_src")
-        tunnel = np.flatnonzero(np.isin(outer_class, TUNNEL_KEYS) & (facts["inner_ipv"].to_numpy() > 0)
+        tunnel = np.flatnonzero(np.isin(outer_class, TUNNEL_KEYS) & (facts["inner_ipv"] > 0)
                                 & (inner_src != keys_of(facts, "outer_src")))
         if len(tunnel):
             # one de-duplication per batch (on integer keys); the few distinct rows feed every set
             first = group_codes(facts, _TUNNEL_COLUMNS, tunnel)[1]
-            seen = {name: facts[name].to_numpy()[tunnel[first]].tolist() for name in _TUNNEL_COLUMNS}
+            seen = {name: facts[name][tunnel[first]].tolist() for name in _TUNNEL_COLUMNS}
             node, peer, vni = seen["outer_src"], seen["outer_dst"], seen["vni"]
             self._add(self.pods, dict.fromkeys(zip(node, vni, seen["inner_src"])))
             self._add(self.receivers, dict.fromkeys(zip(peer, vni, seen["inner_dst"])))
@@ -59,17 +59,17 @@ class TopologyAnalyzer:
             rows = np.flatnonzero(native)
             for side in ("inner_src", "inner_dst"):
                 first = first_rows(pd.factorize(keys_of(facts, side)[rows])[0])
-                self._add(self.native_addresses, facts[side].to_numpy()[rows[first]].tolist())
+                self._add(self.native_addresses, facts[side][rows[first]].tolist())
             # natively routed nodes talk BGP (TCP 179) to each other: those sessions are the node peerings
-            bgp = native & ((facts["sport"].to_numpy() == BGP_PORT) | (facts["dport"].to_numpy() == BGP_PORT)) \
-                & (facts["inner_proto"].to_numpy() == 6)
+            bgp = native & ((facts["sport"] == BGP_PORT) | (facts["dport"] == BGP_PORT)) \
+                & (facts["inner_proto"] == 6)
             if bgp.any():
-                self._add(self.peers, facts.loc[bgp, ["outer_src", "outer_dst"]].drop_duplicates().itertuples(
-                    index=False, name=None))
+                self._add(self.peers, dict.fromkeys(zip(facts["outer_src"][bgp].tolist(),
+                                                        facts["outer_dst"][bgp].tolist())))
                 # only BGP segments carry announced prefixes
-                announcing = bgp & (facts["bgp_prefixes"].to_numpy() != "")
-                for speaker, prefixes in facts.loc[announcing, ["outer_src", "bgp_prefixes"]].itertuples(
-                        index=False, name=None):
+                announcing = bgp & (facts["bgp_prefixes"] != "")
+                for speaker, prefixes in zip(facts["outer_src"][announcing].tolist(),
+                                             facts["bgp_prefixes"][announcing].tolist()):
                     self._add(self.bgp_routes, ((speaker, prefix) for prefix in prefixes.split()))
 
     def merge(self, other: "TopologyAnalyzer") -> None:

@@ -88,10 +88,64 @@ def new_row() -> dict:
     return dict(DEFAULTS)
 
 
-def rows_to_frame(rows: list[dict]):
-    """Turn decoded rows into a DataFrame with the fixed column dtypes."""
+class Facts:
+    """A batch of packet facts: one numpy array per column (text as object arrays), all as long as the batch.
+
+    A plain column store, not a DataFrame: every analyzer reads a few columns of every batch, and a
+    DataFrame's cost per construction and per column access outweighed the work on the columns.
+    facts["name"] is a column; facts[mask or positions] the selected rows, as Facts; frame() a DataFrame
+    of them, for the rare paths (and tests) that want pandas."""
+
+    __slots__ = ("columns", "length")
+
+    def __init__(self, columns: dict):
+        self.columns = columns
+        self.length = len(next(iter(columns.values()))) if columns else 0
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.columns[key]
+        return Facts({name: values[key] for name, values in self.columns.items()})
+
+    def __setitem__(self, name: str, values) -> None:
+        self.columns[name] = values
+
+    def __contains__(self, name) -> bool:
+        return name in self.columns
+
+    def __len__(self) -> int:
+        return self.length
+
+    @property
+    def empty(self) -> bool:
+        return self.length == 0
+
+    @classmethod
+    def concat(cls, parts: list) -> "Facts":
+        """The rows of several Facts with the same columns, one after another."""
+        import numpy as np
+
+        if len(parts) == 1:
+            return parts[0]
+        return cls({name: np.concatenate([part.columns[name] for part in parts]) for name in parts[0].columns})
+
+    @classmethod
+    def of_frame(cls, frame) -> "Facts":
+        """The columns of a DataFrame as Facts."""
+        return cls({name: frame[name].to_numpy() for name in frame.columns})
+
+    def frame(self, names=None, rows=None):
+        """Some columns (all when None) at some rows (all when None), as a DataFrame (text as objects)."""
+        import pandas as pd
+
+        names = list(self.columns) if names is None else list(names)
+        return pd.DataFrame({name: text_column(self.columns[name] if rows is None else self.columns[name][rows])
+                             for name in names}, columns=names)
+
+
+def rows_to_frame(rows: list[dict]) -> Facts:
+    """Turn decoded rows into Facts with the fixed column dtypes."""
     import numpy as np
-    import pandas as pd
 
     data = {}
     for name, kind, _ in COLUMNS:
@@ -103,17 +157,17 @@ def rows_to_frame(rows: list[dict]):
         elif kind == "b":
             data[name] = np.array(values, dtype=bool)
         else:
-            data[name] = text_column(np.array(values, dtype=object))
+            data[name] = np.array(values, dtype=object)
     data.update(key_columns(data))
-    return pd.DataFrame(data, columns=list(COLUMN_NAMES) + [name + KEY_SUFFIX for name in KEYED])
+    return Facts(data)
 
 
 def text_column(values):
-    """A text column as plain Python objects. Left to itself pandas 3 infers its "str" dtype, whose
-    factorize (the heart of every group-by here) is several times slower on the same strings."""
+    """A column for a DataFrame, text as plain Python objects. Left to itself pandas 3 infers its "str"
+    dtype, whose factorize (the heart of every group-by here) is several times slower on the same strings."""
     import pandas as pd
 
-    return pd.Series(values, dtype=object, copy=False)
+    return pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
 
 
 MAC_KEY_BASE = 1 << 32    # a MAC's key is its 48 bits above this: clear of every IPv4 key
@@ -164,16 +218,17 @@ def key_columns(text: dict, known: dict | None = None) -> dict:
             continue
         missing = given == UNKNOWN_KEY
         if missing.any():
-            given[missing] = column_keys(values.to_numpy()[missing] if hasattr(values, "to_numpy")
-                                         else values[missing])
+            given[missing] = column_keys(values[missing])
         keys[name + KEY_SUFFIX] = given
     return keys
 
 
 def keys_of(facts, name: str):
-    """The int64 keys of a KEYED text column of a fact frame (computed when the frame has none; a frame
-    whose text columns are edited must drop its key columns, which are trusted as they are)."""
+    """The int64 keys of a KEYED text column of Facts or a DataFrame (computed when they have none; facts
+    whose text columns are edited must drop their key columns, which are trusted as they are)."""
+    import numpy as np
+
     column = name + KEY_SUFFIX
     if column in facts:
-        return facts[column].to_numpy()
-    return column_keys(facts[name].to_numpy())
+        return np.asarray(facts[column])
+    return column_keys(np.asarray(facts[name], dtype=object))

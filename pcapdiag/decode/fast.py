@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, key_columns, rows_to_frame, text_column, text_key
+from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, key_columns, rows_to_frame, text_key
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
@@ -184,7 +184,7 @@ class FastDecoder:
         self.fallback = 0      # of which the reference decoded
 
     # ------------------------------------------------------------------
-    def decode_batch(self, batch) -> pd.DataFrame:
+    def decode_batch(self, batch) -> Facts:
         n = len(batch.offsets)
         self.packets += n
         if n == 0:
@@ -518,10 +518,9 @@ class FastDecoder:
                 (text if kind == "s" else cols)[name][defer] = values
             for values in known.values():
                 values[defer] = UNKNOWN_KEY
-        data = {name: text_column(text[name]) if kind == "s" else cols[name] for name, kind, _ in COLUMNS}
+        data = {name: text[name] if kind == "s" else cols[name] for name, kind, _ in COLUMNS}
         data.update(key_columns(text, known))
-        # every array is new and belongs to this frame alone: no copy, no block consolidation
-        return pd.DataFrame(data, columns=list(data), copy=False)
+        return Facts(data)
 
 
 def _maybe_tunnel(L, size):

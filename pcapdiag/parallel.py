@@ -44,7 +44,7 @@ def _worker(args):
     path, settings, start, end, continuation, last = args
     state, info = analyze_range(path, settings, start=start, end=end, continuation=continuation)
     if last:
-        state.flows.seq_state.clear()  # the last chunk: nothing merges after it, only its leading segments count
+        state.flows.forget_sequences()  # the last chunk: nothing merges after it, only its leading segments count
     return state, info
 
 

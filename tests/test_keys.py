@@ -69,3 +69,17 @@ def test_group_codes_number_groups_as_pandas_does(rows, kinds, seed):
     assert codes.tolist() == expected.tolist()
     assert first.tolist() == first_rows(codes).tolist() == np.unique(codes, return_index=True)[1].tolist()
     assert stable_order(codes).tolist() == np.argsort(codes, kind="stable").tolist()
+
+
+def test_group_codes_when_the_mix_of_two_rows_collides():
+    """Several words are numbered by one factorisation of a 64-bit mix of them; two distinct rows that mix
+    to the same value must still be two groups (the exact check falls back to word by word)."""
+    from pcapdiag.analyzers.groups import _MIX, _mixed_codes
+
+    mix = int(_MIX)
+    wide = np.array([mix - (1 << 64), 0, 0, mix - (1 << 64)], dtype=np.int64)   # _MIX's bits, as an int64
+    small = np.array([0, 1, 1, 0], dtype=np.int64)
+    assert _mixed_codes([small, wide]) is None       # rows 0 and 1: 0 * _MIX + _MIX == 1 * _MIX + 0
+    frame = pd.DataFrame({"small": small, "wide": wide})
+    codes, first = group_codes(Facts.of_frame(frame), ["small", "wide"])
+    assert codes.tolist() == [0, 1, 1, 0] and first.tolist() == [0, 1]

@@ -20,10 +20,20 @@ LEADING_SEGMENTS = 64  # new-data segments remembered per flow from its first si
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 _NUMERIC_COLUMNS = ["inner_proto", "wirelen", "inner_len", "tcp_payload", "tcp_flags", "tcp_seq", "tcp_mss", "ts"]
 NON_IP_KEY = text_key("non-ip")
-_TABLE_COLUMNS = FLOW_KEY + _SUMS + _MAXES + _MINS + ["flow_hash"]
+# A flow's sequence state lives in its table row: seq_base, the sequence number its offsets count from, and
+# seq_high, the highest offset its data has reached (both -1 until it carries data).
+_SEQ = ["seq_base", "seq_high"]
+_TABLE_COLUMNS = FLOW_KEY + _SUMS + _MAXES + _MINS + ["flow_hash"] + _SEQ
+
+
+def _latest(old, new):
+    """A batch's sequence state replaces the flow's, where the batch had any (-1: none)."""
+    return np.where(new >= 0, new, old)
+
+
 # how a flow's counters combine with more of the same flow
 _COMBINE = {**{name: np.add for name in _SUMS}, **{name: np.maximum for name in _MAXES},
-            **{name: np.minimum for name in _MINS}}
+            **{name: np.minimum for name in _MINS}, **{name: _latest for name in _SEQ}}
 
 
 class FlowAnalyzer:
@@ -39,11 +49,9 @@ class FlowAnalyzer:
         self.cap = cap
         # only the analyzer of a later chunk or file needs its flows' leading segments (see merge)
         self.continuation = continuation
-        # the flow table, column by column (numpy arrays, one row per flow): updated in place each batch
+        # the flow table, column by column (numpy arrays, one row per flow, found by flow_hash: a 64-bit hash
+        # of the key, the same in every worker process, _flow_hashes): updated in place each batch
         self.columns: dict | None = None
-        # flow hash -> (seq base, highest relative sequence end); a 64-bit hash of the key (_flow_hashes, the
-        # same in every worker process), not the key tuple, halves this state's memory
-        self.seq_state: dict = {}
         # the first new-data segments of each flow this analyzer saw start: when chunks are merged, those the
         # previous chunk had covered become retransmissions
         self.leading = LeadingSegments()
@@ -62,7 +70,8 @@ class FlowAnalyzer:
         keys = {name: facts[name][firsts] for name in FLOW_KEY}
         column = {name: facts[name][wanted] for name in _NUMERIC_COLUMNS}
         hashes = _flow_hashes(keys, {name: keys_of(facts, name)[firsts] for name in KEYED if name in FLOW_KEY})
-        retransmit = self._retransmissions(hashes, codes, column)
+        position = self._positions(hashes)
+        retransmit, seq_base, seq_high = self._retransmissions(hashes, position, codes, column)
         tcp = column["inner_proto"] == 6
         flags = np.where(tcp & (column["tcp_flags"] > 0), column["tcp_flags"], 0)
         syn, ack = (flags & TH_SYN) > 0, (flags & TH_ACK) > 0
@@ -92,20 +101,28 @@ class FlowAnalyzer:
             max_retransmit_len=largest(np.where(retransmit, inner_len, -1)),
             last=largest(column["ts"]),
             first=-largest(-column["ts"]),
-            flow_hash=np.array(hashes, dtype=np.uint64),
-        ))
+            flow_hash=hashes, seq_base=seq_base, seq_high=seq_high,
+        ), position)
 
-    def _retransmissions(self, flow_keys, codes: np.ndarray, column: dict) -> np.ndarray:
+    def _positions(self, hashes) -> np.ndarray | None:
+        """Each flow's row in the table (-1: not there); None while there is no table."""
+        if self.columns is None:
+            return None
+        return pd.Index(self.columns["flow_hash"]).get_indexer(hashes)
+
+    def _retransmissions(self, flow_keys, position, codes: np.ndarray, column: dict):
         """Vectorised: per flow, the running maximum of the relative sequence end; a data segment that
-        ends at or below what the flow already covered is a retransmission."""
+        ends at or below what the flow already covered is a retransmission. Returns that per row, and per
+        flow its new sequence state (-1 where it carried no data)."""
         result = np.zeros(len(codes), dtype=bool)
+        groups = len(flow_keys)
+        seq_base, seq_high = np.full(groups, -1, dtype=np.int64), np.full(groups, -1, dtype=np.int64)
         is_data = (column["inner_proto"] == 6) & (column["tcp_payload"] > 0) & (column["tcp_seq"] >= 0)
         if not is_data.any():
-            return result
+            return result, seq_base, seq_high
         data_codes = codes[is_data]
         seq = column["tcp_seq"][is_data]
         payload = column["tcp_payload"][is_data]
-        groups = len(flow_keys)
         base = np.full(groups, -1, dtype=np.int64)
         prior_end = np.full(groups, -1, dtype=np.int64)
         first_seq = np.full(groups, -1, dtype=np.int64)
@@ -113,18 +130,20 @@ class FlowAnalyzer:
         np.minimum.at(first_index, data_codes, np.arange(len(data_codes)))
         data_flows = np.flatnonzero(first_index < len(data_codes))     # ascending, as np.unique gives them
         first_seq[data_flows] = seq[first_index[data_flows]]
-        hashes = [flow_keys[code] for code in data_flows.tolist()]
-        states = [self.seq_state.get(key) for key in hashes]
-        known = np.array([state is not None for state in states], dtype=bool)
+        known = np.zeros(len(data_flows), dtype=bool)
+        if position is not None:
+            row = position[data_flows]
+            known[row >= 0] = self.columns["seq_base"][row[row >= 0]] >= 0
         if known.any():
             # re-based on what the flow has covered so far, so offsets stay small however long it runs
-            covered = np.array([state for state in states if state is not None], dtype=np.int64)
-            base[data_flows[known]] = (covered[:, 0] + np.maximum(covered[:, 1], 0)) % SEQ_SPACE
+            row = position[data_flows[known]]
+            base[data_flows[known]] = (self.columns["seq_base"][row] + np.maximum(self.columns["seq_high"][row], 0)) \
+                % SEQ_SPACE
             prior_end[data_flows[known]] = 0
         new = data_flows[~known]
         base[new] = first_seq[new]
         if self.continuation:
-            self.leading.follow(flow_keys[code] for code in new.tolist())
+            self.leading.follow(flow_keys[new].tolist())
         relative = _serial((seq - base[data_codes]) % SEQ_SPACE)
         end = relative + payload
         # the running maximum of the end per flow, segmented by a per-flow offset in one accumulate
@@ -143,25 +162,26 @@ class FlowAnalyzer:
         result[is_data] = retransmitted
         self._remember_leading(flow_keys, data_codes, base, end, retransmitted, column["inner_len"][is_data])
         last = np.r_[starts[1:], True]
-        highest = np.maximum(running[last] - offset[last], prior_end[data_flows])
-        self.seq_state.update(zip(hashes, zip(base[data_flows].tolist(), highest.tolist())))
-        return result
+        seq_base[data_flows] = base[data_flows]
+        seq_high[data_flows] = np.maximum(running[last] - offset[last], prior_end[data_flows])
+        return result, seq_base, seq_high
 
     def _remember_leading(self, flow_keys, codes, base, end, retransmitted, inner_len) -> None:
         if self.leading:
-            self.leading.add(np.array(flow_keys, dtype=np.uint64), codes, (base[codes] + end) % SEQ_SPACE,
-                             inner_len, ~retransmitted)
+            self.leading.add(flow_keys, codes, (base[codes] + end) % SEQ_SPACE, inner_len, ~retransmitted)
 
-    def _absorb(self, rows: dict) -> None:
+    def _absorb(self, rows: dict, position=None) -> None:
         """Add per-flow rows (columns of arrays; each flow at most once) to the table: flows already there
-        are updated in place by position, new ones appended in order, so no group-by over the whole table."""
+        are updated in place by position (given, or looked up), new ones appended in order, so no group-by
+        over the whole table."""
         if self.columns is None:
             table = {name: np.array(rows[name]) for name in _TABLE_COLUMNS}   # copies: this table owns them
         else:
             table = self.columns
             if len(table["flow_hash"]) >= self.cap:
-                rows = self._drop_doomed(rows)
-            position = pd.Index(table["flow_hash"]).get_indexer(rows["flow_hash"])
+                rows, position = self._drop_doomed(rows, position)
+            if position is None:
+                position = self._positions(rows["flow_hash"])
             known = position >= 0
             if known.any():
                 at = position[known]
@@ -175,29 +195,25 @@ class FlowAnalyzer:
             evicted = order[self.cap:]
             self.evicted_flows += len(evicted)
             self.evicted_packets += int(table["packets"][evicted].sum())
-            # an evicted flow's sequence state goes with it, so that state stays within the cap too
-            gone = table["flow_hash"][evicted].tolist()
-            for key in gone:
-                self.seq_state.pop(key, None)
-            self.leading.forget(gone)
+            # an evicted flow's sequence state goes with its row; its leading segments go too
+            self.leading.forget(table["flow_hash"][evicted].tolist())
             table = {name: values[order[:self.cap]] for name, values in table.items()}
         self.columns = table
 
-    def _drop_doomed(self, rows: dict) -> dict:
+    def _drop_doomed(self, rows: dict, position=None):
         """With the table full, a new flow no bigger than the smallest kept one would be evicted at once
-        (the eviction sort is stable, and kept flows come first): count it evicted without the big merge."""
+        (the eviction sort is stable, and kept flows come first): count it evicted without the big merge.
+        Returns the rows left and their positions (if given)."""
         table = self.columns
         new = ~np.isin(rows["flow_hash"], table["flow_hash"])
         doomed = new & (rows["bytes"] <= table["bytes"].min())
         if not doomed.any():
-            return rows
+            return rows, position
         self.evicted_flows += int(doomed.sum())
         self.evicted_packets += int(rows["packets"][doomed].sum())
-        gone = rows["flow_hash"][doomed].tolist()
-        for key in gone:
-            self.seq_state.pop(key, None)
-        self.leading.forget(gone)
-        return {name: values[~doomed] for name, values in rows.items()}
+        self.leading.forget(rows["flow_hash"][doomed].tolist())
+        return {name: values[~doomed] for name, values in rows.items()}, \
+            None if position is None else position[~doomed]
 
     @property
     def table(self) -> pd.DataFrame | None:
@@ -210,20 +226,13 @@ class FlowAnalyzer:
     def merge(self, other: "FlowAnalyzer") -> None:
         """Merge the analyzer of the *following* chunk (or file) into this one."""
         if other.columns is not None:
-            self._absorb(other.columns)
+            # their counters now; their sequence state below, once the adjustments have seen mine alone
+            unknown = np.full(len(other.columns["flow_hash"]), -1, dtype=np.int64)
+            self._absorb({**other.columns, "seq_base": unknown, "seq_high": unknown})
         self.evicted_flows += other.evicted_flows
         self.evicted_packets += other.evicted_packets
         adjustments = self._carried_before(other.leading)
-        adopted = []
-        for key, (base, highest) in other.seq_state.items():
-            mine = self.seq_state.get(key)
-            if mine is None:
-                self.seq_state[key] = (base, highest)
-                adopted.append(key)
-                continue
-            my_base, my_highest = mine
-            their_highest = _serial(((base + highest) - my_base) % SEQ_SPACE)
-            self.seq_state[key] = (my_base, int(max(my_highest, their_highest)))
+        adopted = self._merge_sequences(other.columns)
         self.leading.adopt(other.leading, adopted)
         if adjustments:
             table = self.columns
@@ -232,16 +241,40 @@ class FlowAnalyzer:
             if found:
                 self._absorb(_retransmit_adjustments(found))
 
+    def _merge_sequences(self, theirs: dict | None) -> list:
+        """Take on the later chunk's sequence state (theirs: its table): a flow with none here adopts it (the
+        flow hashes returned); one with both keeps its base and the higher of the two covered ends."""
+        if theirs is None or self.columns is None:
+            return []
+        carried = np.flatnonzero(theirs["seq_base"] >= 0)
+        row = self._positions(theirs["flow_hash"][carried])
+        carried, row = carried[row >= 0], row[row >= 0]       # flows evicted here keep no state
+        their_base, their_high = theirs["seq_base"][carried], theirs["seq_high"][carried]
+        base, high = self.columns["seq_base"], self.columns["seq_high"]
+        mine = base[row] >= 0
+        reached = _serial(((their_base + their_high) - base[row]) % SEQ_SPACE)
+        high[row[mine]] = np.maximum(high[row[mine]], reached[mine])
+        base[row[~mine]], high[row[~mine]] = their_base[~mine], their_high[~mine]
+        return theirs["flow_hash"][carried[~mine]].tolist()
+
+    def forget_sequences(self) -> None:
+        """Drop every flow's sequence state (a last chunk's: nothing merges after it)."""
+        if self.columns is not None:
+            for name in _SEQ:
+                self.columns[name][:] = -1
+
     def _carried_before(self, leading: LeadingSegments) -> list:
         """(flow, count, longest) of the later chunk's leading segments that this (earlier) state had already
         covered: the later chunk took them as new data, but they were retransmissions."""
         flows, ends, lengths = leading.segments()
-        if not len(flows):
+        if not len(flows) or self.columns is None:
             return []
         keys, inverse = np.unique(flows, return_inverse=True)
-        states = [self.seq_state.get(key) for key in keys.tolist()]
-        covered_to = np.array([-1 if state is None else (state[0] + state[1]) % SEQ_SPACE for state in states],
-                              dtype=np.int64)
+        row = self._positions(keys)
+        covered_to = np.full(len(keys), -1, dtype=np.int64)
+        found = np.flatnonzero(row >= 0)
+        base, high = self.columns["seq_base"][row[found]], self.columns["seq_high"][row[found]]
+        covered_to[found] = np.where(base >= 0, (base + high) % SEQ_SPACE, -1)
         repeated = (covered_to[inverse] >= 0) & ((covered_to[inverse] - ends) % SEQ_SPACE < SEQ_SPACE // 2)
         count = np.bincount(inverse, weights=repeated, minlength=len(keys)).astype(np.int64)
         longest = np.full(len(keys), -1, dtype=np.int64)
@@ -254,7 +287,7 @@ class FlowAnalyzer:
         table = self.table
         if table is None:
             return pd.DataFrame(columns=columns)
-        return table.drop(columns="flow_hash").sort_values(
+        return table.drop(columns=["flow_hash"] + _SEQ).sort_values(
             ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -350,7 +383,7 @@ class LeadingSegments:
         self._forgotten.clear()
 
 
-def _flow_hashes(rows: dict, known_keys: dict | None = None) -> list:
+def _flow_hashes(rows: dict, known_keys: dict | None = None) -> np.ndarray:
     """A 64-bit hash per flow key row (rows: columns of arrays), over the integer keys of its text columns
     (facts.text_key, given or computed): the same in every worker process, and the same whether the flow
     came as keys or as text. Each column is mixed in with the splitmix64 finaliser, vectorised."""
@@ -361,7 +394,7 @@ def _flow_hashes(rows: dict, known_keys: dict | None = None) -> list:
             column_keys(rows[name]) if name in KEYED else np.asarray(rows[name])
         mixed = _splitmix(values.astype(np.int64).view(np.uint64) ^ (np.uint64(0) if digest is None else digest))
         digest = mixed if digest is None else _splitmix(mixed + digest)
-    return digest.tolist()
+    return digest
 
 
 def _splitmix(x):
@@ -388,5 +421,6 @@ def _retransmit_adjustments(adjustments) -> dict:
         rows.setdefault(column, np.full(count, -1, dtype=np.int64))
     rows["last"] = np.full(count, float("-inf"))
     rows["first"] = np.full(count, float("inf"))
-    rows["flow_hash"] = np.array(_flow_hashes(rows), dtype=np.uint64)
+    rows["flow_hash"] = _flow_hashes(rows)
+    rows["seq_base"] = rows["seq_high"] = np.full(count, -1, dtype=np.int64)
     return rows

@@ -67,7 +67,7 @@ class FlowAnalyzer:
         codes, first_rows = group_codes(facts, FLOW_KEY, wanted)
         groups = len(first_rows)
         firsts = wanted[first_rows]
-        keys = {name: facts[name][firsts] for name in FLOW_KEY}
+        keys = {name: facts.take(name, firsts) for name in FLOW_KEY}
         column = {name: facts[name][wanted] for name in _NUMERIC_COLUMNS}
         hashes = _flow_hashes(keys, {name: keys_of(facts, name)[firsts] for name in KEYED if name in FLOW_KEY})
         position = self._positions(hashes)

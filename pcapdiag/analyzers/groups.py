@@ -115,7 +115,7 @@ def stable_order(codes):
 def rows_of(facts: Facts, columns: list, at) -> Facts:
     """Some columns at some row positions (a per-batch piece of evidence: it becomes a DataFrame only when
     the pieces are folded)."""
-    return Facts({name: facts[name][at] for name in columns})
+    return Facts({name: facts.take(name, at) for name in columns})
 
 
 def class_keys(names) -> np.ndarray:

@@ -126,7 +126,7 @@ class MtuAnalyzer:
         own = np.maximum(outer_len - inner_len, 0)
         first_fragment = np.flatnonzero(facts["outer_mf"][at])
         if len(first_fragment):
-            classes = facts["outer_class"][at[first_fragment]].tolist()
+            classes = facts.take("outer_class", at[first_fragment]).tolist()
             versions = facts["outer_ipv"][at[first_fragment]].tolist()
             own[first_fragment] = [NOMINAL_OVERHEAD.get(cls, {}).get(version, 0)
                                    for cls, version in zip(classes, versions)]

@@ -48,7 +48,7 @@ class TopologyAnalyzer:
         if len(tunnel):
             # one de-duplication per batch (on integer keys); the few distinct rows feed every set
             first = group_codes(facts, _TUNNEL_COLUMNS, tunnel)[1]
-            seen = {name: facts[name][tunnel[first]].tolist() for name in _TUNNEL_COLUMNS}
+            seen = {name: facts.take(name, tunnel[first]).tolist() for name in _TUNNEL_COLUMNS}
             node, peer, vni = seen["outer_src"], seen["outer_dst"], seen["vni"]
             self._add(self.pods, dict.fromkeys(zip(node, vni, seen["inner_src"])))
             self._add(self.receivers, dict.fromkeys(zip(peer, vni, seen["inner_dst"])))
@@ -59,17 +59,17 @@ class TopologyAnalyzer:
             rows = np.flatnonzero(native)
             for side in ("inner_src", "inner_dst"):
                 first = first_rows(pd.factorize(keys_of(facts, side)[rows])[0])
-                self._add(self.native_addresses, facts[side][rows[first]].tolist())
+                self._add(self.native_addresses, facts.take(side, rows[first]).tolist())
             # natively routed nodes talk BGP (TCP 179) to each other: those sessions are the node peerings
             bgp = native & ((facts["sport"] == BGP_PORT) | (facts["dport"] == BGP_PORT)) \
                 & (facts["inner_proto"] == 6)
             if bgp.any():
-                self._add(self.peers, dict.fromkeys(zip(facts["outer_src"][bgp].tolist(),
-                                                        facts["outer_dst"][bgp].tolist())))
+                self._add(self.peers, dict.fromkeys(zip(facts.take("outer_src", bgp).tolist(),
+                                                        facts.take("outer_dst", bgp).tolist())))
                 # only BGP segments carry announced prefixes
                 announcing = bgp & (facts["bgp_prefixes"] != "")
-                for speaker, prefixes in zip(facts["outer_src"][announcing].tolist(),
-                                             facts["bgp_prefixes"][announcing].tolist()):
+                for speaker, prefixes in zip(facts.take("outer_src", announcing).tolist(),
+                                             facts.take("bgp_prefixes", announcing).tolist()):
                     self._add(self.bgp_routes, ((speaker, prefix) for prefix in prefixes.split()))
 
     def merge(self, other: "TopologyAnalyzer") -> None:

@@ -88,13 +88,47 @@ def new_row() -> dict:
     return dict(DEFAULTS)
 
 
+class TextColumn:
+    """A text column as codes into a table of its distinct texts (code -1: the table's last entry, ""): a
+    decoder formats each distinct address once, and an analyzer looks rows up only where it reads them."""
+
+    __slots__ = ("codes", "texts")
+
+    def __init__(self, codes, texts):
+        self.codes = codes
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, rows):
+        """The texts of some rows (a mask or positions), as an object array."""
+        return self.texts.take(self.codes[rows])
+
+    def select(self, rows) -> "TextColumn":
+        return TextColumn(self.codes[rows], self.texts)
+
+    def with_rows(self, rows, values: list) -> "TextColumn":
+        """The column with these rows set to these texts."""
+        import numpy as np
+
+        texts = np.empty(len(self.texts) + len(values), dtype=object)
+        texts[:len(self.texts) - 1] = self.texts[:-1]
+        texts[len(self.texts) - 1:-1] = values
+        texts[-1] = self.texts[-1]
+        codes = self.codes.copy()
+        codes[rows] = np.arange(len(self.texts) - 1, len(self.texts) - 1 + len(values))
+        return TextColumn(codes, texts)
+
+
 class Facts:
     """A batch of packet facts: one numpy array per column (text as object arrays), all as long as the batch.
 
     A plain column store, not a DataFrame: every analyzer reads a few columns of every batch, and a
     DataFrame's cost per construction and per column access outweighed the work on the columns.
-    facts["name"] is a column; facts[mask or positions] the selected rows, as Facts; frame() a DataFrame
-    of them, for the rare paths (and tests) that want pandas."""
+    facts["name"] is a column; facts.take(name, rows) some of its rows; facts[mask or positions] the
+    selected rows, as Facts; frame() a DataFrame of them, for the rare paths (and tests) that want pandas.
+    A text column may come as a TextColumn: it is turned into an array when first read whole."""
 
     __slots__ = ("columns", "length")
 
@@ -104,8 +138,16 @@ class Facts:
 
     def __getitem__(self, key):
         if isinstance(key, str):
-            return self.columns[key]
-        return Facts({name: values[key] for name, values in self.columns.items()})
+            values = self.columns[key]
+            if isinstance(values, TextColumn):
+                values = self.columns[key] = values.texts.take(values.codes)
+            return values
+        return Facts({name: values.select(key) if isinstance(values, TextColumn) else values[key]
+                      for name, values in self.columns.items()})
+
+    def take(self, name: str, rows):
+        """The values of a column at some rows (a mask or positions)."""
+        return self.columns[name][rows]
 
     def __setitem__(self, name: str, values) -> None:
         self.columns[name] = values
@@ -127,7 +169,7 @@ class Facts:
 
         if len(parts) == 1:
             return parts[0]
-        return cls({name: np.concatenate([part.columns[name] for part in parts]) for name in parts[0].columns})
+        return cls({name: np.concatenate([part[name] for part in parts]) for name in parts[0].columns})
 
     @classmethod
     def of_frame(cls, frame) -> "Facts":
@@ -139,7 +181,7 @@ class Facts:
         import pandas as pd
 
         names = list(self.columns) if names is None else list(names)
-        return pd.DataFrame({name: text_column(self.columns[name] if rows is None else self.columns[name][rows])
+        return pd.DataFrame({name: text_column(self[name] if rows is None else self.take(name, rows))
                              for name in names}, columns=names)
 
 

@@ -41,12 +41,13 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, key_columns, rows_to_frame, text_key
+from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, TextColumn, key_columns, rows_to_frame, text_key
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
 ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip")
 ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP = 1, 2, 3, 4
+_ENCAP_TEXTS = np.array(ENCAP_NAMES + ("",), dtype=object)    # a TextColumn's table: "" last, for code -1
 _ENCAP_KEYS = np.array([text_key(name) for name in ENCAP_NAMES], dtype=np.int64)
 _ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the packet these quote
 _TH_SYN = 0x02
@@ -479,7 +480,7 @@ class FastDecoder:
             outer[orows] = codes[bounds[parts[0]]:bounds[parts[0] + 1]]
             inner = outer.copy()               # the innermost header is the outer one unless a tunnel says so
             inner[irows] = codes[bounds[parts[1]]:bounds[parts[1] + 1]]
-            text["outer_" + side], text["inner_" + side] = texts.take(outer), texts.take(inner)
+            text["outer_" + side], text["inner_" + side] = TextColumn(outer, texts), TextColumn(inner, texts)
             outer_key = np.full(n, -1, dtype=_I64)
             outer_key[orows] = addresses[bounds[parts[0]]:bounds[parts[0] + 1]]
             inner_key = outer_key.copy()
@@ -498,24 +499,28 @@ class FastDecoder:
         full[rows] = codes
         source_key = np.full(n, -1, dtype=_I64)
         source_key[rows] = sources + MAC_KEY_BASE
-        return smac.take(full), dmac.take(full), source_key
+        return TextColumn(full, smac), TextColumn(full, dmac), source_key
 
     def _frame(self, out, defer, rows):
         n, cols = out.n, out.cols
-        encap = np.array(ENCAP_NAMES, dtype=object).take(out.enc)
+        # text columns stay codes into their distinct texts (TextColumn): rows are looked up where read
+        encap = TextColumn(out.enc.astype(np.intp), _ENCAP_TEXTS)
         text, known = self._address_columns(out, n)
-        text["encap"], text["outer_class"] = encap, encap.copy()
+        text["encap"], text["outer_class"] = encap, encap
         text["inner_smac"], text["inner_dmac"], known["inner_smac"] = self._mac_columns(out, n)
         known["encap"] = _ENCAP_KEYS.take(out.enc)
         known["outer_class"] = known["encap"].copy()
-        empty = np.full(n, "", dtype=object)
+        empty = TextColumn(np.full(n, -1, dtype=np.intp), _ENCAP_TEXTS[-1:])
         for name, kind, _ in COLUMNS:
             if kind == "s" and name not in text:
-                text[name] = empty.copy()       # a column of its own: no two columns share an array
+                text[name] = empty
         if len(defer):
             for name, kind, _ in COLUMNS:
                 values = [row[name] for row in rows]
-                (text if kind == "s" else cols)[name][defer] = values
+                if kind == "s":
+                    text[name] = text[name].with_rows(defer, values)
+                else:
+                    cols[name][defer] = values
             for values in known.values():
                 values[defer] = UNKNOWN_KEY
         data = {name: text[name] if kind == "s" else cols[name] for name, kind, _ in COLUMNS}

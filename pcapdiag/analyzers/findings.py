@@ -8,6 +8,7 @@ and marked unreliable rather than raised as errors.
 from __future__ import annotations
 
 import ipaddress
+from functools import cached_property
 
 import pandas as pd
 
@@ -196,7 +197,7 @@ class FindingBuilder:
                      mtu_finding=True, severity="info")
 
     def _mss_too_big_pods(self) -> set:
-        return {hit[0].inner_src for hit in self._mss_hits()}
+        return {hit[0].inner_src for hit in self._mss_hits}
 
     def _outer_fragmented(self):
         table = self.mtu.outer_fragments
@@ -268,7 +269,7 @@ class FindingBuilder:
                  fix="make the pod MTU match the overlay, or clamp the TCP MSS on the nodes", mtu_finding=True)
 
     def _mss_too_big(self):
-        hits = self._mss_hits()
+        hits = self._mss_hits
         if not hits:
             return
         row, mss, budget, kind = hits[0]
@@ -283,8 +284,10 @@ class FindingBuilder:
                  fix=f"set the pod MTU so the MSS is at most {budget}, or clamp MSS to {budget} on the nodes",
                  mtu_finding=True)
 
+    @cached_property
     def _mss_hits(self) -> list:
-        """(flow, advertised MSS, budget, SYN or SYN-ACK) for handshakes whose MSS the path cannot carry."""
+        """(flow, advertised MSS, budget, SYN or SYN-ACK) for handshakes whose MSS the path cannot carry
+        (two checks ask; worked out once)."""
         flows = self.flows
         if flows.empty:
             return []
@@ -389,9 +392,11 @@ class FindingBuilder:
         if not flows.empty:
             tunnelled = flows[flows["encap"] != "native"]
             # anything coming back answers a SYN: a SYN-ACK, or an RST refusing the connection
-            answered = {(r.inner_dst, r.inner_src, r.dport, r.sport) for r in tunnelled.itertuples() if r.packets > 0}
-            unanswered = [f"{r.inner_src}:{r.sport} > {r.inner_dst}:{r.dport}" for r in tunnelled.itertuples()
-                          if r.syn > 0 and (r.inner_src, r.inner_dst, r.sport, r.dport) not in answered]
+            rows = list(zip(*(tunnelled[name].tolist() for name in ("inner_src", "inner_dst", "sport", "dport",
+                                                                     "packets", "syn"))))
+            answered = {(dst, src, dport, sport) for src, dst, sport, dport, packets, _ in rows if packets > 0}
+            unanswered = [f"{src}:{sport} > {dst}:{dport}" for src, dst, sport, dport, _, syn in rows
+                          if syn > 0 and (src, dst, sport, dport) not in answered]
         if not lonely and len(unanswered) < 1:
             return
         parts = [f"{cls} {src} > {dst} carries {n} packets with none coming back" for (cls, src, dst), n in lonely]

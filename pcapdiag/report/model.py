@@ -22,11 +22,6 @@ def _iso(ts):
         return None
 
 
-def _present(series):
-    """An int column with -1 for absent, as Python ints and None (JSON null)."""
-    return series.astype(object).where(series >= 0, None)
-
-
 @dataclass
 class Report:
     version: str
@@ -43,16 +38,16 @@ class Report:
     @property
     def flows_table(self) -> pd.DataFrame:
         """Flows with the JSON contract's column names, largest first."""
-        return _contract_flows(self.flows)
+        if self.flows.empty:
+            return pd.DataFrame(columns=list(_FLOW_COLUMNS))
+        return pd.DataFrame(_contract_columns(self.flows), columns=list(_FLOW_COLUMNS), dtype=object)
 
     def flow_records(self, chunk: int = 10_000):
         """The flows as JSON-ready dicts, a chunk at a time (200,000 flows need not be in memory twice)."""
         for start in range(0, len(self.flows), chunk):
-            table = _contract_flows(self.flows.iloc[start:start + chunk])
-            # object columns list as plain Python values (None for the absent), ready for json.dumps
-            names = list(table.columns)
-            for row in zip(*(table[name].tolist() for name in names)):
-                yield dict(zip(names, row))
+            columns = _contract_columns(self.flows.iloc[start:start + chunk])
+            for row in zip(*columns.values()):
+                yield dict(zip(_FLOW_COLUMNS, row))
 
 
 
@@ -128,27 +123,30 @@ class Report:
 
 
 
-def _contract_flows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Flow rows with the JSON contract's names and nulls."""
-    if frame.empty:
-        return pd.DataFrame(columns=list(_FLOW_COLUMNS))
-    native = frame["encap"] == "native"
-    table = pd.DataFrame({
-        "encap": frame["encap"],
-        "outer_src": frame["outer_src"].where(~native, None),
-        "outer_dst": frame["outer_dst"].where(~native, None),
-        "vni": _present(frame["vni"]),
-        "src": frame["inner_src"], "dst": frame["inner_dst"],
-        "proto": frame["inner_proto"].map(lambda p: PROTO_NAMES.get(int(p), str(int(p)))),
-        "sport": _present(frame["sport"]), "dport": _present(frame["dport"]),
-        "packets": frame["packets"], "bytes": frame["bytes"], "inner_bytes": frame["inner_bytes"],
-        "max_ip_len": frame["max_ip_len"],
-        "first": frame["first"].map(_iso), "last": frame["last"].map(_iso),
-        "syn": frame["syn"], "synack": frame["synack"], "fin": frame["fin"], "rst": frame["rst"],
-        "retransmits": frame["retransmits"],
-        "syn_mss": _present(frame["syn_mss"]), "synack_mss": _present(frame["synack_mss"]),
-    })
-    return table.astype(object).where(table.notna(), None)
+def _contract_columns(frame: pd.DataFrame) -> dict:
+    """Flow rows with the JSON contract's names and nulls: columns (in _FLOW_COLUMNS order) of plain Python
+    values, ready for json.dumps."""
+    def present(name):          # an int column with -1 for absent: None (JSON null) there
+        return [value if value >= 0 else None for value in frame[name].tolist()]
+
+    def plain(name):
+        return frame[name].tolist()
+
+    encap = plain("encap")
+    outer = {side: [None if chain == "native" else address for chain, address in zip(encap, plain(side))]
+             for side in ("outer_src", "outer_dst")}
+    return {
+        "encap": encap, "outer_src": outer["outer_src"], "outer_dst": outer["outer_dst"], "vni": present("vni"),
+        "src": plain("inner_src"), "dst": plain("inner_dst"),
+        "proto": [PROTO_NAMES.get(proto, str(proto)) for proto in plain("inner_proto")],
+        "sport": present("sport"), "dport": present("dport"),
+        "packets": plain("packets"), "bytes": plain("bytes"), "inner_bytes": plain("inner_bytes"),
+        "max_ip_len": plain("max_ip_len"),
+        "first": [_iso(ts) for ts in plain("first")], "last": [_iso(ts) for ts in plain("last")],
+        "syn": plain("syn"), "synack": plain("synack"), "fin": plain("fin"), "rst": plain("rst"),
+        "retransmits": plain("retransmits"),
+        "syn_mss": present("syn_mss"), "synack_mss": present("synack_mss"),
+    }
 
 
 _FLOW_COLUMNS = ("encap", "outer_src", "outer_dst", "vni", "src", "dst", "proto", "sport", "dport", "packets",

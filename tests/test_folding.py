@@ -96,3 +96,24 @@ def test_an_evicted_flow_returns_without_its_old_leading_segments():
     flow = earlier.result().set_index("sport").loc[1000]
     assert flow["packets"] == 30                 # the 3 resent segments went with the eviction...
     assert flow["retransmits"] == 0              # ...so they are not retransmissions of this row
+
+
+def test_a_flow_evicted_at_a_merge_forgets_its_sequence_state_as_in_one_pass():
+    """With the table full, a small flow of a middle chunk is evicted when the chunks are merged; when it
+    comes back later and resends what that chunk carried, the resend is new data to the merged state, as it
+    is to one pass over the same batches (an evicted flow's sequence state goes with it)."""
+    parts = [segments([0], 1, 1000, 1040),                                    # A fills the table (cap 1)
+             segments([1000, 1100], 2, 100, 140),                             # F, small: evicted
+             segments([1000] + [1200 + 1400 * k for k in range(3)], 2, 100, 1440)]   # F resends, then grows
+    one_pass = FlowAnalyzer(cap=1)
+    for part in parts:
+        one_pass.update(part)
+    chunks = [FlowAnalyzer(cap=1, continuation=index > 0) for index in range(len(parts))]
+    for chunk, part in zip(chunks, parts):
+        chunk.update(part)
+    for chunk in chunks[1:]:
+        chunks[0].merge(chunk)
+    expected, merged = one_pass.result().set_index("sport"), chunks[0].result().set_index("sport")
+    assert list(merged.index) == list(expected.index) == [2]
+    assert merged.loc[2, "retransmits"] == expected.loc[2, "retransmits"] == 0
+    assert merged.loc[2, "packets"] == expected.loc[2, "packets"] == 4

@@ -342,6 +342,7 @@ def _base_packets() -> dict[str, bytes]:
     P["ipv6-tcp"] = ethernet(ipv6(POD6_A, POD6_B, 6, tcp(1, 2)), 0x86DD)
     P["ipv6-udp"] = ethernet(ipv6(POD6_A, POD6_B, 17, udp(1, 2, b"abc")), 0x86DD)
     P["ipv6-vlan"] = ethernet(ipv6(POD6_A, POD6_B, 6, tcp(1, 2)), 0x86DD, tags=((0x8100, 7),))
+    _ipv6_packets(P)
     P["lldp"] = ethernet(b"\x02\x07\x04" + MAC_A + b"\x00" * 30, 0x88CC)
     P["ieee8023"] = MAC_B + MAC_A + struct.pack(">H", 38) + b"\xaa\xaa\x03" + b"\x00" * 35
     P["vlan-unknown"] = ethernet(b"\x00" * 40, 0x9999, tags=((0x8100, 7),))
@@ -350,6 +351,43 @@ def _base_packets() -> dict[str, bytes]:
     P["mpls"] = ethernet(b"\x00\x01\x01\x40" + inner_tcp(), 0x8847)
     P["pppoe"] = ethernet(b"\x11\x00\x00\x01\x00\x16\x00\x21" + inner_tcp()[:20], 0x8864)
     return P
+
+
+def _ipv6_packets(P: dict) -> None:
+    """IPv6 the fast decoder takes (TCP and UDP straight after the fixed header, natively or inside VXLAN)
+    beside the IPv6 it must leave to the reference (extension headers, ICMPv6, jumbograms, tunnels over
+    an IPv6 underlay, lengths that lie)."""
+    syn = dpkt.tcp.TH_SYN
+
+    def v6(nxt, payload, **fields):
+        raw = bytearray(ipv6(POD6_A, POD6_B, nxt, payload))
+        if "plen" in fields:
+            raw[4:6] = struct.pack(">H", fields["plen"])
+        return bytes(raw)
+
+    segment = tcp(40000, 80, payload=b"x" * 200)
+    P["ipv6-syn-mss"] = ethernet(v6(6, tcp(40000, 80, flags=syn, options=_syn_options()["linux"])), 0x86DD)
+    P["ipv6-tcp-data"] = ethernet(v6(6, segment), 0x86DD)
+    P["ipv6-udp-dns"] = ethernet(v6(17, udp(53000, 53, b"\x12\x34\x01\x00" + b"q" * 30)), 0x86DD)
+    P["ipv6-udp-vxlan-port"] = ethernet(v6(17, udp(51234, 4789, vxlan(ethernet(inner_tcp(), src=VTEP_A,
+                                                                                  dst=VTEP_B)))), 0x86DD)
+    P["ipv6-udp-vxlan-plausible"] = ethernet(v6(17, udp(51234, 7000, vxlan(ethernet(inner_tcp(), src=VTEP_A,
+                                                                                       dst=VTEP_B)))), 0x86DD)
+    P["ipv6-hop-by-hop"] = ethernet(v6(0, bytes([6, 0, 1, 4, 0, 0, 0, 0]) + segment), 0x86DD)
+    P["ipv6-jumbo-plen0"] = ethernet(v6(6, segment, plen=0), 0x86DD)
+    P["ipv6-plen-beyond"] = ethernet(v6(6, segment, plen=len(segment) + 100), 0x86DD)
+    P["ipv6-plen-short"] = ethernet(v6(6, segment, plen=len(segment) - 50), 0x86DD)
+    P["ipv6-plen-under-tcp"] = ethernet(v6(6, segment, plen=12), 0x86DD)
+    P["ipv6-bgp"] = ethernet(v6(6, tcp(179, 40000, payload=_bgp_update())), 0x86DD)
+    P["ipv6-icmp6-echo"] = ethernet(v6(58, icmp(128, 0, b"\x00\x01\x00\x02" + b"p" * 20)), 0x86DD)
+    P["ipv6-sll-like-padding"] = ethernet(v6(17, udp(1, 2, b"abc")), 0x86DD) + b"\x00" * 6
+    P["vxlan-ipv6-udp"] = vxlan_frame(v6(17, udp(53000, 53, b"q" * 20)), inner_type=0x86DD)
+    P["vxlan-ipv6-syn"] = vxlan_frame(v6(6, tcp(40000, 80, flags=syn, options=_syn_options()["mss-only"])),
+                                      inner_type=0x86DD, checksum="good", port=4789)
+    P["vxlan-ipv6-icmp6"] = vxlan_frame(v6(58, icmp(128, 0, b"\x00\x01\x00\x02")), inner_type=0x86DD)
+    P["vxlan-ipv6-plen-beyond"] = vxlan_frame(v6(6, segment, plen=len(segment) + 8), inner_type=0x86DD)
+    P["vxlan-ipv6-hop-by-hop"] = vxlan_frame(v6(0, bytes([17, 0, 1, 4, 0, 0, 0, 0]) + udp(1, 2, b"abc")),
+                                             inner_type=0x86DD)
 
 
 def _vxlan_csum_ffff() -> bytes:
@@ -385,7 +423,8 @@ def gso_super_frame() -> bytes:
 
 CUT_EVERYWHERE = ("vxlan-tcp", "vxlan-tcp-csum-good-101", "vxlan-syn-mss", "vxlan-vlan", "vxlan-udp",
                   "vxlan-icmp-echo", "ipip-tcp", "ipip-syn", "syn-linux", "tcp", "udp-dns", "vxlan-outer-options",
-                  "bgp-update", "icmp-frag-needed-vxlan", "outer-frag-1")
+                  "bgp-update", "icmp-frag-needed-vxlan", "outer-frag-1", "ipv6-syn-mss", "ipv6-udp-dns",
+                  "vxlan-ipv6-syn", "vxlan-ipv6-udp")
 
 
 def mutants(packets: dict[str, bytes], count: int, seed: int = 7) -> list[tuple[bytes, int]]:
@@ -441,6 +480,14 @@ def other_link_records() -> list[tuple[int, bytes, int]]:
     ipv6_packet = packets["ipv6-tcp"][14:]
     found.append((LINKTYPE_RAW, ipv6_packet, len(ipv6_packet)))
     found.append((229, ipv6_packet, len(ipv6_packet)))
+    for name in ("ipv6-syn-mss", "ipv6-udp-dns", "ipv6-hop-by-hop", "ipv6-plen-beyond"):
+        packet = packets[name][14:]
+        found.append((229, packet, len(packet)))
+        sll = struct.pack(">HHH8sH", 0, 1, 6, MAC_A + b"\x00\x00", 0x86DD) + packet
+        found.append((LINKTYPE_SLL, sll, len(sll)))
+        sll2 = struct.pack(">HHIHBB8s", 0x86DD, 0, 2, 1, 4, 6, MAC_A + b"\x00\x00") + packet
+        found.append((LINKTYPE_SLL2, sll2, len(sll2)))
+        found.append((LINKTYPE_SLL2, sll2[:50], len(sll2)))
     found.append((229, ip_packets["tcp"], len(ip_packets["tcp"])))     # raw IPv6 link, IPv4 inside
     sll_arp = struct.pack(">HHH8sH", 0, 1, 6, MAC_A + b"\x00\x00", 0x0806) + arp()
     found.append((LINKTYPE_SLL, sll_arp, len(sll_arp)))

@@ -16,6 +16,9 @@ The vectorised path covers the common stacks of a Kubernetes underlay:
     inner   the same IPv4 checks, fragments allowed (nothing past a non-first one);
     L4      TCP (any options; dpkt's option walk for the MSS of SYNs), UDP proven by its port
             and payload to be no tunnel, ICMP other than the error types (echo identity kept)
+    IPv6    the same link types carrying IPv6, and the inner Ethernet of VXLAN (over IPv4) carrying
+            IPv6: a fixed header followed directly by TCP or UDP (no extension headers), payload
+            length not 0 and within the captured bytes (or beyond them when snaplen-cut)
 
 The first 128 bytes of every record are copied out of the batch buffer with one numpy gather;
 each layer's header is then a fixed-width window cut out of that copy at a per-row offset
@@ -23,7 +26,8 @@ each layer's header is then a fixed-width window cut out of that copy at a per-r
 of the window, and every field is guarded by a captured-length check made before it is
 used. A row that fails any check -- a header cut short, outer IP
 fragments (the reference's FragmentAttribution table must see all of them, in order),
-IPv6, GRE, Geneve, BGP, ICMP errors, UDP whose payload might pass one of the reference's
+IPv6 extension headers, ICMPv6, tunnels over an IPv6 underlay, 6in4, GRE, Geneve, BGP, ICMP
+errors, UDP whose payload might pass one of the reference's
 plausibility tests, malformed headers, anything unknown -- is decoded by the reference
 decoder (one ReferenceDecoder per FastDecoder, so its fragment table persists across
 batches) and merged back in record order.
@@ -157,6 +161,9 @@ class _Out:
         self.done = np.zeros(n, dtype=bool)        # every column of the row is set
         self.addr_rows, self.addr_src, self.addr_dst = [], [], []      # (rows, outer src, outer dst)
         self.inner_rows, self.inner_src, self.inner_dst = [], [], []
+        # the same for IPv6 headers: (rows, 16-byte source and destination addresses as (k, 16) arrays)
+        self.addr6_rows, self.addr6_src, self.addr6_dst = [], [], []
+        self.inner6_rows, self.inner6_src, self.inner6_dst = [], [], []
         self.mac_rows, self.mac_src, self.mac_dst = [], [], []
 
     def __setitem__(self, key, value):
@@ -180,6 +187,7 @@ class FastDecoder:
         for port in GENEVE_PORTS:
             self._is_tunnel_port[port] = True
         self._addr_cache: dict[int, str] = {}
+        self._addr6_cache: dict[bytes, tuple] = {}     # 16 bytes -> (text, key)
         self._mac_cache: dict[int, str] = {}
         self.packets = 0       # rows decoded
         self.fallback = 0      # of which the reference decoded
@@ -211,32 +219,38 @@ class FastDecoder:
         ltr, capr = lt[rows], cap[rows]
         et = _u16(M, 12)
         eth = (ltr == 1) & (capr >= 14)
-        eth_ip = eth & (et == 0x0800)
-        vlan_ip = eth & (capr >= 18) & (et == 0x8100) & (_u16(M, 16) == 0x0800)
-        raw_ip = np.isin(ltr, _RAW_LINKS) & ((M[:, 0] >> 4) == 4)
-        sll_ip = (ltr == 113) & (capr >= 16) & (_u16(M, 14) == 0x0800)
-        sll2_ip = (ltr == 276) & (capr >= 20) & (_u16(M, 0) == 0x0800)
+        vlan = eth & (capr >= 18) & (et == 0x8100)
+        raw = np.isin(ltr, _RAW_LINKS)
+        sll, sll2 = (ltr == 113) & (capr >= 16), (ltr == 276) & (capr >= 20)
         arp = rows[eth & (et == 0x0806)]
         out.enc[arp] = ENC_NON_IP          # dpkt parses ARP (or not): either way no IP, no exception
         out.done[arp] = True
-        l3_off = 14 * eth_ip + 18 * vlan_ip + 16 * sll_ip + 20 * sll2_ip
-        k = np.flatnonzero(eth_ip | vlan_ip | raw_ip | sll_ip | sll2_ip)
-        rows = rows[k]
-        l3 = start[rows] + l3_off[k]
+        l3_rows, l3_pos = [], []
+        for ethertype, version in ((0x0800, 4), (0x86DD, 6)):
+            eth_ip = eth & (et == ethertype)
+            vlan_ip = vlan & (_u16(M, 16) == ethertype)
+            raw_ip = raw & ((M[:, 0] >> 4) == version)
+            sll_ip = sll & (_u16(M, 14) == ethertype)
+            sll2_ip = sll2 & (_u16(M, 0) == ethertype)
+            l3_off = 14 * eth_ip + 18 * vlan_ip + 16 * sll_ip + 20 * sll2_ip
+            k = np.flatnonzero(eth_ip | vlan_ip | raw_ip | sll_ip | sll2_ip)
+            l3_rows.append(rows[k])
+            l3_pos.append(start[rows[k]] + l3_off[k])
+        (rows, rows6), (l3, l3_6) = l3_rows, l3_pos
+
+        # -- outer IPv6: native TCP and UDP --------------------------------------------------
+        ip = self._ipv6(B, rows6, l3_6, end[rows6] - l3_6, cut[rows6])
+        r6, t6, p6 = ip["rows"], ip["l4"], ip["plen"]
+        _outer_ip(out, ip, 6)
+        k = np.flatnonzero(ip["proto"] == 6)
+        self._tcp(B, out, ENC_NATIVE, r6[k], t6[k], p6[k], ip["tlen"][k])
+        k = np.flatnonzero(ip["proto"] == 17)
+        self._udp(out, ENC_NATIVE, r6[k], B.window(r6[k], t6[k], L4_WINDOW), p6[k])
 
         # -- outer IPv4 ------------------------------------------------------------------
         ip = self._ipv4(B, rows, l3, end[rows] - l3, cut[rows], outer=True)
         rows, proto, t0, plen, tlen = ip["rows"], ip["proto"], ip["l4"], ip["plen"], ip["tlen"]
-        for side in ("outer", "inner"):
-            out[f"{side}_ipv", rows] = 4
-            out[f"{side}_proto", rows] = proto
-            out[f"{side}_len", rows] = ip["len"]
-            out[f"{side}_ip_id", rows] = ip["id"]
-            out[f"{side}_df", rows] = ip["df"]
-        out["outer_ttl", rows] = ip["ttl"]
-        out.addr_rows.append(rows)
-        out.addr_src.append(ip["src"])
-        out.addr_dst.append(ip["dst"])
+        _outer_ip(out, ip, 4)
 
         k = np.flatnonzero(proto == 6)
         self._tcp(B, out, ENC_NATIVE, rows[k], t0[k], plen[k], tlen[k])
@@ -250,10 +264,11 @@ class FastDecoder:
         k = np.flatnonzero(~vx)
         self._udp(out, ENC_NATIVE, ru[k], Lu[k], pu[k])
 
-        # VXLAN by port: UDP 8 + VXLAN 8 (no P flag) + inner Ethernet 14 (IPv4) + inner IPv4
+        # VXLAN by port: UDP 8 + VXLAN 8 (no P flag) + inner Ethernet 14 (IPv4 or IPv6) + inner IP
         k = np.flatnonzero(vx)
         rx, Lx, tx, px, sx, dx = _take(k, ru, Lu, tu, pu, src_u, dst_u)
-        k = np.flatnonzero((px >= 30) & ((Lx[:, 8] & 0x04) == 0) & (_u16(Lx, 28) == 0x0800))
+        inner_type = _u16(Lx, 28)
+        k = np.flatnonzero((px >= 30) & ((Lx[:, 8] & 0x04) == 0) & ((inner_type == 0x0800) | (inner_type == 0x86DD)))
         rx, Lx, tx, px, sx, dx = _take(k, rx, Lx, tx, px, sx, dx)
         csum, partial, unsure = self._udp_checksum_state(B, Lx, tx, px, sx, dx, wire[rx], cut[rx])
         k = np.flatnonzero(~unsure)
@@ -266,6 +281,9 @@ class FastDecoder:
         out.mac_dst.append((_u16(Lx, 16) << 32) | _u32(Lx, 18))
         out.mac_src.append((_u16(Lx, 22) << 32) | _u32(Lx, 24))
         out.enc[rx] = ENC_VXLAN
+        self._inner_ipv6(B, out, rx, Lx, tx, px, cut)
+        k = np.flatnonzero(_u16(Lx, 28) == 0x0800)
+        rx, tx, px = _take(k, rx, tx, px)
         # IPIP: the inner IPv4 is the outer payload
         k = np.flatnonzero(proto == 4)
         out.enc[rows[k]] = ENC_IPIP
@@ -329,6 +347,42 @@ class FastDecoder:
             # the transport length the IP header states: total - header
             "tlen": tot - hl,
         }
+
+    @staticmethod
+    def _ipv6(B, rows, pos, avail, cut):
+        """IPv6 headers at pos with avail bytes after them, followed directly by TCP or UDP (no extension
+        headers, a payload length that is not 0: jumbograms and super-frames are the reference's)."""
+        k = np.flatnonzero(avail >= 40)
+        rows, pos, avail, cut = _take(k, rows, pos, avail, cut)
+        H = B.window(rows, pos, 40)
+        payload_len = _u16(H, 4)
+        proto = _u8(H, 6)
+        tot = payload_len + 40
+        good = ((H[:, 0] >> 4) == 6) & (payload_len > 0) & ((proto == 6) | (proto == 17)) & ((tot <= avail) | cut)
+        k = np.flatnonzero(good)
+        rows, pos, avail, tot, proto, H = _take(k, rows, pos, avail, tot, proto, H)
+        return {"rows": rows, "len": tot, "proto": proto, "ttl": _u8(H, 7), "src": H[:, 8:24], "dst": H[:, 24:40],
+                "l4": pos + 40, "plen": np.minimum(tot, avail) - 40, "tlen": tot - 40}
+
+    def _inner_ipv6(self, B, out, rx, Lx, tx, px, cut):
+        """The inner IPv6 of VXLAN rows (Lx: their windows) whose inner Ethernet says IPv6: TCP and UDP."""
+        k = np.flatnonzero(_u16(Lx, 28) == 0x86DD)
+        if not len(k):
+            return
+        ip = self._ipv6(B, rx[k], tx[k] + 30, px[k] - 30, cut[rx[k]])
+        ri, t, p = ip["rows"], ip["l4"], ip["plen"]
+        out["inner_ipv", ri] = 6
+        out["inner_proto", ri] = ip["proto"]
+        out["inner_len", ri] = ip["len"]
+        out["inner_ip_id", ri] = -1               # IPv6 has none (the outer IPv4's was set for both)
+        out["inner_df", ri] = False
+        out.inner6_rows.append(ri)
+        out.inner6_src.append(ip["src"])
+        out.inner6_dst.append(ip["dst"])
+        k = np.flatnonzero(ip["proto"] == 6)
+        self._tcp(B, out, 0, ri[k], t[k], p[k], ip["tlen"][k])
+        k = np.flatnonzero(ip["proto"] == 17)
+        self._udp(out, 0, ri[k], B.window(ri[k], t[k], L4_WINDOW), p[k])
 
     def _tcp(self, B, out, enc, rows, t, plen, tlen):
         """TCP at t with plen bytes present."""
@@ -454,37 +508,59 @@ class FastDecoder:
         return codes, first, second
 
     def _address_columns(self, out, n):
-        """outer_src, outer_dst, inner_src, inner_dst: each the text of its 32-bit address, formatted once per
-        distinct address (one factorisation of all of them); and their keys (an IPv4 address's key is its
-        32 bits, facts.text_key)."""
-        orows = np.concatenate(out.addr_rows)
-        irows = np.concatenate(out.inner_rows)
-        sources = [np.concatenate(out.addr_src), np.concatenate(out.inner_src)]
-        destinations = [np.concatenate(out.addr_dst), np.concatenate(out.inner_dst)]
-        addresses = np.concatenate(sources + destinations)
-        codes, uniques = pd.factorize(addresses)
-        cache = self._addr_cache
-        if len(cache) > 1 << 16:
-            cache.clear()
-        texts = np.empty(len(uniques) + 1, dtype=object)
-        texts[-1] = ""                          # code -1: no address
-        for j, address in enumerate(uniques.tolist()):
+        """outer_src, outer_dst, inner_src, inner_dst: codes into the texts of the batch's distinct addresses,
+        each formatted once (one factorisation of all the 32-bit IPv4 addresses, one of all the 16-byte IPv6
+        ones); and their keys (facts.text_key: an IPv4 address's own 32 bits, an IPv6 address's digest)."""
+        cache, cache6 = self._addr_cache, self._addr6_cache
+        for kept in (cache, cache6):
+            if len(kept) > 1 << 16:
+                kept.clear()
+        # per version: the rows of the outer and of the inner headers, and their addresses in the order
+        # outer source, inner source, outer destination, inner destination
+        v4_rows = (np.concatenate(out.addr_rows), np.concatenate(out.inner_rows))
+        v4 = [np.concatenate(part) for part in (out.addr_src, out.inner_src, out.addr_dst, out.inner_dst)]
+        codes4, uniques = pd.factorize(np.concatenate(v4))
+        texts = []
+        for address in uniques.tolist():
             text = cache.get(address)
             if text is None:
                 text = cache[address] = socket.inet_ntoa(address.to_bytes(4, "big"))
-            texts[j] = text
-        bounds = np.cumsum([0] + [len(part) for part in sources + destinations])
+            texts.append(text)
+        keys4 = np.concatenate(v4)
+        v6_rows = (_joined(out.addr6_rows), _joined(out.inner6_rows))
+        v6 = [_joined(part, (0, 16), np.uint8)
+              for part in (out.addr6_src, out.inner6_src, out.addr6_dst, out.inner6_dst)]
+        packed = np.ascontiguousarray(np.concatenate(v6)).view(np.dtype((np.void, 16))).ravel()
+        uniques6, inverse = np.unique(packed, return_inverse=True)
+        spelled = []
+        for raw in uniques6.tolist():
+            found = cache6.get(raw)
+            if found is None:
+                text = socket.inet_ntop(socket.AF_INET6, raw)
+                found = cache6[raw] = (text, text_key(text))
+            spelled.append(found)
+        inverse = inverse.reshape(-1)
+        codes6 = len(texts) + inverse
+        keys6 = np.array([key for _, key in spelled], dtype=_I64).take(inverse)
+        table = np.empty(len(texts) + len(spelled) + 1, dtype=object)
+        table[:len(texts)] = texts
+        table[len(texts):-1] = [text for text, _ in spelled]
+        table[-1] = ""                          # code -1: no address
         text, known = {}, {}
-        for side, parts in (("src", (0, 1)), ("dst", (2, 3))):
+        for side, (outer_part, inner_part) in (("src", (0, 1)), ("dst", (2, 3))):
+            codes, keys = {}, {}
+            for name, part in (("outer", outer_part), ("inner", inner_part)):
+                codes[name] = [_part(codes4, v4, part), _part(codes6, v6, part)]
+                keys[name] = [_part(keys4, v4, part), _part(keys6, v6, part)]
             outer = np.full(n, -1, dtype=np.intp)
-            outer[orows] = codes[bounds[parts[0]]:bounds[parts[0] + 1]]
-            inner = outer.copy()               # the innermost header is the outer one unless a tunnel says so
-            inner[irows] = codes[bounds[parts[1]]:bounds[parts[1] + 1]]
-            text["outer_" + side], text["inner_" + side] = TextColumn(outer, texts), TextColumn(inner, texts)
             outer_key = np.full(n, -1, dtype=_I64)
-            outer_key[orows] = addresses[bounds[parts[0]]:bounds[parts[0] + 1]]
-            inner_key = outer_key.copy()
-            inner_key[irows] = addresses[bounds[parts[1]]:bounds[parts[1] + 1]]
+            for rows, code, key in zip((v4_rows[0], v6_rows[0]), codes["outer"], keys["outer"]):
+                outer[rows], outer_key[rows] = code, key
+            # the innermost header is the outer one unless a tunnel says so
+            inner, inner_key = outer.copy(), outer_key.copy()
+            for rows, code, key in zip((v4_rows[1], v6_rows[1]), codes["inner"], keys["inner"]):
+                inner[rows], inner_key[rows] = code, key
+            text["outer_" + side], text["inner_" + side] = TextColumn(outer, table), TextColumn(inner, table)
             known["outer_" + side], known["inner_" + side] = outer_key, inner_key
         return text, known
 
@@ -526,6 +602,35 @@ class FastDecoder:
         data = {name: text[name] if kind == "s" else cols[name] for name, kind, _ in COLUMNS}
         data.update(key_columns(text, known))
         return Facts(data)
+
+
+def _outer_ip(out, ip: dict, version: int) -> None:
+    """The columns an outer IP header sets, for the innermost header too (until a tunnel says otherwise),
+    and its addresses, kept for _address_columns. IPv6 has no identification or DF: those stay unset."""
+    rows = ip["rows"]
+    for side in ("outer", "inner"):
+        out[f"{side}_ipv", rows] = version
+        out[f"{side}_proto", rows] = ip["proto"]
+        out[f"{side}_len", rows] = ip["len"]
+        if version == 4:
+            out[f"{side}_ip_id", rows] = ip["id"]
+            out[f"{side}_df", rows] = ip["df"]
+    out["outer_ttl", rows] = ip["ttl"]
+    kept = (out.addr_rows, out.addr_src, out.addr_dst) if version == 4 else \
+        (out.addr6_rows, out.addr6_src, out.addr6_dst)
+    for target, values in zip(kept, (rows, ip["src"], ip["dst"])):
+        target.append(values)
+
+
+def _joined(parts: list, shape=(0,), dtype=np.intp):
+    """The parts one after another (an empty array of this shape when there are none)."""
+    return np.concatenate(parts) if parts else np.zeros(shape, dtype=dtype)
+
+
+def _part(values, parts: list, index: int):
+    """values[...] for parts[index], where values runs over all the parts one after another."""
+    offset = sum(len(part) for part in parts[:index])
+    return values[offset:offset + len(parts[index])]
 
 
 def _maybe_tunnel(L, size):

@@ -261,6 +261,7 @@ def _base_packets() -> dict[str, bytes]:
     P["vxlan-trailer"] = vxlan_frame(inner_tcp(), checksum="good") + b"\xde\xad\xbe\xef"
     # Geneve and the plausibility tests on other ports
     P["geneve"] = ethernet(ipv4(NODE_A, NODE_B, 17, udp(1, 6081, geneve(ethernet(inner_tcp(), src=VTEP_A)))))
+    _geneve_packets(P)
     P["vxlan-plausible-port"] = ethernet(ipv4(NODE_A, NODE_B, 17, udp(1, 5555, vxlan(ethernet(inner_tcp())))))
     P["vxlan-plausible-arp"] = ethernet(ipv4(NODE_A, NODE_B, 17, udp(1, 5555, vxlan(ethernet(arp(), 0x0806)))))
     P["geneve-plausible-port"] = ethernet(ipv4(NODE_A, NODE_B, 17, udp(1, 5556, geneve(inner_tcp(), proto=0x0800))))
@@ -353,6 +354,30 @@ def _base_packets() -> dict[str, bytes]:
     return P
 
 
+def _geneve_packets(P: dict) -> None:
+    """Geneve on its port as OVN-Kubernetes and Antrea send it (options of any length, an Ethernet payload)
+    and the variants the fast decoder must leave to the reference or get right anyway."""
+    option = struct.pack(">HBB", 0x0102, 0x80, 1) + b"\x00\x00\x00\x07"     # class, type, one word of data
+
+    def on_port(body, checksum="zero", **options):
+        datagram = udp_checksummed(NODE_A, NODE_B, udp(51234, 6081, body), checksum)
+        return ethernet(ipv4(NODE_A, NODE_B, 17, datagram, **options))
+
+    frame = ethernet(inner_tcp(), src=VTEP_A, dst=VTEP_B)
+    P["geneve-options"] = on_port(geneve(frame, options=option * 3))
+    P["geneve-options-63"] = on_port(geneve(frame, options=b"\x00" * 252))
+    P["geneve-options-past-end"] = on_port(geneve(frame, options=option)[:20])
+    P["geneve-csum-good"] = on_port(geneve(frame, vni=77, options=option), checksum="good")
+    P["geneve-csum-bad"] = on_port(geneve(frame, options=option), checksum="bad")
+    P["geneve-oam-critical-v1"] = on_port(b"\x40\xc0" + geneve(frame)[2:])
+    P["geneve-ipv4-payload"] = on_port(geneve(inner_tcp(), proto=0x0800))
+    P["geneve-inner-vlan"] = on_port(geneve(ethernet(inner_tcp(), tags=((0x8100, 9),))))
+    P["geneve-inner-arp"] = on_port(geneve(ethernet(arp(), 0x0806)))
+    P["geneve-inner-ipv6"] = on_port(geneve(ethernet(ipv6(POD6_A, POD6_B, 17, udp(5353, 53, b"q" * 12)), 0x86DD),
+                                            options=option))
+    P["geneve-inner-udp"] = on_port(geneve(ethernet(ipv4(POD_A, POD_B, 17, udp(53000, 53, b"abc")))))
+
+
 def _ipv6_packets(P: dict) -> None:
     """IPv6 the fast decoder takes (TCP and UDP straight after the fixed header, natively or inside VXLAN)
     beside the IPv6 it must leave to the reference (extension headers, ICMPv6, jumbograms, tunnels over
@@ -424,7 +449,7 @@ def gso_super_frame() -> bytes:
 CUT_EVERYWHERE = ("vxlan-tcp", "vxlan-tcp-csum-good-101", "vxlan-syn-mss", "vxlan-vlan", "vxlan-udp",
                   "vxlan-icmp-echo", "ipip-tcp", "ipip-syn", "syn-linux", "tcp", "udp-dns", "vxlan-outer-options",
                   "bgp-update", "icmp-frag-needed-vxlan", "outer-frag-1", "ipv6-syn-mss", "ipv6-udp-dns",
-                  "vxlan-ipv6-syn", "vxlan-ipv6-udp")
+                  "vxlan-ipv6-syn", "vxlan-ipv6-udp", "geneve-options", "geneve-inner-ipv6")
 
 
 def mutants(packets: dict[str, bytes], count: int, seed: int = 7) -> list[tuple[bytes, int]]:

@@ -3,22 +3,23 @@
 The vectorised path covers the common stacks of a Kubernetes underlay:
 
     link    Ethernet II (with at most one 802.1Q tag), raw IP link types (12, 14, 101, 228,
-            229 with version nibble 4), Linux cooked SLL (113) and SLL2 (276) carrying IPv4;
-            Ethernet ARP (a "non-ip" row)
+            229, by the version nibble), Linux cooked SLL (113) and SLL2 (276) carrying IPv4
+            or IPv6; Ethernet ARP (a "non-ip" row)
     outer   IPv4, IHL 5..15, not a fragment (MF = 0, offset = 0), total length at least the
             header length and within the captured bytes -- or beyond them when the record is
             snaplen-cut (caplen < wirelen), as the reference allows
-    then    (a) UDP to a port of the VXLAN set, VXLAN flags without the GPE (P) bit
-                -> inner Ethernet (untagged IPv4) -> inner IPv4, with the outer UDP checksum
-                state (none / good / bad / partial) computed over the whole datagram
+    then    (a) UDP to a port of the VXLAN set, VXLAN flags without the GPE (P) bit, or to the
+                Geneve port, protocol Ethernet, options of any length
+                -> inner Ethernet (untagged IPv4 or IPv6) -> inner IP, with the outer UDP
+                checksum state (none / good / bad / partial) computed over the whole datagram
             (b) IPv4 protocol 4 (IPIP) -> inner IPv4
             (c) native: the outer IPv4 is the innermost
     inner   the same IPv4 checks, fragments allowed (nothing past a non-first one);
     L4      TCP (any options; dpkt's option walk for the MSS of SYNs), UDP proven by its port
             and payload to be no tunnel, ICMP other than the error types (echo identity kept)
-    IPv6    the same link types carrying IPv6, and the inner Ethernet of VXLAN (over IPv4) carrying
-            IPv6: a fixed header followed directly by TCP or UDP (no extension headers), payload
-            length not 0 and within the captured bytes (or beyond them when snaplen-cut)
+    IPv6    outer (native) or inner (in VXLAN or Geneve over IPv4): a fixed header followed
+            directly by TCP or UDP (no extension headers), payload length not 0 and within the
+            captured bytes (or beyond them when snaplen-cut)
 
 The first 128 bytes of every record are copied out of the batch buffer with one numpy gather;
 each layer's header is then a fixed-width window cut out of that copy at a per-row offset
@@ -26,8 +27,8 @@ each layer's header is then a fixed-width window cut out of that copy at a per-r
 of the window, and every field is guarded by a captured-length check made before it is
 used. A row that fails any check -- a header cut short, outer IP
 fragments (the reference's FragmentAttribution table must see all of them, in order),
-IPv6 extension headers, ICMPv6, tunnels over an IPv6 underlay, 6in4, GRE, Geneve, BGP, ICMP
-errors, UDP whose payload might pass one of the reference's
+IPv6 extension headers, ICMPv6, tunnels over an IPv6 underlay, 6in4, GRE, Geneve carrying
+IP directly, BGP, ICMP errors, UDP whose payload might pass one of the reference's
 plausibility tests, malformed headers, anything unknown -- is decoded by the reference
 decoder (one ReferenceDecoder per FastDecoder, so its fragment table persists across
 batches) and merged back in record order.
@@ -49,8 +50,8 @@ from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, TextColumn, key_co
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
-ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip")
-ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP = 1, 2, 3, 4
+ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip", "geneve")
+ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP, ENC_GENEVE = 1, 2, 3, 4, 5
 _ENCAP_TEXTS = np.array(ENCAP_NAMES + ("",), dtype=object)    # a TextColumn's table: "" last, for code -1
 _ENCAP_KEYS = np.array([text_key(name) for name in ENCAP_NAMES], dtype=np.int64)
 _ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the packet these quote
@@ -180,12 +181,13 @@ class FastDecoder:
         self.vxlan_ports = frozenset(int(p) for p in vxlan_ports)
         self.reference = ReferenceDecoder(self.vxlan_ports)
         self._is_vxlan_port = np.zeros(65536, dtype=bool)
+        self._is_geneve_port = np.zeros(65536, dtype=bool)
         self._is_tunnel_port = np.zeros(65536, dtype=bool)
         for port in self.vxlan_ports:
             if 0 <= port < 65536:
                 self._is_vxlan_port[port] = self._is_tunnel_port[port] = True
         for port in GENEVE_PORTS:
-            self._is_tunnel_port[port] = True
+            self._is_tunnel_port[port] = self._is_geneve_port[port] = True
         self._addr_cache: dict[int, str] = {}
         self._addr6_cache: dict[bytes, tuple] = {}     # 16 bytes -> (text, key)
         self._mac_cache: dict[int, str] = {}
@@ -260,38 +262,49 @@ class FastDecoder:
         ru, tu, pu = _take(k, rows, t0, plen)
         Lu = B.window(ru, tu, L4_WINDOW)
         src_u, dst_u = ip["src"][k], ip["dst"][k]
-        vx = self._is_vxlan_port[_u16(Lu, 2)]
-        k = np.flatnonzero(~vx)
+        dport = _u16(Lu, 2)
+        tunnel = self._is_vxlan_port[dport] | self._is_geneve_port[dport]
+        k = np.flatnonzero(~tunnel)
         self._udp(out, ENC_NATIVE, ru[k], Lu[k], pu[k])
 
-        # VXLAN by port: UDP 8 + VXLAN 8 (no P flag) + inner Ethernet 14 (IPv4 or IPv6) + inner IP
-        k = np.flatnonzero(vx)
-        rx, Lx, tx, px, sx, dx = _take(k, ru, Lu, tu, pu, src_u, dst_u)
-        inner_type = _u16(Lx, 28)
-        k = np.flatnonzero((px >= 30) & ((Lx[:, 8] & 0x04) == 0) & ((inner_type == 0x0800) | (inner_type == 0x86DD)))
-        rx, Lx, tx, px, sx, dx = _take(k, rx, Lx, tx, px, sx, dx)
-        csum, partial, unsure = self._udp_checksum_state(B, Lx, tx, px, sx, dx, wire[rx], cut[rx])
+        # UDP tunnels by port: VXLAN (8 bytes, no P flag) or Geneve (8 bytes and its options, an Ethernet
+        # payload), then an untagged inner Ethernet carrying IPv4 or IPv6 (a VXLAN port wins, as there)
+        k = np.flatnonzero(tunnel)
+        rt, Lt, tt, pt, st, dt = _take(k, ru, Lu, tu, pu, src_u, dst_u)
+        vxlan = self._is_vxlan_port[_u16(Lt, 2)]
+        head = np.where(vxlan, 16, 16 + (Lt[:, 8] & 0x3F).astype(_I64) * 4)   # UDP and tunnel header bytes
+        k = np.flatnonzero(np.where(vxlan, (Lt[:, 8] & 0x04) == 0, _u16(Lt, 10) == 0x6558) & (pt >= head + 14))
+        rt, Lt, tt, pt, st, dt, vxlan, head = _take(k, rt, Lt, tt, pt, st, dt, vxlan, head)
+        E = B.window(rt, tt + head, 14)
+        inner_type = _u16(E, 12)
+        k = np.flatnonzero((inner_type == 0x0800) | (inner_type == 0x86DD))
+        rt, Lt, tt, pt, st, dt, vxlan, head, E, inner_type = _take(k, rt, Lt, tt, pt, st, dt, vxlan, head, E,
+                                                                    inner_type)
+        csum, partial, unsure = self._udp_checksum_state(B, Lt, tt, pt, st, dt, wire[rt], cut[rt])
         k = np.flatnonzero(~unsure)
-        rx, Lx, tx, px, csum, partial = _take(k, rx, Lx, tx, px, csum, partial)
-        out["tunnel_port", rx] = _u16(Lx, 2)
-        out["vni", rx] = _u32(Lx, 12) >> 8
-        out["outer_udp_csum", rx] = csum
-        out["offload", rx[partial]] = True
-        out.mac_rows.append(rx)
-        out.mac_dst.append((_u16(Lx, 16) << 32) | _u32(Lx, 18))
-        out.mac_src.append((_u16(Lx, 22) << 32) | _u32(Lx, 24))
-        out.enc[rx] = ENC_VXLAN
-        self._inner_ipv6(B, out, rx, Lx, tx, px, cut)
-        k = np.flatnonzero(_u16(Lx, 28) == 0x0800)
-        rx, tx, px = _take(k, rx, tx, px)
+        rt, Lt, tt, pt, vxlan, head, E, inner_type, csum, partial = _take(k, rt, Lt, tt, pt, vxlan, head, E,
+                                                                         inner_type, csum, partial)
+        out["tunnel_port", rt] = _u16(Lt, 2)
+        out["vni", rt] = _u32(Lt, 12) >> 8          # both keep the VNI in the top 24 bits of bytes 4..7
+        out["outer_udp_csum", rt] = csum
+        out["offload", rt[partial]] = True
+        out.mac_rows.append(rt)
+        out.mac_dst.append((_u16(E, 0) << 32) | _u32(E, 2))
+        out.mac_src.append((_u16(E, 6) << 32) | _u32(E, 8))
+        out.enc[rt] = np.where(vxlan, ENC_VXLAN, ENC_GENEVE)
+        at, avail = tt + head + 14, pt - head - 14     # the inner IP header, and the bytes from it on
+        k = np.flatnonzero(inner_type == 0x86DD)
+        self._inner_ipv6(B, out, rt[k], at[k], avail[k], cut)
+        k = np.flatnonzero(inner_type == 0x0800)
+        rx, ix, ax = rt[k], at[k], avail[k]
         # IPIP: the inner IPv4 is the outer payload
         k = np.flatnonzero(proto == 4)
         out.enc[rows[k]] = ENC_IPIP
 
-        # -- inner IPv4 of VXLAN / IPIP ----------------------------------------------------
+        # -- inner IPv4 of VXLAN / Geneve / IPIP ---------------------------------------------
         ri = np.concatenate([rx, rows[k]])
-        pi = np.concatenate([tx + 30, t0[k]])
-        ai = np.concatenate([px - 30, plen[k]])
+        pi = np.concatenate([ix, t0[k]])
+        ai = np.concatenate([ax, plen[k]])
         ip = self._ipv4(B, ri, pi, ai, cut[ri], outer=False)
         ri = ip["rows"]
         out["inner_proto", ri] = ip["proto"]
@@ -364,12 +377,11 @@ class FastDecoder:
         return {"rows": rows, "len": tot, "proto": proto, "ttl": _u8(H, 7), "src": H[:, 8:24], "dst": H[:, 24:40],
                 "l4": pos + 40, "plen": np.minimum(tot, avail) - 40, "tlen": tot - 40}
 
-    def _inner_ipv6(self, B, out, rx, Lx, tx, px, cut):
-        """The inner IPv6 of VXLAN rows (Lx: their windows) whose inner Ethernet says IPv6: TCP and UDP."""
-        k = np.flatnonzero(_u16(Lx, 28) == 0x86DD)
-        if not len(k):
+    def _inner_ipv6(self, B, out, rows, at, avail, cut):
+        """The inner IPv6 at `at` (avail bytes from there) of tunnel rows: TCP and UDP."""
+        if not len(rows):
             return
-        ip = self._ipv6(B, rx[k], tx[k] + 30, px[k] - 30, cut[rx[k]])
+        ip = self._ipv6(B, rows, at, avail, cut[rows])
         ri, t, p = ip["rows"], ip["l4"], ip["plen"]
         out["inner_ipv", ri] = 6
         out["inner_proto", ri] = ip["proto"]

@@ -9,12 +9,10 @@ tunnel's own counters stay whole.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import Facts
+from ..decode.facts import KEYED, Facts, keys_of
 
 # Linux cooked captures are where `-i any` comes from
 ANY_INTERFACE_LINKTYPES = frozenset({113, 276})
@@ -26,25 +24,59 @@ MEMORY = 65536         # identities remembered across batches (bounded)
 
 
 class DuplicateMarker:
+    """A packet is a duplicate when the last sighting of its identity (a 64-bit hash of IDENTITY) was at
+    most WINDOW_SECONDS before it. The identities of the MEMORY most recent sightings are remembered
+    across batches, as arrays sorted by identity; within a batch everything is vectorised."""
+
     def __init__(self):
-        self.recent: OrderedDict = OrderedDict()  # identity hash -> last seen ts
+        self.identities = np.zeros(0, dtype=np.uint64)
+        self.last_seen = np.zeros(0, dtype=np.float64)     # time of each identity's last sighting
+        self.last_order = np.zeros(0, dtype=np.int64)      # and its place among all sightings
+        self.sightings = 0
 
     def mark(self, facts: Facts) -> Facts:
         marks = facts["duplicate"] = np.zeros(len(facts), dtype=bool)
         cooked = np.flatnonzero(np.isin(facts["linktype"], _ANY_LINKTYPES) & (facts["inner_ipv"] > 0))
-        if not len(cooked):
-            return facts
-        hashes = pd.util.hash_pandas_object(facts.frame(IDENTITY, cooked), index=False).to_numpy()
-        times = facts["ts"][cooked]
-        duplicate = np.zeros(len(hashes), dtype=bool)
-        recent = self.recent
-        for index, (identity, ts) in enumerate(zip(hashes.tolist(), times.tolist())):
-            seen = recent.get(identity)
-            if seen is not None and ts - seen <= WINDOW_SECONDS:
-                duplicate[index] = True
-            recent[identity] = ts
-            recent.move_to_end(identity)
-        while len(recent) > MEMORY:
-            recent.popitem(last=False)
-        marks[cooked] = duplicate
+        if len(cooked):
+            # text columns by their integer keys: the same identity for the same texts, no string hashing
+            columns = {name: keys_of(facts, name)[cooked] if name in KEYED else facts[name][cooked]
+                       for name in IDENTITY}
+            identity = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
+            marks[cooked] = self.sighted(identity, facts["ts"][cooked])
         return facts
+
+    def sighted(self, identity, times) -> np.ndarray:
+        """Take these sightings (identity hashes and times, in capture order); True where a sighting is a
+        duplicate of the one before it of the same identity."""
+        count = len(identity)
+        if not count:
+            return np.zeros(0, dtype=bool)
+        order = np.argsort(identity, kind="stable")        # each identity's sightings together, in order
+        ranked = identity[order]
+        repeat = np.r_[False, ranked[1:] == ranked[:-1]]    # not the identity's first sighting in the batch
+        before = np.full(count, np.nan)
+        before[order[repeat]] = times[order[np.flatnonzero(repeat) - 1]]
+        firsts = order[~repeat]
+        if len(self.identities):
+            at = np.minimum(np.searchsorted(self.identities, identity[firsts]), len(self.identities) - 1)
+            known = self.identities[at] == identity[firsts]
+            before[firsts[known]] = self.last_seen[at[known]]
+        duplicate = times - before <= WINDOW_SECONDS      # no sighting before: NaN, never a duplicate
+        self._remember(ranked, times, order, np.r_[ranked[1:] != ranked[:-1], True])
+        return duplicate
+
+    def _remember(self, ranked, times, order, last):
+        """Each identity's last sighting of the batch replaces what was remembered of it; the MEMORY most
+        recent sightings are kept."""
+        latest = ranked[last]
+        kept = ~np.isin(self.identities, latest, assume_unique=True)
+        identities = np.concatenate([self.identities[kept], latest])
+        seen = np.concatenate([self.last_seen[kept], times[order[last]]])
+        places = np.concatenate([self.last_order[kept], self.sightings + order[last]])
+        self.sightings += len(times)
+        if len(identities) > MEMORY:
+            newest = np.argpartition(places, len(places) - MEMORY)[len(places) - MEMORY:]
+            identities, seen, places = identities[newest], seen[newest], places[newest]
+        by_identity = np.argsort(identities)
+        self.identities, self.last_seen, self.last_order = \
+            identities[by_identity], seen[by_identity], places[by_identity]

@@ -20,7 +20,7 @@ from pcapdiag.analyzers.flows import FlowAnalyzer
 from pcapdiag.analyzers.groups import FoldedTable
 from pcapdiag.analyzers.mtu import _group_max
 from pcapdiag.analyzers.overhead import OverheadAnalyzer
-from pcapdiag.decode.facts import new_row, rows_to_frame
+from pcapdiag.decode.facts import new_row, rows_to_facts
 
 
 def evidence(rng, rows):
@@ -52,7 +52,7 @@ def tunnel_rows(overheads, repeat):
                        outer_len=1000 + size, inner_ipv=4, inner_src="10.0.0.1", inner_dst="10.0.0.2",
                        inner_len=1000)
             rows.append(row)
-    return rows_to_frame(rows)
+    return rows_to_facts(rows)
 
 
 def test_the_overhead_histogram_keeps_the_sizes_seen_first(monkeypatch):
@@ -80,7 +80,7 @@ def segments(seqs, sport, payload, wirelen):
                    inner_dst="10.0.0.2", inner_proto=6, inner_len=payload + 40, sport=sport, dport=80,
                    tcp_flags=0x10, tcp_seq=seq, tcp_payload=payload)
         rows.append(row)
-    facts = rows_to_frame(rows)
+    facts = rows_to_facts(rows)
     facts["duplicate"] = np.zeros(len(facts), dtype=bool)
     return facts
 

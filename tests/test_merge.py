@@ -64,7 +64,7 @@ def test_retransmissions_across_a_split_are_found():
 
 
 def _segments(seqs, payload):
-    from pcapdiag.decode.facts import new_row, rows_to_frame
+    from pcapdiag.decode.facts import new_row, rows_to_facts
 
     rows = []
     for index, seq in enumerate(seqs):
@@ -74,7 +74,7 @@ def _segments(seqs, payload):
                    inner_dst="10.0.0.2", inner_proto=6, inner_len=payload + 40, sport=1000, dport=80,
                    tcp_flags=0x10, tcp_seq=seq % (1 << 32), tcp_payload=payload)
         rows.append(row)
-    facts = rows_to_frame(rows)
+    facts = rows_to_facts(rows)
     facts["duplicate"] = np.zeros(len(facts), dtype=bool)
     return facts
 

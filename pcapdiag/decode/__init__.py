@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from .facts import COLUMN_NAMES, rows_to_frame
+from .facts import COLUMN_NAMES, rows_to_facts
 from .reference import DEFAULT_VXLAN_PORTS, PacketWalker
 
 FRAGMENT_TABLE_SIZE = 4096  # datagrams in flight; the oldest are forgotten (bounded memory)
@@ -56,7 +56,7 @@ class ReferenceDecoder:
         return rows
 
     def decode_batch(self, batch):
-        return rows_to_frame(self.decode_rows_at(batch, range(len(batch.offsets))))
+        return rows_to_facts(self.decode_rows_at(batch, range(len(batch.offsets))))
 
 
-__all__ = ["COLUMN_NAMES", "DEFAULT_VXLAN_PORTS", "ReferenceDecoder", "FragmentAttribution", "rows_to_frame"]
+__all__ = ["COLUMN_NAMES", "DEFAULT_VXLAN_PORTS", "ReferenceDecoder", "FragmentAttribution", "rows_to_facts"]

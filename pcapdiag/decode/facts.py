@@ -185,7 +185,7 @@ class Facts:
                              for name in names}, columns=names)
 
 
-def rows_to_frame(rows: list[dict]) -> Facts:
+def rows_to_facts(rows: list[dict]) -> Facts:
     """Turn decoded rows into Facts with the fixed column dtypes."""
     import numpy as np
 

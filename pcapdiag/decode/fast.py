@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from . import ReferenceDecoder
-from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, TextColumn, key_columns, rows_to_frame, text_key
+from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, TextColumn, key_columns, rows_to_facts, text_key
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
                         GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
 
@@ -199,7 +199,7 @@ class FastDecoder:
         n = len(batch.offsets)
         self.packets += n
         if n == 0:
-            return rows_to_frame([])
+            return rows_to_facts([])
         start = np.asarray(batch.offsets, dtype=_I64)
         cap = np.asarray(batch.caplens, dtype=_I64)
         wire = np.asarray(batch.wirelens, dtype=_I64)

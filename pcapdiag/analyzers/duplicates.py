@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import KEYED, Facts, keys_of
+from ..decode.facts import Facts, grouping_column
 
 # Linux cooked captures are where `-i any` comes from
 ANY_INTERFACE_LINKTYPES = frozenset({113, 276})
@@ -39,8 +39,7 @@ class DuplicateMarker:
         cooked = np.flatnonzero(np.isin(facts["linktype"], _ANY_LINKTYPES) & (facts["inner_ipv"] > 0))
         if len(cooked):
             # text columns by their integer keys: the same identity for the same texts, no string hashing
-            columns = {name: keys_of(facts, name)[cooked] if name in KEYED else facts[name][cooked]
-                       for name in IDENTITY}
+            columns = {name: grouping_column(facts, name)[cooked] for name in IDENTITY}
             identity = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
             marks[cooked] = self.sighted(identity, facts["ts"][cooked])
         return facts

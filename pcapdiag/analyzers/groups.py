@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
-from ..decode.facts import Facts, KEYED, keys_of, text_key
+from ..decode.facts import Facts, grouping_column, text_key
 
 
 def group_codes(facts: Facts, names: list, rows=None):
@@ -21,7 +21,7 @@ def group_codes(facts: Facts, names: list, rows=None):
         if isinstance(name, np.ndarray):
             values = name
         else:
-            values = keys_of(facts, name) if name in KEYED else facts[name]
+            values = grouping_column(facts, name)
         columns.append(values if rows is None else values[rows])
     if not columns:
         raise ValueError("group_codes needs at least one column")

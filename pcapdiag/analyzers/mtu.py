@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD
-from ..decode.facts import Facts, KEYED, keys_of, text_key
+from ..decode.facts import Facts, grouping_column, keys_of, text_key
 from .groups import TUNNEL_KEYS, FoldedTable, group_codes, rows_of
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
@@ -158,7 +158,7 @@ class MtuAnalyzer:
         inner_len = facts["inner_len"][big]
         budget = np.full(len(big), NO_BUDGET)
         if self.icmp_events:
-            flows = [keys_of(facts, name)[big] if name in KEYED else facts[name][big] for name in FIVE_TUPLE]
+            flows = [grouping_column(facts, name)[big] for name in FIVE_TUPLE]
             budget = self._told_budgets(flows, facts["ts"][big])
         counted = inner_len > budget
         if counted.any():

@@ -10,10 +10,9 @@ from __future__ import annotations
 import ipaddress
 
 import numpy as np
-import pandas as pd
 
 from ..decode.facts import Facts, keys_of, text_key
-from .groups import TUNNEL_KEYS, first_rows, group_codes
+from .groups import TUNNEL_KEYS, group_codes
 
 ADDRESS_CAP = 50_000  # (node, vni, pod) triples kept; beyond it new ones are counted, not stored
 DEFAULT_NODE_PREFIX = {4: 24, 6: 64}
@@ -58,7 +57,7 @@ class TopologyAnalyzer:
         if native.any():
             rows = np.flatnonzero(native)
             for side in ("inner_src", "inner_dst"):
-                first = first_rows(pd.factorize(keys_of(facts, side)[rows])[0])
+                first = group_codes(facts, [side], rows)[1]
                 self._add(self.native_addresses, facts.take(side, rows[first]).tolist())
             # natively routed nodes talk BGP (TCP 179) to each other: those sessions are the node peerings
             bgp = native & ((facts["sport"] == BGP_PORT) | (facts["dport"] == BGP_PORT)) \

@@ -265,6 +265,11 @@ def key_columns(text: dict, known: dict | None = None) -> dict:
     return keys
 
 
+def grouping_column(facts, name: str):
+    """A column as the analyzers group by it: a KEYED text column's int64 keys, any other as it is."""
+    return keys_of(facts, name) if name in KEYED else facts[name]
+
+
 def keys_of(facts, name: str):
     """The int64 keys of a KEYED text column of Facts or a DataFrame (computed when they have none; facts
     whose text columns are edited must drop their key columns, which are trusted as they are)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..decode.facts import Facts, KEYED, column_keys, keys_of, text_column, text_key
+from ..decode.facts import Facts, grouping_column, keys_of, text_column, text_key
 from .groups import group_codes, stable_order
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
@@ -69,7 +69,7 @@ class FlowAnalyzer:
         firsts = wanted[first_rows]
         keys = {name: facts.take(name, firsts) for name in FLOW_KEY}
         column = {name: facts[name][wanted] for name in _NUMERIC_COLUMNS}
-        hashes = _flow_hashes(keys, {name: keys_of(facts, name)[firsts] for name in KEYED if name in FLOW_KEY})
+        hashes = _flow_hashes([grouping_column(facts, name)[firsts] for name in FLOW_KEY])
         position = self._positions(hashes)
         retransmit, seq_base, seq_high = self._retransmissions(hashes, position, codes, column)
         tcp = column["inner_proto"] == 6
@@ -231,15 +231,13 @@ class FlowAnalyzer:
             self._absorb({**other.columns, "seq_base": unknown, "seq_high": unknown})
         self.evicted_flows += other.evicted_flows
         self.evicted_packets += other.evicted_packets
-        adjustments = self._carried_before(other.leading)
+        rows, count, longest = self._carried_before(other.leading)
         adopted = self._merge_sequences(other.columns)
         self.leading.adopt(other.leading, adopted)
-        if adjustments:
+        if len(rows):
             table = self.columns
-            rows = dict(zip(table["flow_hash"].tolist(), zip(*(table[name].tolist() for name in FLOW_KEY))))
-            found = [(*rows[key], count, longest) for key, count, longest in adjustments if key in rows]
-            if found:
-                self._absorb(_retransmit_adjustments(found))
+            table["retransmits"][rows] += count
+            table["max_retransmit_len"][rows] = np.maximum(table["max_retransmit_len"][rows], longest)
 
     def _merge_sequences(self, theirs: dict | None) -> list:
         """Take on the later chunk's sequence state (theirs: its table): a flow with none here adopts it (the
@@ -263,12 +261,13 @@ class FlowAnalyzer:
             for name in _SEQ:
                 self.columns[name][:] = -1
 
-    def _carried_before(self, leading: LeadingSegments) -> list:
-        """(flow, count, longest) of the later chunk's leading segments that this (earlier) state had already
-        covered: the later chunk took them as new data, but they were retransmissions."""
+    def _carried_before(self, leading: LeadingSegments):
+        """The later chunk's leading segments that this (earlier) state had already covered: the later chunk
+        took them as new data, but they were retransmissions. Per flow with any: (its table row, how many,
+        the longest)."""
         flows, ends, lengths = leading.segments()
         if not len(flows) or self.columns is None:
-            return []
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         keys, inverse = np.unique(flows, return_inverse=True)
         row = self._positions(keys)
         covered_to = np.full(len(keys), -1, dtype=np.int64)
@@ -279,8 +278,8 @@ class FlowAnalyzer:
         count = np.bincount(inverse, weights=repeated, minlength=len(keys)).astype(np.int64)
         longest = np.full(len(keys), -1, dtype=np.int64)
         np.maximum.at(longest, inverse[repeated], lengths[repeated])
-        return [(key, int(count[i]), int(longest[i])) for i, key in zip(np.flatnonzero(count).tolist(),
-                                                                         keys[count > 0].tolist())]
+        carried = np.flatnonzero(count)       # covered here, so each of these flows has a row
+        return row[carried], count[carried], longest[carried]
 
     def result(self) -> pd.DataFrame:
         columns = FLOW_KEY + _SUMS + _MAXES + _MINS
@@ -383,15 +382,12 @@ class LeadingSegments:
         self._forgotten.clear()
 
 
-def _flow_hashes(rows: dict, known_keys: dict | None = None) -> np.ndarray:
-    """A 64-bit hash per flow key row (rows: columns of arrays), over the integer keys of its text columns
-    (facts.text_key, given or computed): the same in every worker process, and the same whether the flow
-    came as keys or as text. Each column is mixed in with the splitmix64 finaliser, vectorised."""
-    known_keys = known_keys or {}
+def _flow_hashes(columns: list) -> np.ndarray:
+    """A 64-bit hash per flow, from its FLOW_KEY columns as the analyzers group them (facts.grouping_column:
+    text by its keys): the same in every worker process. Each column is mixed in with the splitmix64
+    finaliser, vectorised."""
     digest = None
-    for name in FLOW_KEY:
-        values = known_keys[name] if name in known_keys else \
-            column_keys(rows[name]) if name in KEYED else np.asarray(rows[name])
+    for values in columns:
         mixed = _splitmix(values.astype(np.int64).view(np.uint64) ^ (np.uint64(0) if digest is None else digest))
         digest = mixed if digest is None else _splitmix(mixed + digest)
     return digest
@@ -407,20 +403,3 @@ def _splitmix(x):
 def _serial(offset):
     """Sequence offsets in serial-number arithmetic (RFC 1982): more than 2**31 ahead means behind."""
     return np.where(offset >= SEQ_SPACE // 2, offset - SEQ_SPACE, offset)
-
-
-def _retransmit_adjustments(adjustments) -> dict:
-    """Rows that only add retransmissions to existing flows (neutral in every other column)."""
-    columns = list(zip(*adjustments))
-    rows = {name: np.array(values, dtype=object if name in KEYED else np.int64)
-            for name, values in zip(FLOW_KEY + ["retransmits", "max_retransmit_len"], columns)}
-    count = len(adjustments)
-    for column in _SUMS:
-        rows.setdefault(column, np.zeros(count, dtype=np.int64))
-    for column in _MAXES:
-        rows.setdefault(column, np.full(count, -1, dtype=np.int64))
-    rows["last"] = np.full(count, float("-inf"))
-    rows["first"] = np.full(count, float("inf"))
-    rows["flow_hash"] = _flow_hashes(rows)
-    rows["seq_base"] = rows["seq_high"] = np.full(count, -1, dtype=np.int64)
-    return rows

@@ -242,12 +242,8 @@ class FastDecoder:
 
         # -- outer IPv6: native TCP and UDP --------------------------------------------------
         ip = self._ipv6(B, rows6, l3_6, end[rows6] - l3_6, cut[rows6])
-        r6, t6, p6 = ip["rows"], ip["l4"], ip["plen"]
         _outer_ip(out, ip, 6)
-        k = np.flatnonzero(ip["proto"] == 6)
-        self._tcp(B, out, ENC_NATIVE, r6[k], t6[k], p6[k], ip["tlen"][k])
-        k = np.flatnonzero(ip["proto"] == 17)
-        self._udp(out, ENC_NATIVE, r6[k], B.window(r6[k], t6[k], L4_WINDOW), p6[k])
+        self._tcp_udp(B, out, ENC_NATIVE, ip)
 
         # -- outer IPv4 ------------------------------------------------------------------
         ip = self._ipv4(B, rows, l3, end[rows] - l3, cut[rows], outer=True)
@@ -319,20 +315,16 @@ class FastDecoder:
         later = ip["frag_off"] != 0
         out.done[ri[later]] = True          # a non-first inner fragment: no L4 header to read
         k = np.flatnonzero(~later)
-        ri, proto, t2, p2, tl2 = _take(k, ri, ip["proto"], ip["l4"], ip["plen"], ip["tlen"])
-        k = np.flatnonzero(proto == 6)
-        self._tcp(B, out, 0, ri[k], t2[k], p2[k], tl2[k])
-        k = np.flatnonzero(proto == 1)
-        self._icmp(B, out, 0, ri[k], t2[k], p2[k])
-        k = np.flatnonzero(proto == 17)
-        rk = ri[k]
-        self._udp(out, 0, rk, B.window(rk, t2[k], L4_WINDOW), p2[k])
+        ip = {name: ip[name][k] for name in ("rows", "proto", "l4", "plen", "tlen")}
+        self._tcp_udp(B, out, 0, ip)
+        k = np.flatnonzero(ip["proto"] == 1)
+        self._icmp(B, out, 0, ip["rows"][k], ip["l4"][k], ip["plen"][k])
 
         # -- everything else: the reference, in record order --------------------------------
         defer = np.flatnonzero(~out.done)
         self.fallback += len(defer)
         rows = self.reference.decode_rows_at(batch, defer.tolist()) if len(defer) else []
-        return self._frame(out, defer, rows)
+        return self._facts(out, defer, rows)
 
     # ------------------------------------------------------------------
     @staticmethod
@@ -382,7 +374,7 @@ class FastDecoder:
         if not len(rows):
             return
         ip = self._ipv6(B, rows, at, avail, cut[rows])
-        ri, t, p = ip["rows"], ip["l4"], ip["plen"]
+        ri = ip["rows"]
         out["inner_ipv", ri] = 6
         out["inner_proto", ri] = ip["proto"]
         out["inner_len", ri] = ip["len"]
@@ -391,10 +383,15 @@ class FastDecoder:
         out.inner6_rows.append(ri)
         out.inner6_src.append(ip["src"])
         out.inner6_dst.append(ip["dst"])
-        k = np.flatnonzero(ip["proto"] == 6)
-        self._tcp(B, out, 0, ri[k], t[k], p[k], ip["tlen"][k])
-        k = np.flatnonzero(ip["proto"] == 17)
-        self._udp(out, 0, ri[k], B.window(ri[k], t[k], L4_WINDOW), p[k])
+        self._tcp_udp(B, out, 0, ip)
+
+    def _tcp_udp(self, B, out, enc, ip: dict) -> None:
+        """The TCP and the UDP (no tunnel) after IP headers (ip: as _ipv4 and _ipv6 give them)."""
+        rows, proto, t, plen = ip["rows"], ip["proto"], ip["l4"], ip["plen"]
+        k = np.flatnonzero(proto == 6)
+        self._tcp(B, out, enc, rows[k], t[k], plen[k], ip["tlen"][k])
+        k = np.flatnonzero(proto == 17)
+        self._udp(out, enc, rows[k], B.window(rows[k], t[k], L4_WINDOW), plen[k])
 
     def _tcp(self, B, out, enc, rows, t, plen, tlen):
         """TCP at t with plen bytes present."""
@@ -589,7 +586,7 @@ class FastDecoder:
         source_key[rows] = sources + MAC_KEY_BASE
         return TextColumn(full, smac), TextColumn(full, dmac), source_key
 
-    def _frame(self, out, defer, rows):
+    def _facts(self, out, defer, rows):
         n, cols = out.n, out.cols
         # text columns stay codes into their distinct texts (TextColumn): rows are looked up where read
         encap = TextColumn(out.enc.astype(np.intp), _ENCAP_TEXTS)
@@ -664,8 +661,6 @@ def _maybe_tunnel(L, size):
     maybe |= (size >= 22) & ((b0 & 0x0C) == 0x08) & (
         (et == 0x0800) | (et == 0x86DD) | (et == 0x0806) | (et == 0x8100))
     return maybe
-
-
 
 
 def _fold(x):

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD
 from ..decode.facts import Facts, grouping_column, keys_of, text_key
-from .groups import TUNNEL_KEYS, FoldedTable, group_codes, rows_of
+from .groups import TUNNEL_KEYS, FoldedTable, group_codes, rows_of, sums_by
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -304,8 +304,7 @@ def _grouped_evidence(facts: Facts, at, keys: list, more_keys: dict | None = Non
         frame[name] = values[first]
     frame["count"] = np.bincount(codes, minlength=groups)
     frame["max_len"], frame["first"], frame["last"] = largest, earliest, latest
-    for name, values in sums.items():
-        frame[name] = np.bincount(codes, weights=values, minlength=groups).astype(np.int64)
+    frame.columns.update(sums_by(codes, groups, sums))
     return frame
 
 

@@ -85,6 +85,8 @@ def test_bad_input_fails_before_any_work(tmp_path):
     with pytest.raises(ExpectationError) as info:
         check(FLANNEL, {"udp_prot": 8472})
     assert info.value.key == "udp_prot"
+    with pytest.raises(TypeError, match="decoder"):  # options would go nowhere with analyze given
+        check(FLANNEL, {"nodes": 3}, analyze=analysed.append, decoder="reference")
 
 
 def test_a_saved_json_report_is_judged_like_the_capture(expect_file):

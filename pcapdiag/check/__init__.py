@@ -25,12 +25,40 @@ from .results import CaptureCheck, CheckResult
 def check(paths, expectations, *, source: str | None = None, analyze=None, each=None, **options) -> CheckResult:
     """Analyse each capture on its own and judge it against expectations.
 
-    paths: one path or a list ("-" for stdin). expectations: an Expectations, a dict of keys, or the path
-    of an expectations file (ExpectationError when it cannot be used). source names where the expectations
-    came from in the JSON and JUnit output [default: the file's path, else ""]. Each capture is analysed
-    with pcapdiag.analyze(path, **options), or with analyze(path) when given; each(capture_check) is called
-    as soon as a capture is judged, to show results while the next capture is analysed. Every capture is
-    opened before any is analysed, so a missing one fails (CaptureError) before any work.
+    Parameters
+    ----------
+    paths
+        One capture path or a list of them (pcap/pcapng, gzip or not; "-" for stdin, read once).
+    expectations
+        An Expectations, a dict of keys ({"udp_port": 8472, "nodes": 3}) or the path of an expectations
+        file as `pcapdiag baseline` writes it.
+    source
+        Where the expectations came from, for the JSON and JUnit output [default: the file's path, else ""].
+    analyze
+        analyze(path) -> Report, instead of pcapdiag.analyze(path, **options) (the command line passes
+        its own, with a progress bar).
+    each
+        each(capture_check), called as soon as a capture is judged: results can be shown while the next
+        capture is analysed.
+    **options
+        Analysis options of pcapdiag.analyze (vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, ...).
+
+    Returns
+    -------
+    CheckResult: .passed, .captures (a CaptureCheck per path, in order), .to_text(), .to_dict(),
+    .to_json(), .to_junit().
+
+    Raises
+    ------
+    ExpectationError for expectations that cannot be used (the message names the key); CaptureError for
+    a capture that cannot be read. Every capture is opened before any is analysed, so a missing one
+    fails before any work.
+
+    Examples
+    --------
+    >>> result = check(["a.pcap", "b.pcap"], "expect.toml", jobs=2)      # doctest: +SKIP
+    >>> result.passed, [c.summary() for c in result.captures]           # doctest: +SKIP
+    (False, ['a.pcap: PASS, 10 of 10 expectations met', 'b.pcap: FAIL, 1 of 10 expectations failed (vni)'])
     """
     from ..capture import open_capture
 
@@ -38,6 +66,9 @@ def check(paths, expectations, *, source: str | None = None, analyze=None, each=
         source = os.fspath(expectations) if isinstance(expectations, (str, os.PathLike)) else ""
     expectations = as_expectations(expectations)
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    if analyze is not None and options:
+        raise TypeError(f"check(): analysis options {sorted(options)} are pcapdiag.analyze's; with analyze= "
+                        f"given, pass them to it")
     if analyze is None:
         from .. import analyze as analyze_capture
 
@@ -51,8 +82,7 @@ def check(paths, expectations, *, source: str | None = None, analyze=None, each=
     for path in paths:
         started, stamp = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
         report = analyze(path)
-        capture = CaptureCheck(path, check_report(report, expectations), time.monotonic() - started,
-                               stamp)
+        capture = CaptureCheck(path, check_report(report, expectations), time.monotonic() - started, stamp)
         result.captures.append(capture)
         if each is not None:
             each(capture)

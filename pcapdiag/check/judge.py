@@ -47,7 +47,6 @@ def check_report(report, expectations) -> list[ExpectationResult]:
     return results
 
 
-
 def _set_result(name, expected: list, observed: list, evidence: str, describe=list_text) -> ExpectationResult:
     passed = set(expected) == set(observed)
     if passed:
@@ -190,6 +189,15 @@ def _check_max_inner_size(obs: Observed, expected, _exp) -> ExpectationResult:
     return ExpectationResult("max_inner_size", passed, expected, largest, message, evidence)
 
 
+def _flow_text(flow) -> str:
+    ports = f":{flow['sport']}" if flow.get("sport") is not None else ""
+    dports = f":{flow['dport']}" if flow.get("dport") is not None else ""
+    text = f"{flow['src']}{ports} > {flow['dst']}{dports} {flow.get('proto')}"
+    if flow.get("encap") not in (None, "native"):
+        text += f" ({flow['encap']}" + (f" VNI {flow['vni']}" if flow.get("vni") is not None else "") + ")"
+    return text
+
+
 def _check_findings(obs: Observed, severity, exp: Expectations) -> ExpectationResult:
     ignored = set(exp.ignore_findings)
     rank = SEVERITIES.index(severity)
@@ -222,15 +230,6 @@ _CHECKS = (
     ("max_inner_size", _check_max_inner_size),
     ("fail_on", _check_findings),
 )
-
-
-def _flow_text(flow) -> str:
-    ports = f":{flow['sport']}" if flow.get("sport") is not None else ""
-    dports = f":{flow['dport']}" if flow.get("dport") is not None else ""
-    text = f"{flow['src']}{ports} > {flow['dst']}{dports} {flow.get('proto')}"
-    if flow.get("encap") not in (None, "native"):
-        text += f" ({flow['encap']}" + (f" VNI {flow['vni']}" if flow.get("vni") is not None else "") + ")"
-    return text
 
 
 __all__ = ["ExpectationResult", "check_report"]

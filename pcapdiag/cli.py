@@ -1,5 +1,6 @@
-"""The command line: a thin click layer over the library.
+"""The command line: the `pcapdiag` group, a thin click layer over the library.
 
+Commands: analyze (here), baseline and check (cli_check.py); what they share is in cli_common.py.
 Exit codes: 0 success; 1 a finding at or above --fail-on (or a failed check);
 2 usage or input error (one line on stderr); 3 an internal error (a bug: please report it).
 Nothing heavy is imported at module level so that --help and argument errors stay fast.
@@ -8,110 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import click
 
 from . import __version__
-from .catalogue import SEVERITIES
-
-EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
-SEVERITY_CHOICES = SEVERITIES
-
-
-class InputError(click.ClickException):
-    exit_code = EXIT_INPUT
-
-    def show(self, file=None):
-        click.echo(f"pcapdiag: error: {self.format_message()}", err=True)
-
-
-class Progress:
-    """packets, MB/s and ETA on stderr, redrawn at most a few times a second; only on a terminal."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.started = time.monotonic()
-        self.last_draw = 0.0
-
-    def __call__(self, bytes_read, size, packets):
-        now = time.monotonic()
-        if not self.enabled or now - self.last_draw < 0.25:
-            return
-        self.last_draw = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = bytes_read / elapsed
-        text = f"\r{packets:,} packets  {rate / 1e6:.1f} MB/s"
-        if size:
-            remaining = max(size - bytes_read, 0) / rate if rate else 0
-            text += f"  {100 * bytes_read / size:5.1f}%  ETA {remaining:.0f} s"
-        click.echo(text + "   ", err=True, nl=False)
-
-    def done(self):
-        if self.enabled and self.last_draw:
-            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
-
-
-def run_guarded(action):
-    """Turn input errors into one line and exit 2, bugs into one line and exit 3: never a traceback."""
-    from .capture import CaptureError
-
-    try:
-        return action()
-    except CaptureError as exc:
-        raise InputError(str(exc)) from None
-    except (click.ClickException, click.exceptions.Exit, click.Abort):
-        raise
-    except BrokenPipeError:
-        # the reader went away (`| head`): nothing more to say, and no traceback at interpreter exit either
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(EXIT_OK)
-    except MemoryError:
-        click.echo("pcapdiag: error: out of memory", err=True)
-        sys.exit(EXIT_INPUT)
-    except KeyboardInterrupt:
-        click.echo("pcapdiag: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # a bug: say so in one line; PCAPDIAG_DEBUG=1 shows the traceback
-        if os.environ.get("PCAPDIAG_DEBUG"):
-            raise
-        click.echo(f"pcapdiag: internal error ({type(exc).__name__}: {exc}); rerun with PCAPDIAG_DEBUG=1 and "
-                   f"report it", err=True)
-        sys.exit(EXIT_INTERNAL)
-
-
-def analysis_options(function):
-    """Options shared by every command that analyses captures."""
-    options = [
-        click.option("--vxlan-port", "vxlan_ports", type=click.IntRange(1, 65535), multiple=True,
-                     help="Also decode this UDP port as VXLAN (default set: 4789, 8472, 4790)."),
-        click.option("--underlay-mtu", type=click.IntRange(68, 65535), default=None,
-                     help="Underlay MTU, instead of inferring it from the largest outer packet."),
-        click.option("--decoder", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
-                     help="fast: vectorised, falls back to dpkt per packet; reference: dpkt only."),
-        click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
-                     help="Worker processes for large captures [default: CPU count]."),
-        click.option("--flow-cap", type=click.IntRange(100, 50_000_000), default=None,
-                     help="Most flows kept in memory (smallest evicted beyond it) [default: 50000]."),
-        click.option("--address-cap", type=click.IntRange(10, 50_000_000), default=None, hidden=True,
-                     help="Most node/pod address pairings kept [default: 50000]."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap=None):
-    from .multi import analyze_files
-
-    progress = Progress(enabled=not quiet and sys.stderr.isatty())
-    try:
-        return analyze_files(list(files), vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder,
-                             jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap,
-                             progress=progress)
-    finally:
-        progress.done()
+from .cli_check import baseline, check
+from .cli_common import EXIT_FINDINGS, EXIT_INPUT, SEVERITY_CHOICES, analysis_options, run_analysis, run_guarded
 
 
 class OneLineErrors(click.Group):
@@ -176,8 +79,9 @@ def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, unde
     run_guarded(action)
 
 
-# `baseline` and `check` (cli_check.py) register themselves on `main` when imported
-from . import cli_check  # noqa: E402,F401
+main.add_command(baseline)
+main.add_command(check)
+
 
 def run():
     """The console script: main(), then leave without tearing the interpreter down. Freeing a big heap

@@ -1,60 +1,28 @@
-"""`pcapdiag baseline` and `pcapdiag check`: expectations for CI, as a thin click layer over expectations.py.
+"""`pcapdiag baseline` and `pcapdiag check`: expectations for CI, as a thin click layer over pcapdiag.check.
 
     pcapdiag baseline GOOD.pcap -o expect.toml
     pcapdiag check CAPTURE... --expect expect.toml [--expect-port 8472 ...] [--format json] [--junit FILE]
 
-Exit codes (pcapdiag.cli): 0 every expectation met, 1 one failed, 2 input or usage error.
-Nothing heavy is imported here at module level: pandas and the pipeline load when a command runs.
+Exit codes (cli_common): 0 every expectation met, 1 one failed, 2 input or usage error.
+Nothing heavy is imported here at module level: pandas and the runner load when a command runs.
 """
 from __future__ import annotations
 
 import os
 import sys
-import time
-from dataclasses import dataclass, field
 
 import click
 
 from . import __version__
-from .cli import (EXIT_FINDINGS, EXIT_OK, SEVERITY_CHOICES, InputError, analysis_options, run_analysis,
-                  run_guarded)
-from .expectations import ENCAP_CLASSES, ExpectationError, Expectations, load_expectations, parse_expectations
+from .check.expectations import ENCAP_CLASSES, ExpectationError, Expectations, load_expectations, parse_expectations
+from .cli_common import (EXIT_FINDINGS, EXIT_OK, SEVERITY_CHOICES, InputError, analysis_options, run_analysis,
+                         run_guarded)
 
 # the flag that sets each expectation key, for error messages about flags
 FLAGS = {"encap": "--expect-encap", "udp_port": "--expect-port", "vni": "--expect-vni", "nodes": "--nodes",
          "node_addresses": "--expect-node", "pod_cidrs": "--expect-pod-cidr",
          "underlay_mtu": "--expect-underlay-mtu", "overlay_mtu": "--expect-overlay-mtu",
          "max_inner_size": "--max-inner-size", "fail_on": "--fail-on", "ignore_findings": "--ignore-finding"}
-
-
-@dataclass
-class CaptureRun:
-    """One capture judged: its results and how long the analysis took."""
-    file: str
-    results: list
-    seconds: float
-    timestamp: str
-    report_file: str = ""
-    passed: bool = field(init=False)
-
-    def __post_init__(self):
-        self.passed = all(r.passed for r in self.results)
-
-    @property
-    def failed(self) -> list:
-        return [r for r in self.results if not r.passed]
-
-    def summary(self) -> str:
-        total, failed = len(self.results), self.failed
-        if not failed:
-            return f"{self.file}: PASS, {total} of {total} expectations met"
-        return (f"{self.file}: FAIL, {len(failed)} of {total} expectations failed "
-                f"({', '.join(r.name for r in failed)})")
-
-    def to_dict(self) -> dict:
-        return {"file": self.file, "passed": self.passed, "expectations": len(self.results),
-                "failed": len(self.failed), "seconds": round(self.seconds, 3), "timestamp": self.timestamp,
-                "results": [r.to_dict() for r in self.results]}
 
 
 def _write(path: str, text: str, what: str) -> None:
@@ -78,7 +46,7 @@ def baseline(capture, output, fail_on, vxlan_ports, underlay_mtu, decoder, jobs,
     """Write the expectations a known-good CAPTURE implies, as commented TOML: encapsulation classes and
     UDP ports, VNIs, node addresses, pod CIDRs per node, underlay and overlay MTU, largest inner packet
     and no finding at or above --fail-on. Edit it, then use it with `pcapdiag check --expect`."""
-    from .expectations import render_toml
+    from .check.baseline import render_toml
 
     def action():
         report = run_analysis([capture], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap)
@@ -170,7 +138,7 @@ def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_n
     """Compare each CAPTURE with expectations (--expect FILE and/or flags; flags override the file):
     one PASS/FAIL line per expectation with the observed value and evidence. Exit 0 when every
     expectation holds for every capture, 1 when one fails, 2 on an input or usage error."""
-    from .expectations import check_report
+    from .check import check as check_captures
 
     flags = expectations_from_flags(expect_encap, expect_port, expect_vni, expect_nodes, expect_node,
                                     expect_pod_cidr, expect_underlay_mtu, expect_overlay_mtu, max_inner_size,
@@ -180,103 +148,24 @@ def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_n
         raise InputError("stdin ('-') can be read only once")
     if junit_file and not os.path.isdir(os.path.dirname(os.path.abspath(junit_file))):
         raise InputError(f"cannot write JUnit file {junit_file}: its directory does not exist")
+    several = len(captures) > 1
+
+    def show(capture):  # as each capture is judged, a blank line after each when there are several
+        click.echo(capture.to_text() + ("\n" if several else ""))
 
     def action():
-        from .capture import open_capture
-
-        for path in captures:  # fail fast, before any work, on a capture that cannot be opened
-            if path != "-":
-                open_capture(path).close()
-        runs = []
-        for path in captures:
-            started, stamp = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
-            report = run_analysis([path], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap)
-            run = CaptureRun(path, check_report(report, expectations), time.monotonic() - started, stamp,
-                             report.file)
-            runs.append(run)
-            if output_format == "text":
-                click.echo(render_text(run, first=len(runs) == 1))
-        if output_format == "text" and len(runs) > 1:
-            passed = sum(r.passed for r in runs)
-            click.echo(f"\n{len(runs)} captures: {passed} passed, {len(runs) - passed} failed")
+        result = check_captures(captures, expectations, source=source, each=show if output_format == "text" else None,
+                                analyze=lambda path: run_analysis([path], vxlan_ports, underlay_mtu, decoder, jobs,
+                                                                  flow_cap, quiet, address_cap))
+        if output_format == "text" and several:
+            click.echo(result.totals())
         if output_format == "json":
-            click.echo(render_json(runs, expectations, source), nl=False)
+            click.echo(result.to_json(), nl=False)
         if junit_file:
-            _write(junit_file, render_junit(runs, source), "JUnit file")
-        sys.exit(EXIT_OK if all(r.passed for r in runs) else EXIT_FINDINGS)
+            _write(junit_file, result.to_junit(), "JUnit file")
+        sys.exit(EXIT_OK if result.passed else EXIT_FINDINGS)
 
     run_guarded(action)
 
 
-# -- output ----------------------------------------------------------------------
-
-def render_text(run: CaptureRun, first: bool = True) -> str:
-    lines = [] if first else [""]
-    lines += [result.line() for result in run.results]
-    lines.append(run.summary())
-    return "\n".join(lines)
-
-
-def render_json(runs: list, expectations: Expectations, source: str) -> str:
-    import json
-
-    from .report.machine import _clean
-
-    document = {"version": __version__, "passed": all(r.passed for r in runs), "expectations_source": source,
-                "expectations": expectations.to_dict(), "captures": [r.to_dict() for r in runs]}
-    return json.dumps(_clean(document), indent=2) + "\n"
-
-
-def _classname(path: str) -> str:
-    """JUnit renderers split classname on dots into package.class: keep the file name in one piece."""
-    name = path.replace("\\", "/").rsplit("/", 1)[-1] or path
-    return "pcapdiag.check." + name.replace(".", "_")
-
-
-def render_junit(runs: list, source: str) -> str:
-    """JUnit XML (the Jenkins/GitLab/GitHub flavour): a suite per capture, a test case per expectation."""
-    import json
-    import xml.etree.ElementTree as ET
-
-    from .report.machine import _clean
-
-    total = sum(len(r.results) for r in runs)
-    failures = sum(len(r.failed) for r in runs)
-    root = ET.Element("testsuites", name="pcapdiag check", tests=str(total), failures=str(failures), errors="0",
-                      time=f"{sum(r.seconds for r in runs):.3f}")
-    for run in runs:
-        suite = ET.SubElement(root, "testsuite", name=run.file, tests=str(len(run.results)),
-                              failures=str(len(run.failed)), errors="0", skipped="0", time=f"{run.seconds:.3f}",
-                              timestamp=run.timestamp)
-        properties = ET.SubElement(suite, "properties")
-        ET.SubElement(properties, "property", name="expectations", value=source)
-        ET.SubElement(properties, "property", name="pcapdiag.version", value=__version__)
-        for result in run.results:
-            case = ET.SubElement(suite, "testcase", classname=_classname(run.file), name=result.name, time="0")
-            if result.passed:
-                ET.SubElement(case, "system-out").text = result.line()
-            else:
-                failure = ET.SubElement(case, "failure", message=f"{result.name}: {result.message}",
-                                        type="ExpectationFailed")
-                failure.text = (f"{result.line()}\n"
-                                f"expected: {json.dumps(_clean(result.expected))}\n"
-                                f"observed: {json.dumps(_clean(result.observed))}\n"
-                                f"evidence: {result.evidence or '-'}\n")
-        ET.SubElement(suite, "system-out").text = run.summary()
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def _register():
-    """cli.py registers these commands by importing this module; when this module is imported first,
-    cli.py's import of it happens while it is half-initialised and fails quietly, so register here too."""
-    from .cli import main
-
-    for command in (baseline, check):
-        if command.name not in main.commands:
-            main.add_command(command)
-
-
-_register()
-
-__all__ = ["baseline", "check", "render_junit", "render_json", "render_text", "expectations_from_flags"]
+__all__ = ["baseline", "check", "expectations_from_flags", "load_all"]

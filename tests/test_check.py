@@ -1,4 +1,4 @@
-"""`pcapdiag baseline` / `pcapdiag check`: expectations for CI (pcapdiag/expectations.py, pcapdiag/cli_check.py).
+"""`pcapdiag baseline` / `pcapdiag check`: expectations for CI (pcapdiag/check/, pcapdiag/cli_check.py).
 
 The lab tests drive real captures from $PCAPDIAG_CORPUS/lab (default ../shared/corpus) and skip cleanly
 when it is absent; the library tests use hand-made report dicts and always run.
@@ -20,8 +20,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from pcapdiag.expectations import (ENCAP_CLASSES, SEVERITIES, ExpectationError, Expectations, baseline_from_report,
-                                   check_report, load_expectations, parse_expectations, render_toml)
+from pcapdiag.check import (ENCAP_CLASSES, SEVERITIES, ExpectationError, Expectations, baseline_from_report,
+                            check_report, load_expectations, parse_expectations, render_toml)
 
 CORPUS = Path(os.environ.get("PCAPDIAG_CORPUS", Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"))
 LAB = CORPUS / "lab"
@@ -477,7 +477,7 @@ def test_parse_accepts_scalars_for_lists_and_normalises():
 def test_the_duplicated_catalogues_stay_in_step():
     from pcapdiag.analyzers.findings import SEVERITIES as ANALYZER_SEVERITIES
     from pcapdiag.analyzers.overhead import NOMINAL_OVERHEAD
-    from pcapdiag.cli import SEVERITY_CHOICES
+    from pcapdiag.cli_common import SEVERITY_CHOICES
 
     assert set(ENCAP_CLASSES) == set(NOMINAL_OVERHEAD)
     assert SEVERITIES == ANALYZER_SEVERITIES == SEVERITY_CHOICES

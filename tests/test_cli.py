@@ -88,7 +88,7 @@ def test_version():
 
 
 def test_progress_bar_on_a_terminal_only(capsys):
-    from pcapdiag.cli import Progress
+    from pcapdiag.cli_common import Progress
 
     bar = Progress(enabled=True)
     bar(50_000_000, 100_000_000, 123_456)

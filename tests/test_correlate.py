@@ -178,3 +178,14 @@ def test_unreadable_capture(tmp_path):
     bad.write_text("not a capture\n")
     with pytest.raises(CaptureError):
         correlate([ALL[0], str(bad)], vxlan_ports=PORTS)
+
+
+def test_unrelated_captures_share_nothing():
+    """A capture of other traffic (native routing, other nodes) beside one of the lab: no packet in common,
+    nothing lost between them (the lab's packets were not sent towards that node), no crash."""
+    document = correlation_json(correlate([ALL[0], os.path.join(HERE, "..", "native-bgp.pcap")], vxlan_ports=PORTS))
+    for path in document["paths"]:
+        for d in path["directions"]:
+            assert (d["sent"], d["received"], d["lost"]) == (0, 0, 0)
+        assert path["clock_offset"] is None
+    assert document["packets"]["distinct"] == sum(p["distinct_packets"] for p in document["vantage_points"])

@@ -76,7 +76,7 @@ def lookup(keys, values, wanted, missing):
     """values[i] where keys[i] == wanted (keys sorted and unique), else missing."""
     at = np.clip(np.searchsorted(keys, wanted), 0, max(len(keys) - 1, 0))
     found = (keys[at] == wanted) if len(keys) else np.zeros(len(wanted), dtype=bool)
-    result = np.full(len(wanted), missing, dtype=np.asarray(values).dtype if len(keys) else float)
+    result = np.full(len(wanted), missing, dtype=np.asarray(values).dtype)
     result[found] = np.asarray(values)[at[found]]
     return result, found
 

@@ -183,7 +183,12 @@ def test_unreadable_capture(tmp_path):
 def test_unrelated_captures_share_nothing():
     """A capture of other traffic (native routing, other nodes) beside one of the lab: no packet in common,
     nothing lost between them (the lab's packets were not sent towards that node), no crash."""
-    document = correlation_json(correlate([ALL[0], os.path.join(HERE, "..", "native-bgp.pcap")], vxlan_ports=PORTS))
+    native = os.path.join(HERE, "..", "native-bgp.pcap")
+    result = correlate([ALL[0], native], vxlan_ports=PORTS)
+    assert [p.node for p in result.vantage_points] == [None, None] and len(result.notes) == 2   # two-node views
+    document = correlation_json(correlate([ALL[0], native], vxlan_ports=PORTS,
+                                          nodes={ALL[0]: NODE1, native: "10.130.1.2"}))
+    assert len(document["paths"]) == 1
     for path in document["paths"]:
         for d in path["directions"]:
             assert (d["sent"], d["received"], d["lost"]) == (0, 0, 0)

@@ -267,10 +267,14 @@ def _node(item: _Item) -> Node:
     if not spec_cidrs and item.get("spec.podCIDR", str):
         spec_cidrs = [item.cidr("spec.podCIDR", item.get("spec.podCIDR", str))]
     backend = _flannel_backend(item, annotations) or _calico_backend(tunnel)
-    if backend and backend.source == "flannel" and backend.kind == "vxlan":
-        # flannel gives flannel.1 the first address of the node's subnet (10.244.1.0 of 10.244.1.0/24)
+    if backend and backend.source == "flannel":
         for cidr in spec_cidrs:
-            tunnel.setdefault(cidr.split("/")[0], "flannel.1")
+            network = ipaddress.ip_network(cidr)
+            # flanneld gives flannel.1 the subnet's own address (10.244.1.0 of 10.244.1.0/24), and its CNI
+            # plugin makes cni0 the pods' gateway on the first host address (host-local's default, .1)
+            if backend.kind == "vxlan":
+                tunnel.setdefault(str(network.network_address), "flannel.1")
+            tunnel.setdefault(str(network.network_address + 1), "cni0")
     heartbeats = [_condition_time(item, number, condition)
                   for number, condition in enumerate(item.get("status.conditions", list) or [], 1)]
     heartbeats = [stamp for stamp in heartbeats if stamp is not None]

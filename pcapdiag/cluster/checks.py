@@ -1,12 +1,11 @@
 """The cluster's own view held against the capture: findings in the report's shape (see __init__)."""
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter, defaultdict
 from datetime import timedelta, timezone
 
 from .load import parse_time
-from .model import Cluster
+from .model import Cluster, inside
 from .names import names_for
 from .wire import address_key, as_dict, inner_packets, is_ordinary, tunnel_flows, wire_pods
 
@@ -32,9 +31,9 @@ def cross_check(report, cluster: Cluster) -> list:
     """Findings (dicts: id, severity, summary, count, evidence, fix, reliable) where the capture and the
     cluster dump disagree, errors first; [] when they agree. `report` is a Report or its to_dict()."""
     data = as_dict(report)
-    wrong = _pod_on_wrong_node(data, cluster)
-    found = [wrong, _stale_vtep_mac(data, cluster), _backend_mismatch(data, cluster), _unknown_node(data, cluster),
-             _pod_outside_cidr(data, cluster, {e["address"] for e in (wrong or {}).get("evidence", {}).get("pods", [])}),
+    misplaced = _misplaced_pods(data, cluster)
+    found = [_pod_on_wrong_node(misplaced, cluster), _stale_vtep_mac(data, cluster), _backend_mismatch(data, cluster),
+             _unknown_node(data, cluster), _pod_outside_cidr(data, cluster, {r["address"] for r in misplaced}),
              _stale_dump(data, cluster), _unknown_address(data, cluster)]
     return sorted((f for f in found if f), key=lambda f: SEVERITY_ORDER[f["severity"]])
 
@@ -55,7 +54,8 @@ def _some(items, limit=3) -> str:
 
 # -- pods ----------------------------------------------------------------------------
 
-def _pod_on_wrong_node(data, cluster):
+def _misplaced_pods(data, cluster) -> list:
+    """Pods the wire shows behind a node of the cluster other than the one the dump places them on."""
     rows = []
     for address, behind in sorted(wire_pods(data).items(), key=lambda i: address_key(i[0])):
         pod = cluster.pod_at(address)
@@ -68,6 +68,10 @@ def _pod_on_wrong_node(data, cluster):
                 rows.append({"address": address, "pod": pod.full_name, "cluster_node": pod.node,
                              "cluster_node_address": cluster.nodes[pod.node].address,
                              "seen_behind": underlay, "seen_node": seen.name})
+    return rows
+
+
+def _pod_on_wrong_node(rows, cluster):
     if not rows:
         return None
     examples = [f"{r['pod']} {r['address']}: cluster places it on {r['cluster_node']} "
@@ -103,9 +107,7 @@ def _pod_outside_cidr(data, cluster, already):
             node = cluster.nodes[nodes.pop()] if len(nodes) == 1 and not known else None
         if node is None or not node.ipam_cidrs:
             continue
-        ip = ipaddress.ip_address(address)
-        if not any(ip in ipaddress.ip_network(c) for c in node.ipam_cidrs if ipaddress.ip_network(c).version ==
-                   ip.version):
+        if not inside(address, node.ipam_cidrs):
             rows.append({"address": address, "pod": pod.full_name if pod else None, "node": node.name,
                          "node_pod_cidrs": list(node.ipam_cidrs)})
     if not rows:
@@ -115,8 +117,9 @@ def _pod_outside_cidr(data, cluster, already):
     first = rows[0]
     return _finding(
         "cluster.pod-outside-cidr",
-        f"{len(rows)} pod address{'es' if len(rows) > 1 else ''} on the wire lie outside the pod CIDR of "
-        f"{'their node' if len(rows) > 1 else 'its node'} ({_some(examples)}): other nodes route that range "
+        (f"{len(rows)} pod addresses on the wire lie outside the pod CIDR of their node" if len(rows) > 1 else
+         "a pod address on the wire lies outside the pod CIDR of its node")
+        + f" ({_some(examples)}): other nodes route that range "
         f"elsewhere, so replies go astray",
         len(rows), {"pods": rows[:LISTED], "examples": examples[:EXAMPLES],
                     "names": names_for(cluster, [r["address"] for r in rows])},
@@ -147,7 +150,8 @@ def _stale_vtep_mac(data, cluster):
         f"flannel annotation advertises {first['annotated_vtep_mac']}: the other nodes program that MAC into their "
         f"FDB and neighbour tables, so the packets they tunnel to it are dropped (the flannel outage after a node "
         f"or flannel.1 was recreated)" + (f"; {len(rows) - 1} more node(s) likewise" if len(rows) > 1 else ""),
-        len(rows), {"nodes": rows, "examples": examples[:EXAMPLES], "names": names_for(cluster, [r["address"] for r in rows])},
+        len(rows), {"nodes": rows, "examples": examples[:EXAMPLES],
+                    "names": names_for(cluster, [r["address"] for r in rows])},
         f"restart the flannel pod on {first['node']} so it re-annotates the node, then check on the other nodes "
         f"that `bridge fdb show dev flannel.1` and `ip neigh show dev flannel.1` hold its new MAC")
 
@@ -157,7 +161,7 @@ def _backend_mismatch(data, cluster):
     for flow in tunnel_flows(data):
         for key in ("outer_src", "outer_dst"):
             node = cluster.node_at(flow[key])
-            if node is None or node.backend is None or "?" in node.backend.classes:
+            if node is None or node.backend is None or node.backend.classes is None:
                 continue
             backend = node.backend
             wrong_class = flow["encap"] not in backend.classes

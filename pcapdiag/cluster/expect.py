@@ -26,7 +26,7 @@ def expectations(cluster: Cluster) -> dict:
     backends = {(b.classes, b.vni) if b else None for b in (n.backend for n in cluster.nodes.values())}
     if len(backends) == 1 and None not in backends:
         classes, vni = backends.pop()
-        if "?" not in classes:
+        if classes is not None:
             result["encap"] = sorted(classes) or ["native"]
             if vni is not None:
                 result["vni"] = [vni]

@@ -23,6 +23,8 @@ CALICO = "projectcalico.org/"
 # wireguard is UDP that pcapdiag cannot look into (native), so a tunnel class there is a mismatch too.
 FLANNEL_CLASSES = {"vxlan": {"vxlan"}, "host-gw": set(), "udp": {"udp-tunnel"}, "ipip": {"ipip"},
                    "wireguard": set()}
+READ_ERRORS = ((FileNotFoundError, "no such file"), (IsADirectoryError, "is a directory, not a cluster dump"),
+               (PermissionError, "permission denied"))
 # Cilium's annotations, current spelling first, then the pre-1.9 one
 CILIUM_PREFIXES = ("network.cilium.io/", "io.cilium.network.")
 
@@ -77,12 +79,10 @@ def _read(path) -> list:
         else:
             with open(path, "rb") as stream:
                 raw = stream.read()
-    except FileNotFoundError:
-        raise ClusterError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ClusterError(f"{name}: is a directory, not a cluster dump") from None
     except OSError as exc:
-        raise ClusterError(f"{name}: cannot read it: {exc.strerror or exc}") from None
+        reason = next((text for kind, text in READ_ERRORS if isinstance(exc, kind)),
+                      f"cannot read it: {exc.strerror or exc}")
+        raise ClusterError(f"{name}: {reason}") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -314,9 +314,9 @@ def _flannel_backend(item, annotations) -> Backend | None:
         vni = mac = None
     elif vni is None:
         vni = 1   # flanneld's default VNI when net-conf.json names none
-    classes = FLANNEL_CLASSES.get(kind)
-    return Backend("flannel", kind, frozenset(classes) if classes is not None else frozenset({"?"}),
-                   vni, mac.lower() if mac else None)
+    classes = FLANNEL_CLASSES.get(kind)   # extension, alloc: nothing to hold the wire against
+    return Backend("flannel", kind, frozenset(classes) if classes is not None else None, vni,
+                   mac.lower() if mac else None)
 
 
 def _calico_backend(tunnel) -> Backend | None:

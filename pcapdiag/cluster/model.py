@@ -23,12 +23,18 @@ def normal_address(text) -> str | None:
         return None
 
 
+def inside(address, cidrs) -> bool:
+    """True if the address lies in one of the CIDRs (of its own IP version)."""
+    ip = ipaddress.ip_address(address)
+    return any(ip in network for network in map(ipaddress.ip_network, cidrs) if network.version == ip.version)
+
+
 @dataclass(frozen=True)
 class Backend:
     """How the CNI says a node's pod traffic crosses the underlay (from its node annotations)."""
     source: str                      # "flannel" or "calico": whose annotation says so
     kind: str                        # flannel's backend-type, or "ipip"/"vxlan" for Calico's tunnel addresses
-    classes: frozenset               # pcapdiag encapsulation classes allowed between nodes (empty: native only)
+    classes: frozenset | None        # encapsulation classes allowed between nodes (empty: native; None: unknown)
     vni: int | None = None           # flannel vxlan backend-data VNI
     vtep_mac: str | None = None      # flannel vxlan backend-data VtepMAC (lower case)
 
@@ -167,11 +173,7 @@ class Cluster:
 
     def node_with_cidr(self, address) -> Node | None:
         """The node whose pod CIDRs hold this address, or None."""
-        ip = ipaddress.ip_address(address)
-        for node in self.nodes.values():
-            if any(ip in ipaddress.ip_network(cidr) for cidr in node.ipam_cidrs):
-                return node
-        return None
+        return next((node for node in self.nodes.values() if inside(address, node.ipam_cidrs)), None)
 
     def summary(self) -> str:
         return f"{_count(len(self.nodes), 'node')}, {_count(len(self.pods), 'pod')}, " \

@@ -27,8 +27,8 @@ def annotate(report, cluster: Cluster) -> dict:
         node["name"] = _node_name(cluster, node["ip"])
         node["pods_named"] = [cluster.name(pod) for pod in node.get("pods", [])]
     for flow in data.get("flows", []):
-        for address_key_, name_key in FLOW_NAMES:
-            flow[name_key] = cluster.name(flow.get(address_key_)) if flow.get(address_key_) else None
+        for address_field, name_field in FLOW_NAMES:
+            flow[name_field] = cluster.name(flow[address_field]) if flow.get(address_field) else None
     for finding in data.get("findings", []):
         evidence = finding.get("evidence")
         if not isinstance(evidence, dict):

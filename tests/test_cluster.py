@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import io
 import json
 import sys
 
@@ -118,6 +119,13 @@ def test_text_lines_put_names_beside_addresses(report):
 
 def test_consistent_pair_is_silent(report):
     assert cross_check(report, load_cluster(kubectl.FLANNEL_8472)) == []
+
+
+def test_a_report_object_is_taken_as_its_json(report):
+    cluster = load_cluster(kubectl.FLANNEL_8472)
+    analysed = pcapdiag.analyze(str(CAPTURE))
+    assert annotate(analysed, cluster)["nodes"] == annotate(report, cluster)["nodes"]
+    assert cross_check(analysed, cluster) == [] and text_lines(analysed, cluster) == text_lines(report, cluster)
 
 
 def findings_of(report, dump) -> dict:
@@ -261,6 +269,12 @@ def test_one_file_per_kind_gzip_and_the_api_lists(tmp_path):
     split, whole = load_cluster(*paths), load_cluster(kubectl.FLANNEL_8472)
     assert (split.nodes, split.pods, split.services) == (whole.nodes, whole.pods, whole.services)
     assert list(load_cluster(single).nodes) == ["n1"]
+
+
+def test_stdin_dump(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(gzip.compress(kubectl.FLANNEL_8472.read_bytes()))))
+    cluster = load_cluster("-")
+    assert list(cluster.nodes) == ["n1", "n2", "n3"] and cluster.sources == ("-",)
 
 
 def test_yaml_dump(tmp_path):

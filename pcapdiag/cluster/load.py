@@ -25,6 +25,10 @@ FLANNEL_CLASSES = {"vxlan": {"vxlan"}, "host-gw": set(), "udp": {"udp-tunnel"}, 
                    "wireguard": set()}
 READ_ERRORS = ((FileNotFoundError, "no such file"), (IsADirectoryError, "is a directory, not a cluster dump"),
                (PermissionError, "permission denied"))
+# Calico annotates a tunnel address only for the encapsulation its IP pools use: address -> (device, class)
+CALICO_TUNNELS = {CALICO + "IPv4IPIPTunnelAddr": ("tunl0 (Calico IPIP)", "ipip"),
+                  CALICO + "IPv4VXLANTunnelAddr": ("vxlan.calico", "vxlan"),
+                  CALICO + "IPv6VXLANTunnelAddr": ("vxlan-v6.calico", "vxlan")}
 # Cilium's annotations, current spelling first, then the pre-1.9 one
 CILIUM_PREFIXES = ("network.cilium.io/", "io.cilium.network.")
 
@@ -248,11 +252,11 @@ def _node(item: _Item) -> Node:
         if entry["type"] in ("InternalIP", "ExternalIP"):
             roles.setdefault(item.address(f"status.addresses[{number}]", entry.get("address")), entry["type"])
     tunnel = {}
-    for key, role in ((CALICO + "IPv4IPIPTunnelAddr", "tunl0 (Calico IPIP)"),
-                      (CALICO + "IPv4VXLANTunnelAddr", "vxlan.calico"),
-                      (CALICO + "IPv6VXLANTunnelAddr", "vxlan-v6.calico")):
+    calico_classes = set()
+    for key, (role, encapsulation) in CALICO_TUNNELS.items():
         if key in annotations:
             tunnel[item.address(f"annotation {key}", annotations[key])] = role
+            calico_classes.add(encapsulation)
     cilium_cidrs = []
     for family in ("ipv4", "ipv6"):
         for prefix in CILIUM_PREFIXES:
@@ -266,7 +270,8 @@ def _node(item: _Item) -> Node:
     spec_cidrs = [item.cidr("spec.podCIDRs", c) for c in item.strings("spec.podCIDRs")]
     if not spec_cidrs and item.get("spec.podCIDR", str):
         spec_cidrs = [item.cidr("spec.podCIDR", item.get("spec.podCIDR", str))]
-    backend = _flannel_backend(item, annotations) or _calico_backend(tunnel)
+    backend = _flannel_backend(item, annotations) or (
+        Backend("calico", "+".join(sorted(calico_classes)), frozenset(calico_classes)) if calico_classes else None)
     if backend and backend.source == "flannel":
         for cidr in spec_cidrs:
             network = ipaddress.ip_network(cidr)
@@ -310,21 +315,11 @@ def _flannel_backend(item, annotations) -> Backend | None:
     mac = data.get("VtepMAC")
     if mac is not None and not isinstance(mac, str):
         item.fail(f"annotation {FLANNEL}backend-data VtepMAC {mac!r} is not a string")
-    if kind != "vxlan":
+    if kind != "vxlan":   # (older flannel wrote only VtepMAC: then the VNI is not checked)
         vni = mac = None
-    elif vni is None:
-        vni = 1   # flanneld's default VNI when net-conf.json names none
     classes = FLANNEL_CLASSES.get(kind)   # extension, alloc: nothing to hold the wire against
     return Backend("flannel", kind, frozenset(classes) if classes is not None else None, vni,
                    mac.lower() if mac else None)
-
-
-def _calico_backend(tunnel) -> Backend | None:
-    # Calico announces a tunnel address only for the encapsulation its IP pools use
-    classes = {"ipip" if role.startswith("tunl0") else "vxlan" for role in tunnel.values() if "calico" in role.lower()}
-    if not classes:
-        return None
-    return Backend("calico", "+".join(sorted(classes)), frozenset(classes))
 
 
 def _pod(item: _Item) -> Pod:

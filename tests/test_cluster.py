@@ -181,7 +181,8 @@ def test_backend_type_differs_from_the_wire(report, backend):
     assert list(found) == ["cluster.backend-mismatch"]
     finding = found["cluster.backend-mismatch"]
     assert finding["severity"] == "error"
-    assert sorted(r["node"] for r in finding["evidence"]["nodes"]) == ["n1", "n2", "n3"]
+    assert [r["node"] for r in finding["evidence"]["nodes"]] == ["n1", "n2", "n3"]
+    assert finding["count"] == sum(f["packets"] for f in report["flows"] if f["encap"] == "vxlan")
     assert all(set(r["seen_classes"]) == {"vxlan"} for r in finding["evidence"]["nodes"])
     assert f"flannel {backend}" in finding["summary"] and "vxlan" in finding["summary"]
 

@@ -158,7 +158,9 @@ def _stale_vtep_mac(data, cluster):
 
 def _backend_mismatch(data, cluster):
     by_node = defaultdict(lambda: {"classes": Counter(), "vnis": Counter()})
+    packets = 0   # each flow once, though both of its nodes may name it
     for flow in tunnel_flows(data):
+        mismatched = False
         for key in ("outer_src", "outer_dst"):
             node = cluster.node_at(flow[key])
             if node is None or node.backend is None or node.backend.classes is None:
@@ -168,14 +170,16 @@ def _backend_mismatch(data, cluster):
             wrong_vni = (not wrong_class and backend.vni is not None and flow["encap"] == "vxlan"
                          and flow.get("vni") is not None and int(flow["vni"]) != backend.vni)
             if wrong_class or wrong_vni:
+                mismatched = True
                 seen = by_node[node.name]
                 seen["classes"][flow["encap"]] += int(flow.get("packets") or 0)
                 if flow.get("vni") is not None:
                     seen["vnis"][int(flow["vni"])] += int(flow.get("packets") or 0)
+        packets += int(flow.get("packets") or 0) if mismatched else 0
     if not by_node:
         return None
     rows = []
-    for name, seen in by_node.items():
+    for name, seen in sorted(by_node.items(), key=lambda i: address_key(cluster.nodes[i[0]].address)):
         node = cluster.nodes[name]
         rows.append({"node": name, "address": node.address, "configured": node.backend.describe(),
                      "configured_classes": sorted(node.backend.classes) or ["native"],
@@ -191,8 +195,8 @@ def _backend_mismatch(data, cluster):
         "cluster.backend-mismatch",
         f"the CNI is configured for {first['configured']} on {_some([r['node'] for r in rows])} but the tunnel "
         f"traffic of those nodes is {wire}: nodes that disagree on the encapsulation drop each other's pod traffic",
-        sum(sum(r["seen_classes"].values()) for r in rows),
-        {"nodes": rows, "examples": examples[:EXAMPLES], "names": names_for(cluster, [r["address"] for r in rows])},
+        packets, {"nodes": rows, "examples": examples[:EXAMPLES],
+                  "names": names_for(cluster, [r["address"] for r in rows])},
         "make every node run the configured backend: after changing it (flannel: net-conf.json in the "
         "kube-flannel-cfg ConfigMap) restart the CNI agents everywhere and delete the old tunnel devices")
 
@@ -213,7 +217,7 @@ def _unknown_node(data, cluster):
              "peer_names": [cluster.name(p) for p in sorted(peers[a], key=address_key)]}
             for a, n in sorted(packets.items(), key=lambda i: address_key(i[0]))]
     examples = [f"{r['address']}: {r['packets']} tunnel packets with "
-                + " ".join(_node_text(cluster, p) for p in r["peers"]) for r in rows]
+                + ", ".join(_node_text(cluster, p) for p in r["peers"]) for r in rows]
     first = rows[0]
     return _finding(
         "cluster.unknown-node",
@@ -223,7 +227,7 @@ def _unknown_node(data, cluster):
         sum(r["packets"] for r in rows),
         {"addresses": rows, "examples": examples[:EXAMPLES],
          "names": names_for(cluster, [p for r in rows for p in r["peers"]])},
-        f"on {' '.join(_node_text(cluster, p) for p in first['peers'][:3])} remove the routes, FDB and neighbour "
+        f"on {', '.join(_node_text(cluster, p) for p in first['peers'][:3])} remove the routes, FDB and neighbour "
         f"entries that point at {first['address']} (flannel: restart its pod there), or dump the cluster again "
         f"if the node exists")
 

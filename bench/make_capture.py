@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 from pcapdiag.testing.files import pcap_header, pcapng_idb, pcapng_shb
-from traffic import CLASS_SHARES, MEAN_GAP_US, ODD_KINDS, ODD_SHARE, START_TS_US, Generator
+from pcapdiag.testing.traffic import CLASS_SHARES, MEAN_GAP_US, ODD_KINDS, ODD_SHARE, START_TS_US, Generator
 
 PCAP_REC = struct.Struct("<IIII")
 EPB_HDR = struct.Struct("<IIIIIII")

@@ -34,8 +34,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PY = sys.executable
 # what makes the synthetic capture: a capture made by other versions of these is not reused
-GENERATOR_SOURCES = [BENCH / "make_capture.py", BENCH / "traffic.py"] + [
-    ROOT / "pcapdiag" / "testing" / name for name in ("checksum.py", "files.py", "packets.py")]
+GENERATOR_SOURCES = [BENCH / "make_capture.py"] + [
+    ROOT / "pcapdiag" / "testing" / name for name in ("checksum.py", "files.py", "packets.py", "traffic.py")]
 
 def pcapdiag_env() -> dict:
     env = dict(os.environ)

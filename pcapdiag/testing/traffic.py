@@ -1,4 +1,5 @@
-"""The traffic model of the synthetic capture (see make_capture.py for what it holds): the cluster
+"""The traffic model of the benchmark's synthetic capture (bench/make_capture.py writes it and says what
+it holds; tests make small ones through it too): the cluster
 layout, the flows, and the Generator that builds each (flow, direction, size, flags) packet once as a
 template with the shared builder (pcapdiag.testing) and then patches the per-packet fields, checksums
 updated incrementally (RFC 1624)."""
@@ -9,9 +10,9 @@ import struct
 
 import numpy as np
 
-from pcapdiag.testing.checksum import ones_sum, pseudo_header
-from pcapdiag.testing.packets import (arp, ethernet, icmp_message, inet, ipip_packet, ipv4, ipv6, tcp, udp,
-                                      udp_datagram, vxlan_packet)
+from .checksum import ones_sum, pseudo_header
+from .packets import (arp, ethernet, icmp_message, inet, ipip_packet, ipv4, ipv6, tcp, udp, udp_datagram,
+                      vxlan_packet)
 
 # --------------------------------------------------------------------------
 # Cluster layout

@@ -1,7 +1,7 @@
 """The finding catalogue on minimal synthetic captures: for every finding id, the smallest capture that
 must raise it (id, severity, count and the evidence a user acts on) and a near miss that must not.
 
-Captures are built here with tests/packets.py (dpkt headers, struct-written pcap records) and run
+Captures are built here with pcapdiag.testing (dpkt headers, struct-written pcap records) and run
 through the real CLI (`pcapdiag analyze FILE --format json -q`) or `pcapdiag.analyze()`.
 
 The cast: two flannel nodes A (192.168.1.10) and B (192.168.1.11), a third node C (192.168.1.12);
@@ -19,9 +19,10 @@ import pcapdiag
 from pcapdiag.analyzers.findings import CATALOGUE
 from pcapdiag.cli import main
 
-from packets import (BASE_TS, MAC_VTEP_A, MAC_VTEP_B, Record, correct_udp_checksum, ethernet, fragments,
-                     geneve_packet, icmp6_too_big, icmp_frag_needed, ipip_packet, ipv4, ipv6, tcp, udp,
-                     udp_ip_packet, vxlan_packet, write_pcap)
+from pcapdiag.testing.files import BASE_TS, Record, write_pcap
+from pcapdiag.testing.packets import (MAC_VTEP_A, MAC_VTEP_B, correct_udp_checksum, ethernet, fragments,
+                                      geneve_packet, icmp6_too_big, icmp_frag_needed, ipip_packet, ipv4, ipv6, tcp,
+                                      udp, udp_ip_packet, vxlan_packet)
 
 NODE_A, NODE_B, NODE_C = "192.168.1.10", "192.168.1.11", "192.168.1.12"
 POD_A, POD_B, GW_A = "10.244.1.5", "10.244.2.7", "10.244.1.1"
@@ -507,11 +508,11 @@ def test_mss_too_big_1460_over_vxlan_on_1500_underlay(tmp_path):
 def test_mss_too_big_one_sided_clamping(tmp_path):
     report = analyze_json(pcap(tmp_path, handshake(MSS_OK, MSS_BIG)))
     finding = assert_triggers(report, "mtu.mss-too-big", count=1)
+    assert finding["evidence"]["flows"] == ["tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
     assert finding["summary"] == (
         "pods on 10.244.2.0/24 (10.244.2.7) advertise TCP MSS 1460 in SYN-ACKs against a 1410-byte budget "
         "(1500 underlay - overhead - TCP/IP headers); in 10.244.2.7 <> 10.244.1.5 the other side advertises "
         "1410, which fits: only one side's MTU or MSS clamping is right")
-    assert finding["evidence"]["flows"] == ["tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
 
 
 def test_mss_too_big_near_miss_1410(tmp_path):

@@ -205,14 +205,19 @@ def _analyze_files(paths: list, settings: Settings, jobs: int, progress):
 def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
             jobs: int | None = 1, flow_cap: int | None = None, address_cap: int | None = None,
             progress=None) -> Report:
-    """Analyse one capture file ("-" for stdin) or several (one report of them all) and return the Report.
+    """Analyse one capture file or several (one report of them all) and return the Report.
 
-    vxlan_ports adds UDP ports decoded as VXLAN to the default set (4789, 8472, 4790);
-    underlay_mtu overrides the MTU inferred from the largest outer packet; decoder is
-    "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only);
-    jobs > 1 splits a large uncompressed pcap or pcapng into chunks analysed in parallel processes
-    (and analyses several files in parallel); flow_cap and address_cap bound the flows and node/pod
-    pairings kept; progress(bytes read, bytes in all, packets) is called after every batch.
+    paths: a path ("-" for stdin) or a list of them; several are read in order, as one capture, and
+        opened first so that one that cannot be opened fails before any work.
+    vxlan_ports: UDP ports decoded as VXLAN besides the default set (4789, 8472, 4790).
+    underlay_mtu: the underlay MTU, instead of the one inferred from the largest outer packet.
+    decoder: "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only).
+    jobs: worker processes; > 1 splits a large uncompressed pcap or pcapng into chunks (the report is
+        that of one pass) and analyses several files at once.
+    flow_cap, address_cap: the most flows and node/pod pairings kept (findings say when they are hit).
+    progress: called as progress(bytes read, bytes of the file, packets) after every batch read in this
+        process.
+    Raises CaptureError for a file that cannot be read as a capture, ValueError for no path.
     """
     paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if not paths:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from itertools import repeat
 
 from . import __version__
-from .analyzers import DuplicateMarker, forget_carry, make_analyzers, merge_all, results, shift_frames, update_all
+from .analyzers import (FRAME_COLUMN, DuplicateMarker, forget_carry, make_analyzers, merge_all, results,
+                        shift_frames, update_all)
 from .capture import CaptureError, open_capture, split_offsets
 from .capture.damage import ts_backwards_warning
 from .decode import DEFAULT_VXLAN_PORTS
@@ -40,7 +41,6 @@ BATCH_RECORDS = 32768  # smaller ones cost more per packet; larger are no faster
 # batches bounds that garbage instead.
 COLLECT_EVERY = 64
 MIN_CHUNK_BYTES = 32 * 1024 * 1024  # smaller captures are not worth a process
-FRAME = "frame"   # the facts' record number, from 1 in each unit (when the decoder gives it)
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ def run_unit(unit: WorkUnit, settings: Settings, progress=None):
                 duplicates.mark(facts)
                 update_all(state, facts)
                 packets += len(facts)
-                if FRAME in facts and len(facts):
-                    frames = int(facts[FRAME][-1])
+                if FRAME_COLUMN in facts and len(facts):
+                    frames = int(facts[FRAME_COLUMN][-1])   # the unit's records so far, numbered from 1
                 if progress:
                     progress(capture.bytes_read, capture.size, packets)
                 if index % COLLECT_EVERY == COLLECT_EVERY - 1:

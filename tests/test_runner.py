@@ -11,7 +11,7 @@ import pytest
 
 import pcapdiag
 from conftest import LAB, needs_corpus
-from pcapdiag.analyzers import DUPLICATE_COLUMN, DuplicateMarker, make_analyzers, results, update_all
+from pcapdiag.analyzers import DUPLICATE_COLUMN, FRAME_COLUMN, DuplicateMarker, make_analyzers, results, update_all
 from pcapdiag.capture import open_capture
 from pcapdiag.decode import ReferenceDecoder
 from pcapdiag.decode.facts import COLUMN_NAMES, KEY_SUFFIX, KEYED, Facts
@@ -48,9 +48,11 @@ def test_analyze_needs_a_path():
 def test_every_analyzer_follows_the_contract(analyzer):
     """Its result is a frozen dataclass, and it reads no column but those it declares, all in the facts
     schema: fed only those (and the integer keys of the text ones), it gives the result it gives on all."""
-    assert set(analyzer.reads) <= set(COLUMN_NAMES) | {DUPLICATE_COLUMN}
+    # FRAME_COLUMN: the decoders' record number, read where present (the decode/ rewrite adds it to the schema)
+    assert set(analyzer.reads) <= set(COLUMN_NAMES) | {DUPLICATE_COLUMN, FRAME_COLUMN}
     facts = facts_of(BROKEN)
-    declared = [name for name in analyzer.reads] + [name + KEY_SUFFIX for name in analyzer.reads if name in KEYED]
+    declared = [name for name in analyzer.reads if name in facts] + \
+        [name + KEY_SUFFIX for name in analyzer.reads if name in KEYED]
     fed = type(analyzer)()
     fed.update(Facts({name: facts[name] for name in declared}))
     analyzer.update(facts)
@@ -80,7 +82,7 @@ def _info(path, start, frames):
 
 def _numbered(facts: Facts, first: int, stop: int) -> Facts:
     part = facts[np.arange(first, stop)]
-    part["frame"] = np.arange(1, stop - first + 1, dtype=np.int64)    # from 1 in each unit, as decoders number
+    part[FRAME_COLUMN] = np.arange(1, stop - first + 1, dtype=np.int64)    # from 1 in each unit, as decoders number
     return part
 
 
@@ -102,7 +104,7 @@ def test_frames_of_merged_chunks_are_the_files(path):
     for name in ("inner_fragments", "outer_fragments", "large_inner", "after_icmp"):
         table = getattr(expected, name)
         if table is not None:
-            assert getattr(found, name)["frame"].tolist() == table["frame"].tolist()
+            assert getattr(found, name)[FRAME_COLUMN].tolist() == table[FRAME_COLUMN].tolist()
             compared += 1
     assert compared >= 2
     if path == OUTERFRAG:    # a frame number is the record's: the first outer fragment of each node pair
@@ -123,6 +125,6 @@ def test_frames_of_separate_files_are_not_shifted():
     single = make_analyzers()
     update_all(single, _numbered(facts, 0, len(facts)))
     merged, info = merge_states(outcomes)
-    assert results(merged)["mtu"].outer_fragments["frame"].tolist() == \
-        results(single)["mtu"].outer_fragments["frame"].tolist()
+    assert results(merged)["mtu"].outer_fragments[FRAME_COLUMN].tolist() == \
+        results(single)["mtu"].outer_fragments[FRAME_COLUMN].tolist()
     assert info["frames"] == 2 * len(facts)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from .duplicates import DUPLICATE_COLUMN, DuplicateMarker
 from .flows import FlowAnalyzer, FlowsResult
-from .mtu import MtuAnalyzer, MtuEvidence
+from .mtu import FRAME as FRAME_COLUMN, MtuAnalyzer, MtuEvidence
 from .overhead import NOMINAL_OVERHEAD, OverheadAnalyzer, OverheadResult, TUNNEL_CLASSES
 from .stats import CaptureStats, StatsResult
 from .topology import TopologyAnalyzer, TopologyResult
@@ -42,7 +42,7 @@ class CarriesState(Protocol):
 
 @runtime_checkable
 class NumbersFrames(Protocol):
-    """An analyzer whose evidence names frames (the facts' `frame` column, numbered from 1 in each unit)."""
+    """An analyzer whose evidence names frames (FRAME_COLUMN of the facts, numbered from 1 in each unit)."""
 
     def shift_frames(self, offset: int) -> None: ...
 
@@ -90,7 +90,7 @@ def results(analyzers: list) -> dict:
     return {analyzer.name: analyzer.result() for analyzer in analyzers}
 
 
-__all__ = ["Analyzer", "CaptureStats", "CarriesState", "DUPLICATE_COLUMN", "DuplicateMarker", "FlowAnalyzer",
-           "FlowsResult", "MtuAnalyzer", "MtuEvidence", "NOMINAL_OVERHEAD", "NumbersFrames", "OverheadAnalyzer",
-           "OverheadResult", "StatsResult", "TUNNEL_CLASSES", "TopologyAnalyzer", "TopologyResult", "forget_carry",
-           "make_analyzers", "merge_all", "results", "shift_frames", "update_all"]
+__all__ = ["Analyzer", "CaptureStats", "CarriesState", "DUPLICATE_COLUMN", "DuplicateMarker", "FRAME_COLUMN",
+           "FlowAnalyzer", "FlowsResult", "MtuAnalyzer", "MtuEvidence", "NOMINAL_OVERHEAD", "NumbersFrames",
+           "OverheadAnalyzer", "OverheadResult", "StatsResult", "TUNNEL_CLASSES", "TopologyAnalyzer", "TopologyResult",
+           "forget_carry", "make_analyzers", "merge_all", "results", "shift_frames", "update_all"]

@@ -24,8 +24,8 @@ ETHERNET_MTU = 1500
 NO_BUDGET = 1 << 40  # "no ICMP told this flow anything": larger than any packet
 MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
-# The facts' record number (from 1 in each unit), when the decoder gives it: every evidence row keeps the
-# first frame of its group, so a finding can point at a packet in the file.
+# The facts' record number (from 1 in each work unit), when the decoder gives it: every evidence row keeps
+# the first frame of its group, so a finding can point at a packet in the file. Read only where present.
 FRAME = "frame"
 
 
@@ -58,7 +58,7 @@ class MtuAnalyzer:
     reads = ("offload", "outer_ipv", "outer_len", "outer_class", "inner_mf", "inner_frag_off", "outer_mf",
              "outer_frag_off", "inner_src", "outer_src", "inner_dst", "inner_ip_id", "inner_len", "outer_dst",
              "ts", "icmp_mtu", "inner_ipv", "encap", "quoted_encap", "quoted_proto", "quoted_src", "quoted_sport",
-             "quoted_dst", "quoted_dport", "quoted_len", "inner_proto", "sport", "dport")
+             "quoted_dst", "quoted_dport", "quoted_len", "inner_proto", "sport", "dport", FRAME)
 
     def __init__(self, underlay_mtu: int | None = None, continuation: bool = False):
         self.underlay_mtu = underlay_mtu

@@ -468,6 +468,8 @@ class PairSelector(Selector):
 
 def _pick(path, selectors: dict, vxlan_ports, decoder) -> tuple[dict, bool]:
     """Record numbers each selector picks, over the whole capture; and whether it has nanosecond stamps."""
+    if path == "-":
+        raise ValueError("exporting reads the capture twice more: it needs a file, not stdin")
     from .analyzers import DuplicateMarker
     from .capture import open_capture
     from .decode import DEFAULT_VXLAN_PORTS

@@ -144,6 +144,11 @@ def test_a_spec_that_does_not_parse_is_a_value_error(tmp_path, spec):
         export_flow(str(SAMPLES / "ipip.pcap"), str(tmp_path / "x.pcapng"), spec)
 
 
+def test_stdin_cannot_be_read_again(tmp_path):
+    with pytest.raises(ValueError, match="needs a file"):
+        export_pair("-", str(tmp_path / "x.pcapng"), "10.0.0.1>10.0.0.2")
+
+
 def test_ipv6_endpoints_with_and_without_ports(tmp_path):
     from pcapdiag.export import parse_direction
 

@@ -43,6 +43,14 @@ def _num(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.2g}"
 
 
+def _short(value: float) -> str:
+    """1, 10, 100, 1k, 10k, 100k, 1M: axis labels that fit a narrow margin."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}"
+
+
 def _svg(width: int, height: int, body: list, label: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
             f'aria-label="{esc(label)}" {FONT}>' + "".join(body) + "</svg>")
@@ -63,8 +71,8 @@ def histogram(series: list, markers: list, *, label: str, band=None, width: int 
     if zoom is not None:
         body.append(_histogram_panel(series, markers, band, zoom[0], zoom[1], full_width + 16, width - full_width - 16,
                                      height, "around the MTU (1 bar = 1 byte)"))
-    legend = _legend([(name, color) for name, color, _ in series], 8, height + 14)
-    return _svg(width, height + 24, body + legend, label)
+    legend, bottom = _legend([(name, color) for name, color, _ in series], 8, height + 14, width)
+    return _svg(width, bottom, body + legend, label)
 
 
 def _zoom_range(markers, largest):
@@ -123,7 +131,7 @@ def _histogram_panel(series, markers, band, low, high, left, width, height, titl
         out.append(f'<text x="{x:.1f}" y="{plot_bottom + 13}" text-anchor="middle">{_num(tick)}</text>')
     for exponent in range(0, int(math.log10(top_count)) + 1):
         y = y_of(10 ** exponent)
-        out.append(f'<text x="{plot_left - 4}" y="{y + 4:.1f}" text-anchor="end">{_num(10 ** exponent)}</text>'
+        out.append(f'<text x="{plot_left - 4}" y="{y + 4:.1f}" text-anchor="end">{_short(10 ** exponent)}</text>'
                    f'<line x1="{plot_left}" x2="{plot_left + plot_width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
     for index, (size, text, color) in enumerate(sorted(markers)):
         if low <= size <= high:
@@ -140,13 +148,17 @@ def _axes(left, top, width, bottom) -> str:
             f'<line x1="{left}" x2="{left}" y1="{top}" y2="{bottom}" stroke="#333"/>')
 
 
-def _legend(entries: list, left: int, y: int) -> list:
+def _legend(entries: list, left: int, y: int, width: int) -> tuple[list, int]:
+    """Color keys in rows that wrap at the chart's width: (elements, the y below the last row)."""
     out, x = [], left
     for name, color in entries:
-        out.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{x + 14}" y="{y}">{esc(name)}</text>')
-        x += 24 + 7 * len(str(name))
-    return out
+        step = 24 + 6.5 * len(str(name))
+        if x > left and x + step > width:
+            x, y = left, y + 16
+        out.append(f'<rect x="{x:.0f}" y="{y - 9}" width="10" height="10" fill="{color}"/>'
+                   f'<text x="{x + 14:.0f}" y="{y}">{esc(name)}</text>')
+        x += step
+    return out, y + 8
 
 
 # -- the time line -----------------------------------------------------------------------------------------
@@ -199,8 +211,8 @@ def timeline(groups: list, events: list, *, start: float, end: float, bin_second
             out.append(f'<rect x="{x:.1f}" y="{y - h / 2:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{color}">'
                        f'<title>{esc(name)}: {count} at +{t - start:.3f} s</title></rect>')
         y += 18
-    legend = _legend([(name, color) for name, color, _ in groups], plot_left, total_height - 6)
-    return _svg(width, total_height, out + legend, label)
+    legend, bottom = _legend([(name, color) for name, color, _ in groups], plot_left, total_height - 6, width)
+    return _svg(width, bottom, out + legend, label)
 
 
 def _step_points(points, bin_seconds, x_of, y_of, rate) -> str:
@@ -284,7 +296,9 @@ def cluster_graph(nodes: list, edges: list, *, label: str, width: int = 960, pod
                    + (' stroke-dasharray="8 4"' if problem else "")
                    + f' marker-end="url(#{"arrow-problem" if problem else "arrow"})"><title>{esc(tooltip)}</title></line>')
         mx, my = (ax + bx) / 2 + nx * 1.4, (ay + by) / 2 + ny * 1.4 + 3
-        out.append(f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" fill="{color}" font-size="10">'
+        # beside a steep arrow the label starts (or ends) at it, on the arrow's own side
+        anchor = "middle" if abs(nx) < abs(ny) * 1.5 else "start" if nx > 0 else "end"
+        out.append(f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="{anchor}" fill="{color}" font-size="10">'
                    f'{esc(edge["label"])}</text>')
     for node in nodes:
         x, y = places[node["id"]]

@@ -53,7 +53,7 @@ class RetransmitMarker:
         end = relative + length
         # the largest end each segment's flow reached before it: a running maximum per flow, in one pass over
         # the rows sorted by flow (each flow lifted above the one before by a stride no end reaches)
-        order = np.lexsort((np.arange(len(codes)), codes))
+        order = np.argsort(codes, kind="stable")
         stride = np.int64(1) << 40
         lifted = np.maximum.accumulate(end[order] + codes[order] * stride)
         before = np.r_[NOTHING, lifted[:-1] - codes[order][1:] * stride]
@@ -102,7 +102,9 @@ class SeriesCollector:
         # inner fragments as the MTU evidence counts them: a pod's own packets, cut before encapsulation
         inner_fragment = tunnel & (facts["inner_mf"] | (facts["inner_frag_off"] > 0)) \
             & (keys_of(facts, "inner_src") != keys_of(facts, "outer_src"))
-        for name, mask in (("retransmit", self.retransmits.mark(facts)),
+        # the flow table's own marks where the runner hands them on; else this collector finds them
+        retransmit = facts["retransmit"] if "retransmit" in facts else self.retransmits.mark(facts)
+        for name, mask in (("retransmit", retransmit),
                            ("icmp_too_big", facts["icmp_mtu"] >= 0),
                            ("inner_fragment", inner_fragment),
                            ("outer_fragment", facts["outer_mf"] | (facts["outer_frag_off"] > 0))):
@@ -136,9 +138,11 @@ class SeriesCollector:
         names = [(cls, src if is_tunnel else "", dst if is_tunnel else "") for cls, src, dst, is_tunnel in zip(
             facts.take("outer_class", rows).tolist(), facts.take("outer_src", rows).tolist(),
             facts.take("outer_dst", rows).tolist(), tunnel[rows].tolist())]
-        cells, cell_first = group_codes(None, [pair, bins[ip]])
-        for code, at, count in zip(pair[cell_first].tolist(), bins[ip][cell_first].tolist(),
-                                   np.bincount(cells).tolist()):
+        low = int(bins[ip].min())
+        span = int(bins[ip].max()) - low + 1          # at most MAX_BINS: the bins were widened to fit
+        counts = np.bincount(pair * span + (bins[ip] - low))
+        cells = np.flatnonzero(counts)
+        for code, at, count in zip((cells // span).tolist(), (cells % span + low).tolist(), counts[cells].tolist()):
             group = names[code]
             if group not in self.packets and len(self.packets) >= GROUP_CAP:
                 group = OTHER

@@ -14,7 +14,8 @@ from pcapdiag.capture import open_capture
 from pcapdiag.decap import decap
 
 from conftest import LAB, SAMPLES, corpus_files
-from packets import ethernet, fragments, ipv4, udp, vxlan_packet, write_pcap
+from pcapdiag.testing.files import write_pcap
+from pcapdiag.testing.packets import ethernet, fragments, ipv4, udp, vxlan_packet
 
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt-get install tshark)")

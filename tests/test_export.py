@@ -16,7 +16,8 @@ from pcapdiag.capture import open_capture
 from pcapdiag.export import SELECTORS, export_evidence, export_flow, export_pair
 
 from conftest import LAB, SAMPLES, corpus_files
-from packets import Record, ethernet, ipv4, tcp, udp, vxlan_packet, write_pcap
+from pcapdiag.testing.files import Record, write_pcap
+from pcapdiag.testing.packets import ethernet, ipv4, tcp, udp, vxlan_packet
 
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt-get install tshark)")

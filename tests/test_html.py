@@ -138,6 +138,8 @@ def facts_of(path) -> list:
 
 @pytest.mark.parametrize("capture", [MTU_BROKEN, SAMPLE_DIR / "ipip.pcap"] + lab_captures(), ids=lambda p: str(p).split("/")[-1])
 def test_series_agree_with_the_analysis_and_merge_like_one_pass(capture):
+    """The collector as the runner would run it (distinct packets, several batches, a merge): its
+    retransmissions are the flow table's, its packets the classes', and two halves merged are one pass."""
     batches = facts_of(capture)
     whole = SeriesCollector()
     for facts in batches:
@@ -146,7 +148,7 @@ def test_series_agree_with_the_analysis_and_merge_like_one_pass(capture):
     for index, facts in enumerate(batches):
         halves[index * 2 // len(batches)].update(facts)
     halves[0].merge(halves[1])
-    result = whole.result()
+    result = whole.result().to_dict()
     analysis = pcapdiag.analyze(str(capture))
     report = analysis.to_dict()
     assert sum(count for _, count in result["events"]["retransmit"]) == int(analysis.flows["retransmits"].sum())
@@ -156,7 +158,7 @@ def test_series_agree_with_the_analysis_and_merge_like_one_pass(capture):
     for cls, sides in result["sizes"].items():
         if "outer" in sides:
             assert sum(count for _, count in sides["outer"]) <= by_class[cls]
-    merged = halves[0].result()
+    merged = halves[0].result().to_dict()
     assert json.dumps(merged["sizes"]) == json.dumps(result["sizes"])
     assert merged["events"] == result["events"] and merged["bin_seconds"] == result["bin_seconds"]
     assert sorted(map(json.dumps, merged["groups"])) == sorted(map(json.dumps, result["groups"]))
@@ -164,6 +166,21 @@ def test_series_agree_with_the_analysis_and_merge_like_one_pass(capture):
 
 def _duplicates_in_ip(capture) -> int:
     return sum(int((facts["duplicate"] & (facts["outer_ipv"] > 0)).sum()) for facts in facts_of(capture))
+
+
+def test_the_collector_follows_the_analyzer_contract():
+    from pcapdiag.decode.facts import COLUMN_NAMES
+    from pcapdiag.report.series import SeriesResult
+
+    collector = SeriesCollector()
+    assert collector.name == "series" and collector.distinct_only and set(collector.reads) <= set(COLUMN_NAMES)
+    for facts in facts_of(MTU_BROKEN):
+        collector.update(facts)
+    collector.forget_carry()
+    result = collector.result()
+    assert isinstance(result, SeriesResult) and render_html(pcapdiag.analyze(str(MTU_BROKEN)), result)
+    with pytest.raises(AttributeError):
+        result.sizes = {}          # frozen
 
 
 def test_time_bins_widen_to_fit_long_captures_and_stay_aligned():
@@ -176,7 +193,7 @@ def test_time_bins_widen_to_fit_long_captures_and_stay_aligned():
         late.update(shifted)
     fine = early.bin_seconds
     early.merge(late)
-    result = early.result()
+    result = early.result().to_dict()
     assert result["bin_seconds"] > fine and (result["end"] - result["start"]) / result["bin_seconds"] <= MAX_BINS
     assert all(t / result["bin_seconds"] == int(t / result["bin_seconds"]) for t, _ in result["events"]["retransmit"])
     assert sum(g["packets"] for g in result["groups"]) == 2 * sum(

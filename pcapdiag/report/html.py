@@ -56,9 +56,10 @@ a{color:inherit;text-decoration:none}@page{margin:12mm}}
 def render_html(report, series: dict | None = None, *, flow_rows: int = FLOW_ROWS) -> str:
     """The report as one self-contained HTML page.
 
-    report: a Report or its JSON dict (`report.to_dict()`); series: SeriesCollector.result() for the same
-    capture (size histograms and time series; without it those charts are left out, with a note)."""
+    report: a Report or its JSON dict (`report.to_dict()`); series: SeriesCollector.result() (or its dict) for
+    the same capture (size histograms and time series; without it those charts are left out, with a note)."""
     data = report.to_dict() if hasattr(report, "to_dict") else report
+    series = series.to_dict() if hasattr(series, "to_dict") else series
     capture = data.get("capture") or {}
     title = f"pcapdiag report: {capture.get('file', '')}"
     parts = [_header(data), _findings(data.get("findings") or []), _pictures(data, series),

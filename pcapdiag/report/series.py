@@ -8,6 +8,8 @@ Duplicate sightings (`tcpdump -i any`, marked by DuplicateMarker) are left out, 
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -72,9 +74,37 @@ class RetransmitMarker:
         return marks
 
 
+@dataclass(frozen=True)
+class SeriesResult:
+    """What the charts draw: sizes as [size, count] pairs per class and side ("inner", "outer"; size
+    size_limit + 1 counts the larger ones), time bins as [bin start in epoch seconds, count], groups (class,
+    node pair; native traffic is one group) largest first, events (EVENTS) per bin."""
+    size_limit: int
+    sizes: dict
+    bin_seconds: float
+    start: float | None
+    end: float | None
+    groups: list
+    events: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 class SeriesCollector:
     """Size histograms per class (inner and outer IP lengths) and packets per time bin per (class, node pair),
-    with retransmissions, ICMP too-big messages and fragments per time bin."""
+    with retransmissions, ICMP too-big messages and fragments per time bin. An analyzer (analyzers.Analyzer):
+    it sees each distinct packet once.
+
+    Its retransmission marks follow a flow across batches and files, not across the chunks of one file
+    analysed in parallel (a segment whose first copy lies in the chunk before is not marked); where the
+    facts carry a "retransmit" column (the flow table's own marks), that is used instead."""
+
+    name = "series"
+    distinct_only = True
+    reads = ("ts", "outer_ipv", "outer_class", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner_len",
+             "outer_len", "inner_mf", "inner_frag_off", "outer_mf", "outer_frag_off", "icmp_mtu", "inner_proto",
+             "tcp_payload", "tcp_seq", "encap", "sport", "dport")
 
     def __init__(self):
         self.sizes: dict = {}        # (class, "inner" | "outer") -> counts by size, SIZE_LIMIT + 1 for larger
@@ -192,9 +222,11 @@ class SeriesCollector:
         while self.high - self.low + 1 > MAX_BINS:
             self._coarsen(1)
 
-    def result(self) -> dict:
-        """JSON-ready: sizes as [size, count] pairs (size SIZE_LIMIT + 1: larger), time as bin starts in epoch
-        seconds with counts, groups largest first."""
+    def forget_carry(self) -> None:
+        """Nothing merges after this state: the TCP sequence state is no longer needed."""
+        self.retransmits.state.clear()
+
+    def result(self) -> SeriesResult:
         width = self.bin_seconds
         sizes = {}
         for (cls, side), counts in sorted(self.sizes.items()):
@@ -204,12 +236,10 @@ class SeriesCollector:
                    "series": [[at * width, count] for at, count in sorted(series.items())]}
                   for (cls, src, dst), series in self.packets.items()]
         groups.sort(key=lambda group: -group["packets"])
-        return {"size_limit": SIZE_LIMIT, "sizes": sizes, "bin_seconds": width,
-                "start": None if self.low is None else self.low * width,
-                "end": None if self.high is None else (self.high + 1) * width,
-                "groups": groups,
-                "events": {name: [[at * width, count] for at, count in sorted(counts.items())]
-                           for name, counts in self.events.items()}}
+        return SeriesResult(SIZE_LIMIT, sizes, width, None if self.low is None else self.low * width,
+                            None if self.high is None else (self.high + 1) * width, groups,
+                            {name: [[at * width, count] for at, count in sorted(counts.items())]
+                             for name, counts in self.events.items()})
 
 
 def _add_counts(table: dict, keys, counts) -> None:
@@ -227,7 +257,8 @@ def _copy_bins(collector: SeriesCollector) -> SeriesCollector:
 
 
 def collect_series(path: str, vxlan_ports=(), decoder: str = "fast", batch_records: int = 32768) -> dict:
-    """One pass over a capture: the SeriesCollector's result (until it runs as an analyzer beside the rest)."""
+    """One pass over a capture: the SeriesCollector's result as a dict (until it runs as an analyzer beside
+    the rest)."""
     from ..analyzers import DuplicateMarker
     from ..capture import open_capture
     from ..decode import DEFAULT_VXLAN_PORTS
@@ -238,7 +269,7 @@ def collect_series(path: str, vxlan_ports=(), decoder: str = "fast", batch_recor
     with open_capture(path) as capture:
         for batch in capture.batches(batch_records):
             collector.update(duplicates.mark(decode.decode_batch(batch)))
-    return collector.result()
+    return collector.result().to_dict()
 
 
-__all__ = ["SeriesCollector", "RetransmitMarker", "collect_series", "SIZE_LIMIT", "EVENTS"]
+__all__ = ["SeriesCollector", "SeriesResult", "RetransmitMarker", "collect_series", "SIZE_LIMIT", "EVENTS"]

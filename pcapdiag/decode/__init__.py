@@ -46,11 +46,13 @@ class ReferenceDecoder:
         """Rows for the records of a RecordBatch at the given indices (the fast decoder's fallback)."""
         buf, offsets, caplens, wirelens = batch.buf, batch.offsets, batch.caplens, batch.wirelens
         walker, fragments, rows = self.walker, self.fragments, []
+        first_frame = batch.first_frame
         for i in indices:
             start = int(offsets[i])
             caplen = int(caplens[i])
             row = walker.decode(float(batch.ts[i]), caplen, int(wirelens[i]), int(batch.linktypes[i]),
                                 bytes(buf[start:start + caplen]))
+            row["frame"] = first_frame + i
             fragments.apply(row)
             rows.append(row)
         return rows

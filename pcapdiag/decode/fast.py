@@ -48,14 +48,15 @@ import pandas as pd
 from . import ReferenceDecoder
 from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, TextColumn, key_columns, rows_to_facts, text_key
 from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
-                        GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW)
+                        GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW, SEQ_SPACE)
 
 ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip", "geneve")
 ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP, ENC_GENEVE = 1, 2, 3, 4, 5
 _ENCAP_TEXTS = np.array(ENCAP_NAMES + ("",), dtype=object)    # a TextColumn's table: "" last, for code -1
 _ENCAP_KEYS = np.array([text_key(name) for name in ENCAP_NAMES], dtype=np.int64)
 _ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the packet these quote
-_TH_SYN = 0x02
+_TH_SYN, _TH_ACK = 0x02, 0x10
+_NOP_NOP_TIMESTAMP = 0x0101080A   # NOP, NOP, timestamp option (kind 8, length 10): the usual 12 option bytes
 _I64 = np.int64
 _RAW_LINKS = np.array(sorted(LINK_RAW), dtype=_I64)
 L4_WINDOW = 30   # UDP 8 + VXLAN 8 + inner Ethernet 14; TCP 20; UDP + the 22 bytes the plausibility tests read
@@ -208,6 +209,7 @@ class FastDecoder:
         B = _Buffer(batch.buf, start)
         out = _Out(n)
         cols = out.cols
+        cols["frame"] = batch.first_frame + np.arange(n, dtype=_I64)
         cols["ts"] = np.array(batch.ts, dtype=np.float64)
         cols["caplen"] = cap.copy()
         cols["wirelen"] = wire.copy()
@@ -395,7 +397,7 @@ class FastDecoder:
 
     def _tcp(self, B, out, enc, rows, t, plen, tlen):
         """TCP at t with plen bytes present."""
-        L = B.window(rows, t, 20)
+        L = B.window(rows, t, 24)      # the fixed header and the first option word
         sport, dport = _u16(L, 0), _u16(L, 2)
         off_flags = _u16(L, 12)
         thl = (off_flags >> 12) * 4
@@ -403,29 +405,35 @@ class FastDecoder:
         # options cut off (thl > plen) and a data offset below 5 are the reference's to report
         good = (plen >= 20) & (thl >= 20) & (thl <= plen) & (sport != BGP_PORT) & (dport != BGP_PORT)
         mss = np.full(len(rows), -1, dtype=_I64)
-        syn = np.flatnonzero(good & ((flags & _TH_SYN) != 0) & (thl > 20))
-        if len(syn):
-            mss[syn], parsed = self._mss(B, t[syn] + 20, t[syn] + thl[syn])
-            good[syn] &= parsed
+        sack = np.full(len(rows), -1, dtype=_I64)
+        # options other than the usual lone timestamp (which holds neither an MSS nor SACK blocks) are walked
+        timestamp_only = (thl == 32) & (_u32(L, 20) == _NOP_NOP_TIMESTAMP)
+        walk = np.flatnonzero(good & (thl > 20) & ~timestamp_only)
+        if len(walk):
+            found_mss, sack[walk] = self._options(B, t[walk] + 20, t[walk] + thl[walk])
+            mss[walk] = np.where((flags[walk] & _TH_SYN) != 0, found_mss, -1)
         k = np.flatnonzero(good)
         rows = rows[k]
         out["sport", rows] = sport[k]
         out["dport", rows] = dport[k]
         out["tcp_flags", rows] = flags[k]
         out["tcp_seq", rows] = _u32(L, 4)[k]
+        out["tcp_ack", rows] = np.where((flags[k] & _TH_ACK) != 0, _u32(L, 8)[k], -1)
         out["tcp_payload", rows] = np.maximum(tlen[k] - thl[k], 0)
         out["tcp_mss", rows] = mss[k]
+        out["tcp_sack_right", rows] = sack[k]
         if enc:
             out.enc[rows] = enc
         out.done[rows] = True
 
     @staticmethod
-    def _mss(B, pos, end):
-        """The reference's walk of dpkt's parse_opts over [pos, end): the last MSS value before the end
-        of the list (EOL, or an option with no length byte), or -1; and whether the options parsed."""
+    def _options(B, pos, end):
+        """The reference's walk of dpkt's parse_opts over [pos, end), up to the end of the list (EOL, or an
+        option with no length byte): the last MSS value, and the latest right edge of the SACK blocks
+        (-1 for none)."""
         k = len(pos)
         mss = np.full(k, -1, dtype=_I64)
-        good = np.ones(k, dtype=bool)
+        sack = np.full(k, -1, dtype=_I64)
         pos = pos.copy()
         live = np.flatnonzero(pos < end)
         while len(live):
@@ -439,10 +447,16 @@ class FastDecoder:
             value_len = np.minimum(p + length, e) - (p + 2)
             is_mss = np.flatnonzero(~single & ~bad & (kind == 2) & (value_len == 2))
             mss[live[is_mss]] = (B.byte(p[is_mss] + 2) << 8) | B.byte(p[is_mss] + 3)
+            is_sack = np.flatnonzero(~single & ~bad & (kind == 5) & (value_len >= 8))
+            for block in range(int(value_len[is_sack].max(initial=0)) // 8):
+                has = is_sack[value_len[is_sack] >= 8 * (block + 1)]
+                at = p[has] + 2 + 8 * block + 4
+                right = (B.byte(at) << 24) | (B.byte(at + 1) << 16) | (B.byte(at + 2) << 8) | B.byte(at + 3)
+                sack[live[has]] = _later_sequence(sack[live[has]], right)
             pos[live] = p + length
             live = live[~bad]
             live = live[pos[live] < end[live]]
-        return mss, good
+        return mss, sack
 
     def _udp(self, out, enc, rows, L, plen):
         """UDP (L: its window) that is no tunnel by port and fails every plausibility test."""
@@ -661,6 +675,12 @@ def _maybe_tunnel(L, size):
     maybe |= (size >= 22) & ((b0 & 0x0C) == 0x08) & (
         (et == 0x0800) | (et == 0x86DD) | (et == 0x0806) | (et == 0x8100))
     return maybe
+
+
+def _later_sequence(best, edge):
+    """reference.later_sequence over arrays: edge where it is later than best (or best is -1)."""
+    ahead = (edge - best) % SEQ_SPACE
+    return np.where((best < 0) | ((ahead > 0) & (ahead < SEQ_SPACE // 2)), edge, best)
 
 
 def _fold(x):

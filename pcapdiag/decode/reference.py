@@ -34,6 +34,7 @@ _TOO_BIG = 2       # ICMPv6 packet too big (RFC 4443 3.2)
 _ECHO_TYPES = {1: (0, 8), 58: (128, 129)}
 
 
+SEQ_SPACE = 1 << 32   # TCP sequence numbers count modulo 2**32
 CSUM_NONE, CSUM_GOOD, CSUM_BAD, CSUM_PARTIAL = 0, 1, 2, 3
 JUMBO_FRAME_MAX = 9216 + 18  # no link MTU in use is larger: a bigger frame was never on the wire as one
 
@@ -356,15 +357,26 @@ class PacketWalker:
             raise dpkt.UnpackError("bad TCP data offset")
         row.update(sport=segment.sport, dport=segment.dport, tcp_flags=segment.flags, tcp_seq=segment.seq,
                    tcp_payload=max(transport_len - header_len, 0))
-        if segment.flags & tcp.TH_SYN:
-            for option in tcp.parse_opts(segment.opts):
-                if option is None or option[0] == tcp.TCP_OPT_EOL:
-                    break  # an option cut off, or the end of the list (RFC 9293 3.1): stop, not malformed
-                kind, value = option
-                if kind == tcp.TCP_OPT_MSS and len(value) == 2:
-                    row["tcp_mss"] = struct.unpack(">H", value)[0]
+        if segment.flags & tcp.TH_ACK:
+            row["tcp_ack"] = segment.ack
+        self._tcp_options(segment.opts, bool(segment.flags & tcp.TH_SYN), row)
         if BGP_PORT in (segment.sport, segment.dport) and len(segment.data):
             row["bgp_prefixes"] = " ".join(bgp_announced_prefixes(bytes(segment.data)))
+
+    @staticmethod
+    def _tcp_options(options: bytes, syn: bool, row) -> None:
+        """The MSS of a SYN and the largest right edge of the SACK blocks, from dpkt's option walk."""
+        for option in tcp.parse_opts(options):
+            if option is None or option[0] == tcp.TCP_OPT_EOL:
+                break  # an option cut off, or the end of the list (RFC 9293 3.1): stop, not malformed
+            kind, value = option
+            if kind == tcp.TCP_OPT_MSS and syn and len(value) == 2:
+                row["tcp_mss"] = struct.unpack(">H", value)[0]
+            elif kind == tcp.TCP_OPT_SACK:
+                # blocks of (left, right) edges (RFC 2018 3); a block cut short is no block
+                for block in range(len(value) // 8):
+                    right = struct.unpack_from(">I", value, 8 * block + 4)[0]
+                    row["tcp_sack_right"] = later_sequence(row["tcp_sack_right"], right)
 
     def _icmp(self, payload, proto, row):
         if len(payload) < 8:
@@ -404,6 +416,12 @@ class _TooDeep(Truncated):
 
 
 # -- plausibility tests: VXLAN/Geneve/bare IP on ports outside the sets ---------
+
+def later_sequence(best: int, edge: int) -> int:
+    """The later of two TCP sequence numbers by serial arithmetic (RFC 1982: edge is later when it is less
+    than 2**31 ahead modulo 2**32, so an edge that wrapped past 2**32 still counts); best -1: none yet."""
+    return edge if best < 0 or 0 < (edge - best) % SEQ_SPACE < SEQ_SPACE // 2 else best
+
 
 def ip_header_plausible(buf: bytes, ethertype: int | None = None) -> bool:
     """A sane IPv4/IPv6 header at the start of buf (version, IHL, length, checksum)."""

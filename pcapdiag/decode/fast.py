@@ -45,10 +45,11 @@ import socket
 import numpy as np
 import pandas as pd
 
-from . import ReferenceDecoder
+from ..protocols import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
+                         JUMBO_FRAME_MAX, LINKTYPES_RAW, SEQ_SPACE)
 from .facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, TextColumn, key_columns, rows_to_facts, text_key
-from .reference import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, DEFAULT_VXLAN_PORTS,
-                        GENEVE_PORTS, JUMBO_FRAME_MAX, LINK_RAW, SEQ_SPACE)
+from .plausible import PLAUSIBILITY
+from .reference import ReferenceDecoder, udp_tunnel_ports
 
 ENCAP_NAMES = ("", "native", "vxlan", "ipip", "non-ip", "geneve")
 ENC_NATIVE, ENC_VXLAN, ENC_IPIP, ENC_NON_IP, ENC_GENEVE = 1, 2, 3, 4, 5
@@ -58,7 +59,7 @@ _ICMP_ERRORS = (3, 4, 5, 11, 12)   # the reference decodes the packet these quot
 _TH_SYN, _TH_ACK = 0x02, 0x10
 _NOP_NOP_TIMESTAMP = 0x0101080A   # NOP, NOP, timestamp option (kind 8, length 10): the usual 12 option bytes
 _I64 = np.int64
-_RAW_LINKS = np.array(sorted(LINK_RAW), dtype=_I64)
+_RAW_LINKS = np.array(sorted(LINKTYPES_RAW), dtype=_I64)
 L4_WINDOW = 30   # UDP 8 + VXLAN 8 + inner Ethernet 14; TCP 20; UDP + the 22 bytes the plausibility tests read
 
 
@@ -184,11 +185,10 @@ class FastDecoder:
         self._is_vxlan_port = np.zeros(65536, dtype=bool)
         self._is_geneve_port = np.zeros(65536, dtype=bool)
         self._is_tunnel_port = np.zeros(65536, dtype=bool)
-        for port in self.vxlan_ports:
+        for port, header in udp_tunnel_ports(self.vxlan_ports).items():
             if 0 <= port < 65536:
-                self._is_vxlan_port[port] = self._is_tunnel_port[port] = True
-        for port in GENEVE_PORTS:
-            self._is_tunnel_port[port] = self._is_geneve_port[port] = True
+                self._is_tunnel_port[port] = True
+                (self._is_vxlan_port if header == "vxlan" else self._is_geneve_port)[port] = True
         self._addr_cache: dict[int, str] = {}
         self._addr6_cache: dict[bytes, tuple] = {}     # 16 bytes -> (text, key)
         self._mac_cache: dict[int, str] = {}
@@ -657,23 +657,19 @@ def _part(values, parts: list, index: int):
 
 
 def _maybe_tunnel(L, size):
-    """False where a UDP payload (bytes 8.. of the window L, size bytes) surely fails every
-    plausibility test of the reference (VXLAN, Geneve, bare IP, GUE); True where it might pass."""
-    b0 = _u8(L, 8)
-    b1 = _u8(L, 9)
-    w2 = _u16(L, 10)
-    top = b0 >> 6
-    # gue_plausible: version 0, C bit clear, protocol 4 or 41
-    maybe = (size >= 4) & (top == 0) & ((b0 & 0x20) == 0) & ((b1 == 4) | (b1 == 41))
-    # geneve_plausible: version 0, protocol TEB / IPv4 / IPv6
-    maybe |= (size >= 8) & (top == 0) & ((w2 == 0x6558) | (w2 == 0x0800) | (w2 == 0x86DD))
-    # bare_ip_plausible: IPv4 total length / IPv6 payload length + 40 equal to the payload
-    version = b0 >> 4
-    maybe |= (size >= 20) & (((version == 4) & (w2 == size)) | ((version == 6) & (_u16(L, 12) + 40 == size)))
-    # vxlan_plausible: I flag, no P flag, inner ethertype ARP / 802.1Q / IPv4 / IPv6
-    et = _u16(L, 28)
-    maybe |= (size >= 22) & ((b0 & 0x0C) == 0x08) & (
-        (et == 0x0800) | (et == 0x86DD) | (et == 0x0806) | (et == 0x8100))
+    """False where a UDP payload (bytes 8.. of the window L, size bytes) surely fails every plausibility
+    detector of the reference; True where one might pass."""
+    fields = {}
+
+    def peek(offset, width):
+        key = (offset, width)
+        if key not in fields:
+            fields[key] = (_u8, _u16)[width - 1](L, 8 + offset)
+        return fields[key]
+
+    maybe = PLAUSIBILITY[0].screen(peek, size)
+    for detector in PLAUSIBILITY[1:]:
+        maybe |= detector.screen(peek, size)
     return maybe
 
 

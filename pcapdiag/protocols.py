@@ -9,7 +9,7 @@ from __future__ import annotations
 LINKTYPE_ETHERNET = 1
 LINKTYPE_SLL, LINKTYPE_SLL2 = 113, 276           # Linux cooked captures (`tcpdump -i any`)
 LINKTYPES_RAW = frozenset({12, 14, 101, 228, 229})  # raw IP: the version nibble says which
-LINKTYPES_NULL = frozenset({0, 108})             # BSD loopback: a 4-byte address family, host (0) or network (108) order
+LINKTYPE_NULL, LINKTYPE_LOOP = 0, 108            # BSD loopback: a 4-byte address family, host / network order
 BSD_AF_INET = 2
 BSD_AF_INET6 = frozenset({24, 28, 30})           # AF_INET6 differs between the BSDs
 

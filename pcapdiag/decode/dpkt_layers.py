@@ -13,7 +13,7 @@ import dpkt
 from dpkt import ah, ethernet, gre, ip, ip6, sll, sll2
 
 from ..protocols import (BSD_AF_INET, BSD_AF_INET6, ETH_TYPE_IP, ETH_TYPE_IP6, ETHERTYPE_OF_IP_VERSION,
-                         LINKTYPE_ETHERNET, LINKTYPE_SLL, LINKTYPE_SLL2, LINKTYPES_RAW)
+                         LINKTYPE_ETHERNET, LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_SLL, LINKTYPE_SLL2, LINKTYPES_RAW)
 
 
 class Truncated(Exception):
@@ -146,7 +146,8 @@ def _null_link(order: str):
 
 
 LINK_LAYERS = {LINKTYPE_ETHERNET: _ethernet_link, LINKTYPE_SLL: _sll_link, LINKTYPE_SLL2: _sll2_link,
-               0: _null_link("<I"), 108: _null_link(">I"), **dict.fromkeys(LINKTYPES_RAW, _raw_link)}
+               LINKTYPE_NULL: _null_link("<I"), LINKTYPE_LOOP: _null_link(">I"),
+               **dict.fromkeys(LINKTYPES_RAW, _raw_link)}
 
 
 def link_to_network(linktype: int, data: bytes):

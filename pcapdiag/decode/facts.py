@@ -77,6 +77,8 @@ COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("offload", "b", False),     # GSO/GRO/TSO/BIG TCP super-frame: IP length 0, partial checksum, > jumbo
     ("too_deep", "b", False),    # nesting beyond MAX_DEPTH
     ("bgp_prefixes", "s", ""),   # BGP UPDATE NLRI announced in this segment, space-separated
+    # set after decoding (decoders leave the missing value)
+    ("duplicate", "b", False),   # the same packet seen again on another interface (analyzers/duplicates.py)
 )
 
 COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)

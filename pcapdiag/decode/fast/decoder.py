@@ -80,10 +80,10 @@ class FastDecoder:
         ARP over Ethernet is done here: dpkt parses it (or not), either way no IP and no exception."""
         start, caplen, linktype = out.start, out.caplen, out.linktype
         rows = np.flatnonzero((start >= 0) & (out.end <= B.size) & (caplen >= 1))
-        M = B.head[rows] if len(rows) < out.n else B.head
+        head = B.head[rows] if len(rows) < out.n else B.head     # the first bytes of each record
         linktype, caplen = linktype[rows], caplen[rows]
-        frame, tag = ETHERNET.read(M), VLAN_TAG.read(M, at=ETHERNET.size)   # the tag follows type 0x8100
-        cooked, cooked2 = SLL.read(M), SLL2.read(M)
+        frame, tag = ETHERNET.read(head), VLAN_TAG.read(head, at=ETHERNET.size)   # the tag follows type 0x8100
+        cooked, cooked2 = SLL.read(head), SLL2.read(head)
         ethernet = (linktype == LINKTYPE_ETHERNET) & (caplen >= ETHERNET.size)
         tagged = ethernet & (caplen >= ETHERNET.size + VLAN_TAG.size) & (frame.type == ETH_TYPE_8021Q)
         raw = np.isin(linktype, _RAW_LINKS)
@@ -92,7 +92,7 @@ class FastDecoder:
         arp = rows[ethernet & (frame.type == ETH_TYPE_ARP)]
         out.enc[arp] = ENC_NON_IP
         out.done[arp] = True
-        version = IP.read(M).v
+        version = IP.read(head).v
         networks = []
         for ethertype, ip_version in ((ETH_TYPE_IP, 4), (ETH_TYPE_IP6, 6)):
             eth_ip = ethernet & (frame.type == ethertype)
@@ -163,7 +163,8 @@ class FastDecoder:
         out.mac_dst.append(frame.dst)
         out.mac_src.append(frame.src)
         out.enc[rows] = np.where(vxlan, ENC_VXLAN, ENC_GENEVE)
-        at, avail = at + head + ETHERNET.size, size - head - ETHERNET.size   # the inner IP header, and the bytes from it on
+        # the inner IP header, and the bytes from it on
+        at, avail = at + head + ETHERNET.size, size - head - ETHERNET.size
         k = np.flatnonzero(inner_type == ETH_TYPE_IP6)
         self._inner_ipv6(B, out, rows[k], at[k], avail[k])
         k = np.flatnonzero(inner_type == ETH_TYPE_IP)
@@ -211,18 +212,20 @@ class FastDecoder:
         """IPv4 headers at pos with avail bytes after them: fields of the rows that pass the checks."""
         k = np.flatnonzero(avail >= IP.size)
         rows, pos, avail, cut = take(k, rows, pos, avail, cut)
-        header = IP.read(B.window(rows, pos, IP.size))
+        window = B.window(rows, pos, IP.size)
+        header = IP.read(window)
         total, header_len = header.len, header.hl * 4
         good = (header.v == 4) & (header_len >= IP.size) & (total >= header_len) & ((total <= avail) | cut)
         if outer:
             good &= (header.mf == 0) & (header.offset == 0)     # fragments go to the reference (its fragment table)
         k = np.flatnonzero(good)
-        pos, avail, total, header_len = take(k, pos, avail, total, header_len)
+        rows, pos, avail, total, header_len, window = take(k, rows, pos, avail, total, header_len, window)
+        header = IP.read(window)
         # bytes of the payload present: buf[hl:total] of the bytes there are
         return {
-            "rows": rows[k], "len": total, "proto": header.p[k], "id": header.id[k], "ttl": header.ttl[k],
-            "df": header.df[k] != 0, "mf": header.mf[k] != 0, "frag_off": header.offset[k] * 8,
-            "src": header.src[k], "dst": header.dst[k],
+            "rows": rows, "len": total, "proto": header.p, "id": header.id, "ttl": header.ttl,
+            "df": header.df != 0, "mf": header.mf != 0, "frag_off": header.offset * 8,
+            "src": header.src, "dst": header.dst,
             "l4": pos + header_len, "plen": np.minimum(total, avail) - header_len,
             # the transport length the IP header states: total - header
             "tlen": total - header_len,
@@ -234,14 +237,16 @@ class FastDecoder:
         headers, a payload length that is not 0: jumbograms and super-frames are the reference's)."""
         k = np.flatnonzero(avail >= IP6.size)
         rows, pos, avail, cut = take(k, rows, pos, avail, cut)
-        header = IP6.read(B.window(rows, pos, IP6.size))
+        window = B.window(rows, pos, IP6.size)
+        header = IP6.read(window)
         total, proto = header.plen + IP6.size, header.nxt
         good = (header.v == 6) & (header.plen > 0) & ((proto == IPPROTO_TCP) | (proto == IPPROTO_UDP)) \
             & ((total <= avail) | cut)
         k = np.flatnonzero(good)
-        pos, avail, total = take(k, pos, avail, total)
-        return {"rows": rows[k], "len": total, "proto": proto[k], "ttl": header.hlim[k], "src": header.src[k],
-                "dst": header.dst[k], "l4": pos + IP6.size, "plen": np.minimum(total, avail) - IP6.size,
+        rows, pos, avail, total, proto, window = take(k, rows, pos, avail, total, proto, window)
+        header = IP6.read(window)
+        return {"rows": rows, "len": total, "proto": proto, "ttl": header.hlim, "src": header.src,
+                "dst": header.dst, "l4": pos + IP6.size, "plen": np.minimum(total, avail) - IP6.size,
                 "tlen": total - IP6.size}
 
     # -- innermost L4 ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ..tunnels import VXLAN, Geneve
 
 _I64 = np.int64
 _INTEGERS = {"B": "u1", "H": "u2", "I": "u4", "i": "i4"}
+_HIGH16, _LOW32 = ":high16", ":low32"
 
 
 class Layout:
@@ -25,6 +26,11 @@ class Layout:
         self.fields: list[tuple[str, object, int]] = []     # (name, numpy format, offset)
         offset = 0
         for name, fmt, *_ in header_class.__hdr__:
+            if fmt == "6s":
+                # a MAC address as one 48-bit integer: its top 16 and low 32 bits (see Header)
+                self.fields += [(name + _HIGH16, order + "u2", offset), (name + _LOW32, order + "u4", offset + 2)]
+                offset += 6
+                continue
             if fmt.endswith("s"):
                 size = int(fmt[:-1])
                 # addresses of 4 bytes are read as one integer (the fast decoder's IPv4 address)
@@ -35,13 +41,14 @@ class Layout:
             self.fields.append((name, numpy_format, offset))
             offset += size
         self.size = offset
-        # bit field -> (the field holding it, shift, mask), widths counted from the top bit as dpkt does
-        self.bits: dict[str, tuple[str, int, int]] = {}
+        # bit field -> (the field holding it, shift, mask or None), widths counted from the top bit as dpkt does
+        self.bits: dict[str, tuple[str, int, int | None]] = {}
         for word, parts in getattr(header_class, "__bit_fields__", {}).items():
-            left = 8 * np.dtype(next(f for n, f, _ in self.fields if n == word)).itemsize
+            top = left = 8 * np.dtype(next(f for n, f, _ in self.fields if n == word)).itemsize
             for part, width in parts:
                 left -= width
-                self.bits[part] = (word, left, (1 << width) - 1)
+                # the top bits need no mask, the low bits no shift
+                self.bits[part] = (word, left, None if left + width == top else (1 << width) - 1)
         self._dtypes: dict[tuple[int, int], np.dtype] = {}
 
     def read(self, window, at: int = 0) -> "Header":
@@ -68,25 +75,23 @@ class Header:
         bits = self._layout.bits.get(name)
         if bits is not None:
             word, shift, mask = bits
-            value = (getattr(self, word) >> shift) & mask
+            value = getattr(self, word)
+            if shift:
+                value = value >> shift
+            if mask is not None:
+                value = value & mask
         else:
-            try:
+            fields = self._records.dtype.fields
+            if name + _HIGH16 in fields:
+                value = (self._records[name + _HIGH16].astype(_I64) << 32) | self._records[name + _LOW32]
+            elif name in fields:
                 value = self._records[name]
-            except (KeyError, ValueError):
-                raise AttributeError(f"{self._layout.name} has no field {name!r}") from None
-            if value.ndim == 1:
-                value = value.astype(_I64)
-            elif value.shape[1] == 6:
-                value = _uint48(value)
+                if value.ndim == 1:
+                    value = value.astype(_I64)
+            else:
+                raise AttributeError(f"{self._layout.name} has no field {name!r}")
         self.__dict__[name] = value
         return value
-
-
-def _uint48(raw):
-    """(k, 6) bytes as big-endian 48-bit integers."""
-    padded = np.zeros((len(raw), 8), dtype=np.uint8)
-    padded[:, 2:] = raw
-    return padded.view(">u8")[:, 0].astype(_I64)
 
 
 def uint_at(window, offset: int, width: int):

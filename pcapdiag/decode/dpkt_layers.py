@@ -110,24 +110,25 @@ _SHALLOW = {Ethernet: _ShallowEthernet, ip.IP: _ShallowIP, ip6.IP6: _ShallowIP6,
             sll2.SLL2: _ShallowSLL2, gre.GRE: ShallowGRE, ah.AH: _ShallowAH}
 
 
-# -- link layers: a record's bytes -> (ethertype of the network layer or None, its bytes) ----------
+# -- link layers: a record's bytes -> (ethertype of the network layer or None, its bytes, source MAC) ----
 
 def _ethernet_link(data):
-    return ethernet_payload(parse(Ethernet, data))
+    frame = parse(Ethernet, data)
+    return (*ethernet_payload(frame), mac_text(frame.src))
 
 
 def _raw_link(data):
     if not data:
         raise Truncated("raw")
-    return ETHERTYPE_OF_IP_VERSION.get(data[0] >> 4), data
+    return ETHERTYPE_OF_IP_VERSION.get(data[0] >> 4), data, ""
 
 
 def _sll_link(data):
-    return parse(sll.SLL, data).ethtype, data[16:]
+    return parse(sll.SLL, data).ethtype, data[16:], ""
 
 
 def _sll2_link(data):
-    return parse(sll2.SLL2, data).ethtype, data[20:]
+    return parse(sll2.SLL2, data).ethtype, data[20:], ""
 
 
 def _null_link(order: str):
@@ -140,7 +141,8 @@ def _null_link(order: str):
         family = struct.unpack(order, data[:4])[0]
         if family > 0xFFFF:  # written in the other byte order than the reader's
             family = struct.unpack(other, data[:4])[0]
-        return (ETH_TYPE_IP if family == BSD_AF_INET else ETH_TYPE_IP6 if family in BSD_AF_INET6 else None), data[4:]
+        ethertype = ETH_TYPE_IP if family == BSD_AF_INET else ETH_TYPE_IP6 if family in BSD_AF_INET6 else None
+        return ethertype, data[4:], ""
 
     return link
 
@@ -151,6 +153,7 @@ LINK_LAYERS = {LINKTYPE_ETHERNET: _ethernet_link, LINKTYPE_SLL: _sll_link, LINKT
 
 
 def link_to_network(linktype: int, data: bytes):
-    """(ethertype, payload) of a record's network layer; ethertype None when the link type carries none."""
+    """(ethertype, payload, source MAC or "") of a record's network layer; ethertype None when the link type
+    carries none."""
     link = LINK_LAYERS.get(linktype)
-    return link(data) if link else (None, b"")
+    return link(data) if link else (None, b"", "")

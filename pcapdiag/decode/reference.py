@@ -18,10 +18,10 @@ from dpkt import ah, bgp, ip, ip6, tcp, udp
 
 from ..protocols import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, CSUM_UNCHECKED, DEFAULT_VXLAN_PORTS,
                          ETH_TYPE_IP, ETH_TYPE_IP6, ETH_TYPE_TEB, GENEVE_PORTS, ICMP6_FIRST_INFO_TYPE,
-                         ICMP6_PACKET_TOO_BIG, ICMP_ECHO_TYPES, ICMP_ERROR_TYPES, ICMP_FRAG_NEEDED, IPPROTO_AH,
-                         IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP,
-                         IPPROTO_UDP, JUMBO_FRAME_MAX, SEQ_SPACE, TCP_OPT_EOL, TCP_OPT_MSS, TCP_OPT_SACK, TH_ACK,
-                         TH_SYN)
+                         ICMP6_PACKET_TOO_BIG, ICMP_ECHO_TYPES, ICMP_ERROR_TYPES, ICMP_FRAG_NEEDED,
+                         IP_VERSION_OF_ETHERTYPE, IPPROTO_AH, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP,
+                         IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, JUMBO_FRAME_MAX, SEQ_SPACE, TCP_OPT_EOL, TCP_OPT_MSS,
+                         TCP_OPT_SACK, TH_ACK, TH_SYN)
 from .dpkt_layers import (Ethernet, ShallowGRE, TooDeep, Truncated, address_text, ethernet_payload,
                           link_to_network, mac_text, parse)
 from .facts import MAX_DEPTH, new_row, rows_to_facts
@@ -29,6 +29,11 @@ from .plausible import PLAUSIBILITY
 from .plausible import (_ethernet_plausible, bare_ip_plausible, geneve_plausible,  # noqa: F401 (the tests
                         gue_plausible, ip_header_plausible, vxlan_plausible)       # read them from here)
 from .tunnels import NSH, NSH_NEXT_PROTO, VXLAN, Geneve
+
+# Earlier names other modules import from here (decap.py: IP_ETHERTYPES, _ShallowGRE, link_to_network, ETH_TYPE_TEB;
+# correlate/: DEFAULT_VXLAN_PORTS); new code takes them from protocols.py and dpkt_layers.py.
+_ShallowGRE = ShallowGRE
+IP_ETHERTYPES = IP_VERSION_OF_ETHERTYPE
 
 # Class names by the key that introduces them (one place; overhead lives in analyzers/overhead.py).
 IP_IN_IP_CLASS = {(4, IPPROTO_IPIP): "ipip", (4, IPPROTO_IPV6): "6in4", (6, IPPROTO_IPIP): "4in6",
@@ -125,7 +130,7 @@ class PacketWalker:
         row.update(ts=ts, caplen=caplen, wirelen=wirelen, linktype=linktype, offload=wirelen > JUMBO_FRAME_MAX)
         chain: list[str] = []
         try:
-            ethertype, payload = link_to_network(linktype, data)
+            ethertype, payload, _ = link_to_network(linktype, data)
             network = self.networks.get(ethertype)
             if network:
                 network(payload, row, chain, 0, outer=True)

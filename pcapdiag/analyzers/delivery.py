@@ -1,0 +1,399 @@
+"""Delivery by size: which packet sizes a path carries and which it drops without a word (no ICMP).
+
+The most common MTU incident sends no ICMP: a switch port, a cloud fabric or a nested underlay with a
+smaller MTU drops the big frames silently. A capture on the sending node still shows it: per TCP flow
+direction, segments of some sizes are acknowledged by the peer while the larger ones are sent again and
+again and never acknowledged; echo requests above some size get no reply while smaller ones do.
+
+Evidence kept (bounded, mergeable):
+- per TCP flow direction (the key of flows.py): the peer's highest cumulative ACK, the ACK rows that carried
+  SACK blocks (the receiver reporting holes), the data segments sent, and the highest sequence end sent;
+- per (flow direction, inner IP length): segments sent, the lowest and highest sequence end among them,
+  first and last time, the largest outer IP length (for wire sizes);
+- per (direction, inner IP length) of ICMP/ICMPv6 echo: requests, and replies of that length coming back.
+Sequence numbers are kept relative to a per-flow base in serial arithmetic (RFC 1982), and a later chunk's
+values are shifted onto the earlier chunk's base when states merge, so chunks merge to one pass's answer.
+The judgement (size windows per node pair) is `size_windows`; the findings word it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..decode.facts import Facts, grouping_column
+from .flows import FLOW_KEY, TH_ACK, _flow_hashes, _serial
+from .groups import FoldedTable
+
+SEQ_SPACE = 1 << 32
+NO_ACK = -(1 << 62)          # a flow direction whose peer never acknowledged anything (in this state)
+ECHO_REQUEST = {4: 8, 6: 128}
+ECHO_REPLY = {4: 0, 6: 129}
+# A size counts as "never got through" only when sent at least this often, over at least this long, and
+# never acknowledged: one unacknowledged send is what a capture that simply ended looks like.
+MIN_SENDS = 3
+MIN_SPAN_S = 0.5
+MIN_ECHO_REQUESTS = 2
+_SWAPPED = ["encap", "outer_dst", "outer_src", "vni", "inner_dst", "inner_src", "inner_proto", "dport", "sport"]
+_FLOW_TEXT = ["encap", "outer_src", "outer_dst", "inner_src", "inner_dst"]
+_FLOW_INT = ["vni", "inner_ipv", "sport", "dport"]
+_FLOW_STATE = ["base", "ack", "ack_since", "data_high", "data_last", "segments", "sack_acks", "ack_rows"]
+_SIZE_KEY = ["flow_hash", "inner_len"]
+_SIZE_AGG = {"sent": "sum", "min_end": "min", "max_end": "max", "payload": "max", "outer_len": "max",
+             "first": "min", "last": "max"}
+_ECHO_KEY = ["encap", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner_len"]
+_ECHO_AGG = {"requests": "sum", "replies": "sum", "first": "min", "last": "max"}
+
+
+def _fold_sizes(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.groupby(_SIZE_KEY, sort=False).agg(_SIZE_AGG).reset_index()
+
+
+def _fold_echo(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.groupby(_ECHO_KEY, sort=False).agg(_ECHO_AGG).reset_index()
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """flows: one row per TCP flow direction (key texts and state); sizes: per (flow_hash, inner_len);
+    echo: per (direction, inner_len). Sequence values are relative to each flow's base."""
+    flows: pd.DataFrame
+    sizes: pd.DataFrame
+    echo: pd.DataFrame
+
+
+class DeliveryAnalyzer:
+    def __init__(self):
+        self.flows: dict | None = None      # column -> numpy array, one row per flow direction
+        self.sizes = FoldedTable(_fold_sizes)
+        self.echo = FoldedTable(_fold_echo)
+
+    # -- per batch -----------------------------------------------------------------------------------
+    def update(self, facts: Facts) -> None:
+        if facts.empty:
+            return
+        ip = (facts["inner_ipv"] > 0) & (facts["inner_frag_off"] == 0) & ~facts["inner_mf"]
+        self._echo(facts, ip)
+        tcp = np.flatnonzero(ip & (facts["inner_proto"] == 6) & (facts["tcp_seq"] >= 0))
+        if not len(tcp):
+            return
+        payload = facts["tcp_payload"][tcp]
+        ack = facts["tcp_ack"][tcp]
+        is_data = payload > 0
+        is_ack = ((facts["tcp_flags"][tcp] & TH_ACK) > 0) & (ack >= 0)
+        data, acks = tcp[is_data], tcp[is_ack]
+        hashes = np.concatenate([_hashes(facts, FLOW_KEY, data), _hashes(facts, _SWAPPED, acks)])
+        codes, flow_hashes = pd.factorize(hashes)
+        data_codes, ack_codes = codes[:len(data)], codes[len(data):]
+        seq, ack_value = facts["tcp_seq"][data], facts["tcp_ack"][acks]
+        base = self._bases(flow_hashes, data_codes, seq, ack_codes, ack_value)
+        groups = len(flow_hashes)
+        end = _serial((seq - base[data_codes]) % SEQ_SPACE) + payload[is_data]
+        rel_ack = _serial((ack_value - base[ack_codes]) % SEQ_SPACE)
+        ts = facts["ts"]
+        top_ack = _group_max(ack_codes, rel_ack, groups, NO_ACK)
+        # when each flow's highest ACK was first seen (a hole that stays open shows as an old ACK)
+        at_top = rel_ack == top_ack[ack_codes]
+        ack_since = np.full(groups, np.inf)
+        np.minimum.at(ack_since, ack_codes[at_top], ts[acks][at_top])
+        sack = facts["tcp_sack_right"][acks] >= 0
+        batch = {
+            "flow_hash": flow_hashes.astype(np.uint64), "base": base, "ack": top_ack, "ack_since": ack_since,
+            "data_high": _group_max(data_codes, end, groups, NO_ACK),
+            "data_last": _group_max(data_codes, ts[data], groups, -np.inf),
+            "segments": np.bincount(data_codes, minlength=groups).astype(np.int64),
+            "sack_acks": np.bincount(ack_codes[sack], minlength=groups).astype(np.int64),
+            "ack_rows": np.bincount(ack_codes, minlength=groups).astype(np.int64),
+        }
+        self._absorb_flows(batch, facts, flow_hashes, data, acks, data_codes, ack_codes)
+        real = ~facts["offload"][data]     # an offload super-frame's size was never on the wire
+        self._add_sizes(flow_hashes[data_codes[real]], facts["inner_len"][data][real], end[real],
+                        payload[is_data][real], facts["outer_len"][data][real], ts[data][real])
+
+    def _bases(self, flow_hashes, data_codes, seq, ack_codes, ack_value):
+        """Each flow's sequence base: the state's where it has one, else the first data segment's sequence
+        number in this batch (or, for a flow only acknowledged here, the first ACK's value)."""
+        groups = len(flow_hashes)
+        base = np.full(groups, -1, dtype=np.int64)
+        first_ack = _first_value(ack_codes, ack_value, groups)
+        first_seq = _first_value(data_codes, seq, groups)
+        base[:] = np.where(first_seq >= 0, first_seq, first_ack)
+        if self.flows is not None:
+            position = pd.Index(self.flows["flow_hash"]).get_indexer(flow_hashes.astype(np.uint64))
+            known = position >= 0
+            base[known] = self.flows["base"][position[known]]
+        return base
+
+    def _absorb_flows(self, batch, facts, flow_hashes, data, acks, data_codes, ack_codes) -> None:
+        # key texts of new flows: from a data row where there is one (its own direction), else the ACK
+        # row read backwards
+        rows = np.full(len(flow_hashes), -1, dtype=np.int64)
+        rows[ack_codes] = acks
+        rows[data_codes] = data
+        from_data = np.zeros(len(flow_hashes), dtype=bool)
+        from_data[data_codes] = True
+        for name in _FLOW_TEXT + _FLOW_INT:
+            mirror = _mirror(name)
+            own, other = facts.take(name, rows), facts.take(mirror, rows)
+            batch[name] = np.where(from_data, own, other)
+        self._absorb(batch)
+
+    def _absorb(self, batch: dict) -> None:
+        if self.flows is None:
+            self.flows = {name: np.asarray(values).copy() for name, values in batch.items()}
+            return
+        table = self.flows
+        position = pd.Index(table["flow_hash"]).get_indexer(batch["flow_hash"])
+        known = position >= 0
+        at, theirs = position[known], np.flatnonzero(known)
+        mine_ack, their_ack = table["ack"][at], batch["ack"][theirs]
+        table["ack_since"][at] = np.where(their_ack > mine_ack, batch["ack_since"][theirs],
+                                          np.where(their_ack == mine_ack,
+                                                   np.minimum(table["ack_since"][at], batch["ack_since"][theirs]),
+                                                   table["ack_since"][at]))
+        for name in ("ack", "data_high", "data_last"):
+            table[name][at] = np.maximum(table[name][at], batch[name][theirs])
+        for name in ("segments", "sack_acks", "ack_rows"):
+            table[name][at] += batch[name][theirs]
+        if not known.all():
+            fresh = ~known
+            self.flows = {name: np.concatenate([table[name], np.asarray(batch[name])[fresh]]) for name in table}
+
+    def _add_sizes(self, hashes, inner_len, end, payload, outer_len, ts) -> None:
+        if not len(hashes):
+            return
+        codes, first = _pair_codes(hashes, inner_len)
+        groups = len(first)
+        self.sizes.add(pd.DataFrame({
+            "flow_hash": hashes[first], "inner_len": inner_len[first],
+            "sent": np.bincount(codes, minlength=groups).astype(np.int64),
+            "min_end": -_group_max(codes, -end, groups, NO_ACK), "max_end": _group_max(codes, end, groups, NO_ACK),
+            "payload": _group_max(codes, payload, groups, 0), "outer_len": _group_max(codes, outer_len, groups, -1),
+            "first": -_group_max(codes, -ts, groups, -np.inf), "last": _group_max(codes, ts, groups, -np.inf),
+        }))
+
+    def _echo(self, facts: Facts, ip) -> None:
+        kind = facts["icmp_type"]
+        version = facts["inner_ipv"]
+        request = ip & (((version == 4) & (kind == ECHO_REQUEST[4])) | ((version == 6) & (kind == ECHO_REQUEST[6])))
+        reply = ip & (((version == 4) & (kind == ECHO_REPLY[4])) | ((version == 6) & (kind == ECHO_REPLY[6])))
+        if not (request.any() or reply.any()):
+            return
+        parts = []
+        for mask, swapped, column in ((request, False, "requests"), (reply, True, "replies")):
+            rows = np.flatnonzero(mask)
+            if not len(rows):
+                continue
+            frame = pd.DataFrame({name: facts.take(_mirror(name) if swapped else name, rows)
+                                  for name in _ECHO_KEY})
+            frame["requests"] = np.int64(not swapped)
+            frame["replies"] = np.int64(swapped)
+            frame["first"] = frame["last"] = facts.take("ts", rows)
+            parts.append(frame)
+        self.echo.add(_fold_echo(pd.concat(parts, ignore_index=True)))
+
+    # -- merging ---------------------------------------------------------------------------------------
+    def merge(self, other: "DeliveryAnalyzer") -> None:
+        """Merge the state of a later chunk (or file): its relative sequence values are shifted onto this
+        state's base for the flows both saw."""
+        if other.flows is not None:
+            theirs = {name: values.copy() for name, values in other.flows.items()}
+            shift = np.zeros(len(theirs["flow_hash"]), dtype=np.int64)
+            if self.flows is not None:
+                position = pd.Index(self.flows["flow_hash"]).get_indexer(theirs["flow_hash"])
+                known = position >= 0
+                shift[known] = _serial((theirs["base"][known] - self.flows["base"][position[known]]) % SEQ_SPACE)
+            for name in ("ack", "data_high"):
+                present = theirs[name] != NO_ACK
+                theirs[name][present] += shift[present]
+            self._absorb(theirs)
+            sizes = other.sizes.table
+            if sizes is not None:
+                by_flow = pd.Series(shift, index=theirs["flow_hash"])
+                moved = by_flow.reindex(sizes["flow_hash"].to_numpy()).to_numpy()
+                self.sizes.add(sizes.assign(min_end=sizes["min_end"] + moved, max_end=sizes["max_end"] + moved))
+        echo = other.echo.table
+        if echo is not None:
+            self.echo.add(echo)
+
+    def result(self) -> DeliveryResult:
+        flows = pd.DataFrame(self.flows if self.flows is not None else {name: [] for name in
+                                                                         ["flow_hash"] + _FLOW_STATE + _FLOW_TEXT})
+        sizes = self.sizes.table
+        echo = self.echo.table
+        return DeliveryResult(
+            flows=flows,
+            sizes=sizes if sizes is not None else pd.DataFrame(columns=_SIZE_KEY + list(_SIZE_AGG)),
+            echo=echo if echo is not None else pd.DataFrame(columns=_ECHO_KEY + list(_ECHO_AGG)))
+
+
+def _mirror(name: str) -> str:
+    """The column holding the other end's value (a reply's or ACK's key read from the data direction)."""
+    for a, b in (("outer_src", "outer_dst"), ("inner_src", "inner_dst"), ("sport", "dport")):
+        if name == a:
+            return b
+        if name == b:
+            return a
+    return name
+
+
+def _hashes(facts: Facts, names: list, rows) -> np.ndarray:
+    if not len(rows):
+        return np.zeros(0, dtype=np.uint64)
+    return _flow_hashes([grouping_column(facts, name)[rows] for name in names])
+
+
+def _pair_codes(hashes, lengths):
+    frame = pd.MultiIndex.from_arrays([hashes, lengths])
+    codes, _ = pd.factorize(frame)
+    first = np.full(codes.max() + 1, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return codes, first
+
+
+def _group_max(codes, values, groups: int, missing):
+    out = np.full(groups, missing, dtype=np.result_type(values.dtype, np.asarray(missing).dtype))
+    if len(codes):
+        np.maximum.at(out, codes, values)
+    return out
+
+
+def _first_value(codes, values, groups: int):
+    first = np.full(groups, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    found = first < len(codes)
+    out = np.full(groups, -1, dtype=np.int64)
+    out[found] = values[first[found]]
+    return out
+
+
+# -- judgement -------------------------------------------------------------------------------------------
+PAIR = ["encap", "outer_src", "outer_dst"]
+RECEIVER_MIN_STALL_S = 1.0   # an ACK that stays put this long while later data keeps arriving: a hole
+
+
+def size_windows(result: DeliveryResult) -> list[dict]:
+    """Per node pair and direction where delivery depends on size: the largest inner IP size that got
+    through, the smallest that never did (sender side), or only the largest that arrived while the peer's
+    later data stopped at a hole that never filled (receiver side). Sizes as inner IP and outer IP lengths."""
+    flows, sizes = result.flows, result.sizes
+    windows = {}
+    if len(sizes) and len(flows):
+        joined = sizes.merge(flows, on="flow_hash", how="inner")
+        acked = joined["ack"] != NO_ACK
+        joined["delivered"] = acked & (joined["ack"] >= joined["min_end"])
+        joined["never"] = acked & ~joined["delivered"] & (joined["sent"] >= MIN_SENDS) \
+            & (joined["last"] - joined["first"] >= MIN_SPAN_S)
+        for pair, rows in joined.groupby(PAIR, sort=True):
+            window = _tcp_window(rows)
+            if window:
+                windows[pair] = window
+    _echo_windows(result.echo, windows)
+    return [{"encap": pair[0], "outer_src": pair[1], "outer_dst": pair[2], **window}
+            for pair, window in sorted(windows.items()) if window.get("side")]
+
+
+def _tcp_window(rows: pd.DataFrame) -> dict:
+    delivered, never = rows[rows["delivered"]], rows[rows["never"]]
+    largest = int(delivered["inner_len"].max()) if len(delivered) else None
+    window = {"largest_delivered": largest,
+              "largest_delivered_outer": int(delivered["outer_len"].max()) if len(delivered) else None,
+              "tcp_flows_acknowledged": int(rows.loc[rows["ack"] != NO_ACK, "flow_hash"].nunique()),
+              "tcp_flows_unacknowledged": int(rows.loc[rows["ack"] == NO_ACK, "flow_hash"].nunique())}
+    if len(never) and largest is not None and int(never["inner_len"].min()) > largest:
+        window.update(side="sender", lost=_lost_sizes(never), flows=_flow_keys(never))
+        return window
+    if len(never):
+        window["not_size_dependent"] = "some sizes at or below the largest acknowledged one were never acknowledged"
+        return window
+    stalled = rows[(rows["ack"] != NO_ACK) & (rows["data_high"] > rows["ack"])
+                   & (rows["data_last"] - rows["ack_since"] >= RECEIVER_MIN_STALL_S)]
+    if len(stalled) and largest is not None:
+        seen = rows[rows["flow_hash"].isin(stalled["flow_hash"])]
+        window.update(side="receiver", largest_delivered=int(seen["inner_len"].max()),
+                      largest_delivered_outer=int(seen["outer_len"].max()), flows=_flow_keys(stalled),
+                      stalled_since=float(stalled["ack_since"].min()), last=float(stalled["data_last"].max()))
+    return window
+
+
+def _lost_sizes(never: pd.DataFrame) -> list[dict]:
+    by_size = never.groupby("inner_len", sort=True).agg(outer_len=("outer_len", "max"), sent=("sent", "sum"),
+                                                          first=("first", "min"), last=("last", "max"))
+    return [{"inner_len": int(size), "outer_len": int(row.outer_len), "sent": int(row.sent),
+             "first": float(row.first), "last": float(row.last)} for size, row in by_size.iterrows()]
+
+
+def _flow_keys(rows: pd.DataFrame) -> list[dict]:
+    seen = rows.drop_duplicates("flow_hash")
+    return [{"proto": "tcp", "src": row.inner_src, "sport": int(row.sport), "dst": row.inner_dst,
+             "dport": int(row.dport), "encap": row.encap, "vni": None if row.vni < 0 else int(row.vni)}
+            for row in seen.itertuples(index=False)]
+
+
+def _echo_windows(echo: pd.DataFrame, windows: dict) -> None:
+    """Echo requests answered and unanswered by size, folded into each pair's window (requests are keyed
+    by the requester's direction; replies were counted there too)."""
+    if not len(echo):
+        return
+    for pair, rows in echo.groupby(PAIR, sort=True):
+        answered = rows[(rows["replies"] > 0) & (rows["requests"] > 0)]
+        unanswered = rows[(rows["replies"] == 0) & (rows["requests"] >= MIN_ECHO_REQUESTS)]
+        window = windows.setdefault(pair, {"largest_delivered": None, "largest_delivered_outer": None})
+        if not len(answered):
+            continue
+        largest = int(answered["inner_len"].max())
+        window["echo_largest_answered"] = largest
+        if not len(unanswered):
+            continue
+        smallest = int(unanswered["inner_len"].min())
+        window["echo_smallest_unanswered"] = smallest
+        if smallest <= largest:
+            window.setdefault("not_size_dependent", "some echo sizes below an answered one got no reply")
+            continue
+        echo_lost = [{"inner_len": int(row.inner_len), "outer_len": None, "sent": int(row.requests),
+                      "first": float(row.first), "last": float(row.last)}
+                     for row in unanswered.sort_values("inner_len").itertuples(index=False)]
+        if window.get("side") == "sender":
+            window["lost"] = sorted(window["lost"] + echo_lost, key=lambda lost: lost["inner_len"])
+        elif window.get("side") != "receiver":
+            window.update(side="sender", lost=echo_lost, flows=[])
+        if window["largest_delivered"] is None or largest > window["largest_delivered"]:
+            window["largest_delivered"] = largest
+
+
+def pair_delivery(result: DeliveryResult, flows: pd.DataFrame) -> list[dict]:
+    """Per node pair and direction (the data's direction): TCP data segments sent and retransmitted (from
+    the flow table: a repeat of a range already seen), ACKs that carried SACK blocks (the receiver saw a
+    hole), flows never acknowledged at all, and echo requests with and without replies."""
+    pairs: dict = {}
+
+    def entry(key):
+        return pairs.setdefault(tuple(key), {"tcp_segments": 0, "retransmits": 0, "sack_acks": 0,
+                                             "tcp_flows": 0, "tcp_flows_unacknowledged": 0,
+                                             "echo_requests": 0, "echo_replies": 0})
+    if len(result.flows):
+        state = result.flows.assign(unacked=(result.flows["ack"] == NO_ACK) & (result.flows["segments"] > 0),
+                                    sending=result.flows["segments"] > 0)
+        for key, rows in state.groupby(PAIR, sort=False):
+            counts = entry(key)
+            counts["tcp_segments"] += int(rows["segments"].sum())
+            counts["sack_acks"] += int(rows["sack_acks"].sum())
+            counts["tcp_flows"] += int(rows["sending"].sum())
+            counts["tcp_flows_unacknowledged"] += int(rows["unacked"].sum())
+    if len(flows):
+        tcp = flows[(flows["inner_proto"] == 6) & (flows["retransmits"] > 0)]
+        for key, total in tcp.groupby(PAIR, sort=False)["retransmits"].sum().items():
+            if tuple(key) in pairs:
+                pairs[tuple(key)]["retransmits"] += int(total)
+    if len(result.echo):
+        for key, rows in result.echo.groupby(PAIR, sort=False):
+            counts = entry(key)
+            counts["echo_requests"] += int(rows["requests"].sum())
+            counts["echo_replies"] += int(rows["replies"].sum())
+    out = []
+    for (encap, src, dst), counts in sorted(pairs.items()):
+        segments = counts["tcp_segments"]
+        out.append({"encap": encap, "outer_src": src, "outer_dst": dst, **counts,
+                    "retransmit_pct": round(100 * counts["retransmits"] / segments, 2) if segments else None})
+    return out

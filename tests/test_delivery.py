@@ -8,9 +8,11 @@ behind B, VXLAN on 8472: 50 bytes of overhead, so an inner IP packet of N bytes 
 """
 from __future__ import annotations
 
+import struct
+
 import pytest
 
-from packets import BASE_TS, ethernet, icmp_echo, ipv4, tcp, vxlan_packet, write_pcap
+from packets import BASE_TS, ethernet, icmp_echo, ipv4, tcp as _tcp, vxlan_packet, write_pcap
 from pcapdiag.analyzers.delivery import DeliveryAnalyzer, size_windows
 from pcapdiag.capture import open_capture
 from pcapdiag.decode.select import make_decoder
@@ -22,6 +24,17 @@ SPORT, DPORT = 40000, 8080
 ISN_A, ISN_B = 1_000_000, 5_000_000
 HEADERS = 40          # inner IPv4 + TCP without options
 OVERHEAD = 50
+
+
+def tcp(sport, dport, *, seq=0, ack=0, sack=(), **options):
+    """A segment whose sequence numbers wrap as on the wire; sack: (left, right) blocks (RFC 2018)."""
+    segment = _tcp(sport, dport, seq=seq % (1 << 32), ack=ack % (1 << 32), **options)
+    if sack:
+        blocks = b"".join(struct.pack(">II", left % (1 << 32), right % (1 << 32)) for left, right in sack)
+        option = b"\x01\x01" + struct.pack(">BB", 5, 2 + len(blocks)) + blocks   # NOP NOP SACK
+        segment.opts += option
+        segment.off = 5 + len(segment.opts) // 4
+    return segment
 
 
 def a_to_b(segment, ts):
@@ -111,8 +124,7 @@ def test_a_flow_whose_sequence_wraps_merges_exactly(tmp_path):
     saved, ISN_A = ISN_A, (1 << 32) - 700
     try:
         records, seq_a, ack_a = handshake_and_request()
-        records = [(ts, frame) for ts, frame in records]
-        records += big_segments_blackholed(seq_a % (1 << 32), ack_a, BASE_TS + 0.01)
+        records += big_segments_blackholed(seq_a, ack_a, BASE_TS + 0.01)
     finally:
         ISN_A = saved
     path = write_pcap(tmp_path / "x.pcap", records)
@@ -156,7 +168,8 @@ def test_the_receiver_side_sees_the_ack_stall_while_later_small_data_arrives(tmp
     ts = BASE_TS + 0.01
     for i in range(8):
         records.append(a_to_b(tcp(SPORT, DPORT, seq=after_hole + 100 * i, ack=ack_a, payload=100), ts + 0.25 * i))
-        records.append(b_to_a(tcp(DPORT, SPORT, seq=ack_a, ack=hole_start), ts + 0.25 * i + 0.001))
+        records.append(b_to_a(tcp(DPORT, SPORT, seq=ack_a, ack=hole_start, sack=[(after_hole, after_hole + 100 * (i + 1))]),
+                              ts + 0.25 * i + 0.001))
     windows = size_windows(analyse(write_pcap(tmp_path / "x.pcap", records), decoder))
     assert len(windows) == 1
     window = windows[0]
@@ -164,6 +177,16 @@ def test_the_receiver_side_sees_the_ack_stall_while_later_small_data_arrives(tmp
     assert (window["outer_src"], window["outer_dst"]) == (NODE_A, NODE_B)
     assert window["largest_delivered"] == 200 + HEADERS
     assert window["last"] - window["stalled_since"] >= 1.0
+
+
+def test_without_sack_a_stalled_ack_says_nothing(tmp_path):
+    """Repeated plain ACKs also come with data flowing the other way: only SACK makes it a hole."""
+    records, seq_a, ack_a = handshake_and_request()
+    ts = BASE_TS + 0.01
+    for i in range(8):
+        records.append(a_to_b(tcp(SPORT, DPORT, seq=seq_a + 6 * 1410 + 100 * i, ack=ack_a, payload=100), ts + 0.25 * i))
+        records.append(b_to_a(tcp(DPORT, SPORT, seq=ack_a, ack=seq_a), ts + 0.25 * i + 0.001))
+    assert size_windows(analyse(write_pcap(tmp_path / "x.pcap", records))) == []
 
 
 def echo(src_node, dst_node, src, dst, kind, size, ts, seq):

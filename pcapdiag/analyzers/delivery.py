@@ -24,21 +24,22 @@ import pandas as pd
 
 from ..decode.facts import Facts, grouping_column
 from .flows import FLOW_KEY, TH_ACK, _flow_hashes, _serial
-from .groups import FoldedTable
+from .groups import FoldedTable, group_codes
 
 SEQ_SPACE = 1 << 32
 NO_ACK = -(1 << 62)          # a flow direction whose peer never acknowledged anything (in this state)
 ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}
-# A size counts as "never got through" only when sent at least this often, over at least this long, and
-# never acknowledged: one unacknowledged send is what a capture that simply ended looks like.
-MIN_SENDS = 3
+# A size counts as "never got through" only when its segments were sent again (at least this many repeats of
+# a range already sent), over at least this long, and never acknowledged: unacknowledged first sends are
+# what a capture that simply ended looks like, and on the receiving side what arrives beyond a hole.
+MIN_REPEATS = 2
 MIN_SPAN_S = 0.5
 MIN_ECHO_REQUESTS = 2
 _SWAPPED = ["encap", "outer_dst", "outer_src", "vni", "inner_dst", "inner_src", "inner_proto", "dport", "sport"]
 _FLOW_TEXT = ["encap", "outer_src", "outer_dst", "inner_src", "inner_dst"]
 _FLOW_INT = ["vni", "inner_ipv", "sport", "dport"]
-_FLOW_STATE = ["base", "ack", "ack_since", "data_high", "data_last", "segments", "sack_acks", "ack_rows"]
+_FLOW_STATE = ["base", "ack", "ack_since", "ack_repeats", "data_high", "data_last", "segments", "sack_acks", "ack_rows"]
 _SIZE_KEY = ["flow_hash", "inner_len"]
 _SIZE_AGG = {"sent": "sum", "min_end": "min", "max_end": "max", "payload": "max", "outer_len": "max",
              "first": "min", "last": "max"}
@@ -83,7 +84,10 @@ class DeliveryAnalyzer:
         is_data = payload > 0
         is_ack = ((facts["tcp_flags"][tcp] & TH_ACK) > 0) & (ack >= 0)
         data, acks = tcp[is_data], tcp[is_ack]
-        hashes = np.concatenate([_hashes(facts, FLOW_KEY, data), _hashes(facts, _SWAPPED, acks)])
+        # one grouping of the flow key over the TCP rows, then one hash per group each way (not per row)
+        key_codes, firsts = group_codes(facts, FLOW_KEY, tcp)
+        forward, backward = _hashes(facts, FLOW_KEY, tcp[firsts]), _hashes(facts, _SWAPPED, tcp[firsts])
+        hashes = np.concatenate([forward[key_codes[is_data]], backward[key_codes[is_ack]]])
         codes, flow_hashes = pd.factorize(hashes)
         data_codes, ack_codes = codes[:len(data)], codes[len(data):]
         seq, ack_value = facts["tcp_seq"][data], facts["tcp_ack"][acks]
@@ -98,8 +102,12 @@ class DeliveryAnalyzer:
         ack_since = np.full(groups, np.inf)
         np.minimum.at(ack_since, ack_codes[at_top], ts[acks][at_top])
         sack = facts["tcp_sack_right"][acks] >= 0
+        # duplicate ACKs that report data beyond a hole (SACK blocks; Linux sends them by default): the
+        # receiver-side sign of a hole; plain repeated ACKs also come with data going the other way
+        ack_repeats = np.bincount(ack_codes[at_top & sack], minlength=groups).astype(np.int64)
         batch = {
             "flow_hash": flow_hashes.astype(np.uint64), "base": base, "ack": top_ack, "ack_since": ack_since,
+            "ack_repeats": ack_repeats,
             "data_high": _group_max(data_codes, end, groups, NO_ACK),
             "data_last": _group_max(data_codes, ts[data], groups, -np.inf),
             "segments": np.bincount(data_codes, minlength=groups).astype(np.int64),
@@ -108,7 +116,7 @@ class DeliveryAnalyzer:
         }
         self._absorb_flows(batch, facts, flow_hashes, data, acks, data_codes, ack_codes)
         real = ~facts["offload"][data]     # an offload super-frame's size was never on the wire
-        self._add_sizes(flow_hashes[data_codes[real]], facts["inner_len"][data][real], end[real],
+        self._add_sizes(flow_hashes, data_codes[real], facts["inner_len"][data][real], end[real],
                         payload[is_data][real], facts["outer_len"][data][real], ts[data][real])
 
     def _bases(self, flow_hashes, data_codes, seq, ack_codes, ack_value):
@@ -148,10 +156,13 @@ class DeliveryAnalyzer:
         known = position >= 0
         at, theirs = position[known], np.flatnonzero(known)
         mine_ack, their_ack = table["ack"][at], batch["ack"][theirs]
-        table["ack_since"][at] = np.where(their_ack > mine_ack, batch["ack_since"][theirs],
-                                          np.where(their_ack == mine_ack,
-                                                   np.minimum(table["ack_since"][at], batch["ack_since"][theirs]),
-                                                   table["ack_since"][at]))
+        # the highest ACK: when it was first seen and how often it came (duplicate ACKs), from whichever
+        # side saw it, both where both did
+        higher, same = their_ack > mine_ack, their_ack == mine_ack
+        since, repeats = batch["ack_since"][theirs], batch["ack_repeats"][theirs]
+        table["ack_since"][at] = np.where(higher, since, np.where(same, np.minimum(table["ack_since"][at], since),
+                                                                  table["ack_since"][at]))
+        table["ack_repeats"][at] = np.where(higher, repeats, table["ack_repeats"][at] + np.where(same, repeats, 0))
         for name in ("ack", "data_high", "data_last"):
             table[name][at] = np.maximum(table[name][at], batch[name][theirs])
         for name in ("segments", "sack_acks", "ack_rows"):
@@ -160,13 +171,13 @@ class DeliveryAnalyzer:
             fresh = ~known
             self.flows = {name: np.concatenate([table[name], np.asarray(batch[name])[fresh]]) for name in table}
 
-    def _add_sizes(self, hashes, inner_len, end, payload, outer_len, ts) -> None:
-        if not len(hashes):
+    def _add_sizes(self, flow_hashes, flow_codes, inner_len, end, payload, outer_len, ts) -> None:
+        if not len(flow_codes):
             return
-        codes, first = _pair_codes(hashes, inner_len)
-        groups = len(first)
+        codes, uniques = pd.factorize(flow_codes * 65536 + inner_len)    # inner_len < 65536: an IP length
+        groups = len(uniques)
         self.sizes.add(pd.DataFrame({
-            "flow_hash": hashes[first], "inner_len": inner_len[first],
+            "flow_hash": flow_hashes[uniques // 65536].astype(np.uint64), "inner_len": uniques % 65536,
             "sent": np.bincount(codes, minlength=groups).astype(np.int64),
             "min_end": -_group_max(codes, -end, groups, NO_ACK), "max_end": _group_max(codes, end, groups, NO_ACK),
             "payload": _group_max(codes, payload, groups, 0), "outer_len": _group_max(codes, outer_len, groups, -1),
@@ -244,14 +255,6 @@ def _hashes(facts: Facts, names: list, rows) -> np.ndarray:
     return _flow_hashes([grouping_column(facts, name)[rows] for name in names])
 
 
-def _pair_codes(hashes, lengths):
-    frame = pd.MultiIndex.from_arrays([hashes, lengths])
-    codes, _ = pd.factorize(frame)
-    first = np.full(codes.max() + 1, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes)))
-    return codes, first
-
-
 def _group_max(codes, values, groups: int, missing):
     out = np.full(groups, missing, dtype=np.result_type(values.dtype, np.asarray(missing).dtype))
     if len(codes):
@@ -270,7 +273,10 @@ def _first_value(codes, values, groups: int):
 
 # -- judgement -------------------------------------------------------------------------------------------
 PAIR = ["encap", "outer_src", "outer_dst"]
-RECEIVER_MIN_STALL_S = 1.0   # an ACK that stays put this long while later data keeps arriving: a hole
+# An ACK that stays put this long, repeated with SACK blocks (duplicate ACKs reporting later data) while that
+# later data keeps arriving: a hole that retransmissions never filled. Without SACK nothing is said.
+RECEIVER_MIN_STALL_S = 1.0
+RECEIVER_MIN_DUPACKS = 3
 
 
 def size_windows(result: DeliveryResult) -> list[dict]:
@@ -283,7 +289,10 @@ def size_windows(result: DeliveryResult) -> list[dict]:
         joined = sizes.merge(flows, on="flow_hash", how="inner")
         acked = joined["ack"] != NO_ACK
         joined["delivered"] = acked & (joined["ack"] >= joined["min_end"])
-        joined["never"] = acked & ~joined["delivered"] & (joined["sent"] >= MIN_SENDS) \
+        # segments of one size are mostly back to back: their distinct count is about the span of their ends
+        distinct = np.minimum(joined["sent"], (joined["max_end"] - joined["min_end"]) // joined["payload"].clip(1) + 1)
+        joined["repeats"] = joined["sent"] - distinct
+        joined["never"] = acked & ~joined["delivered"] & (joined["repeats"] >= MIN_REPEATS) \
             & (joined["last"] - joined["first"] >= MIN_SPAN_S)
         for pair, rows in joined.groupby(PAIR, sort=True):
             window = _tcp_window(rows)
@@ -308,6 +317,7 @@ def _tcp_window(rows: pd.DataFrame) -> dict:
         window["not_size_dependent"] = "some sizes at or below the largest acknowledged one were never acknowledged"
         return window
     stalled = rows[(rows["ack"] != NO_ACK) & (rows["data_high"] > rows["ack"])
+                   & (rows["ack_repeats"] > RECEIVER_MIN_DUPACKS)
                    & (rows["data_last"] - rows["ack_since"] >= RECEIVER_MIN_STALL_S)]
     if len(stalled) and largest is not None:
         seen = rows[rows["flow_hash"].isin(stalled["flow_hash"])]
@@ -319,8 +329,9 @@ def _tcp_window(rows: pd.DataFrame) -> dict:
 
 def _lost_sizes(never: pd.DataFrame) -> list[dict]:
     by_size = never.groupby("inner_len", sort=True).agg(outer_len=("outer_len", "max"), sent=("sent", "sum"),
+                                                          repeats=("repeats", "sum"),
                                                           first=("first", "min"), last=("last", "max"))
-    return [{"inner_len": int(size), "outer_len": int(row.outer_len), "sent": int(row.sent),
+    return [{"inner_len": int(size), "outer_len": int(row.outer_len), "sent": int(row.sent), "resent": int(row.repeats),
              "first": float(row.first), "last": float(row.last)} for size, row in by_size.iterrows()]
 
 
@@ -351,7 +362,7 @@ def _echo_windows(echo: pd.DataFrame, windows: dict) -> None:
         if smallest <= largest:
             window.setdefault("not_size_dependent", "some echo sizes below an answered one got no reply")
             continue
-        echo_lost = [{"inner_len": int(row.inner_len), "outer_len": None, "sent": int(row.requests),
+        echo_lost = [{"inner_len": int(row.inner_len), "outer_len": None, "sent": int(row.requests), "resent": 0,
                       "first": float(row.first), "last": float(row.last)}
                      for row in unanswered.sort_values("inner_len").itertuples(index=False)]
         if window.get("side") == "sender":

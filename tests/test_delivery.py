@@ -12,7 +12,8 @@ import struct
 
 import pytest
 
-from packets import BASE_TS, ethernet, icmp_echo, ipv4, tcp as _tcp, vxlan_packet, write_pcap
+from pcapdiag.testing.files import BASE_TS, write_pcap
+from pcapdiag.testing.packets import ethernet, icmp_echo, ipv4, tcp as _tcp, vxlan_packet
 from pcapdiag.analyzers.delivery import DeliveryAnalyzer, size_windows
 from pcapdiag.capture import open_capture
 from pcapdiag.decode.select import make_decoder

@@ -1163,6 +1163,73 @@ def test_fail_on_exit_codes(tmp_path, capture, fail_on, exit_code):
 
 
 # ======================================================================================
+# silent loss: mtu.path-blackhole and path.packet-loss (analyzers/delivery.py)
+# ======================================================================================
+
+def silent_blackhole_capture(tmp_path, acked_size=400, lost_size=1450, retries=4):
+    """Pod a's request (acked_size bytes) is acknowledged; its full-size segments are sent, the first again
+    and again with backoff, and never acknowledged: no ICMP anywhere."""
+    frames = [(BASE_TS + 0.001 * i, f) for i, f in enumerate(handshake())]
+    frames.append((BASE_TS + 0.01, a_to_b(data_segment(acked_size))))
+    acked = 1 + acked_size - 40
+    frames.append((BASE_TS + 0.011, b_to_a(pod_tcp(POD_B, POD_A, DPORT, SPORT, flags="A", seq=1, ack=acked))))
+    payload = lost_size - 40
+    frames += [(BASE_TS + 0.02 + 0.001 * i, a_to_b(data_segment(lost_size, seq=acked + i * payload)))
+               for i in range(4)]
+    ts, delay = BASE_TS + 0.02, 0.2
+    for _ in range(retries):
+        ts += delay
+        frames.append((ts, a_to_b(data_segment(lost_size, seq=acked))))
+        delay *= 2
+    return pcap(tmp_path, frames)
+
+
+def test_path_blackhole_big_segments_never_acknowledged_small_ones_are(tmp_path):
+    report = analyze_json(silent_blackhole_capture(tmp_path))
+    finding = assert_triggers(report, "mtu.path-blackhole", count=4 + 4)
+    [pair] = finding["evidence"]["node_pairs"]
+    assert (pair["type"], pair["src"], pair["dst"], pair["side"]) == ("vxlan", NODE_A, NODE_B, "sender")
+    assert (pair["carried_inner"], pair["carried_outer"], pair["lost_inner"], pair["lost_outer"]) == \
+        (400, 450, 1450, 1500)
+    assert pair["path_mtu_window"] == [450, 1499]
+    assert finding["fix"].startswith(f"the path between {NODE_A} and {NODE_B} drops packets larger than 450 bytes")
+    assert finding["evidence"]["flows"][0]["src"] == POD_A
+    assert report["delivery"]["size_windows"][0]["largest_delivered"] == 400
+
+
+def test_path_blackhole_near_miss_no_retransmission(tmp_path):
+    """The capture ended before the ACK: big segments sent once, never repeated."""
+    assert "mtu.path-blackhole" not in ids(analyze_json(silent_blackhole_capture(tmp_path, retries=0)))
+
+
+def lossy_capture(tmp_path, segments=40, lost_every=4):
+    """Full-size segments from pod a; every `lost_every`th is retransmitted 0.3 s later, and all are
+    acknowledged: loss at every size, not an MTU fault."""
+    frames, ts, seq = handshake(), BASE_TS, 1
+    frames = [(ts + 0.001 * i, f) for i, f in enumerate(frames)]
+    for i in range(segments):
+        ts += 0.01
+        frames.append((ts, a_to_b(data_segment(1450, seq=seq))))
+        if i % lost_every == 0:
+            frames.append((ts + 0.3, a_to_b(data_segment(1450, seq=seq))))
+        seq += 1410
+        frames.append((ts + 0.301, b_to_a(pod_tcp(POD_B, POD_A, DPORT, SPORT, flags="A", seq=1, ack=seq))))
+    return pcap(tmp_path, sorted(frames, key=lambda item: item[0]))
+
+
+def test_packet_loss_retransmissions_spread_over_a_direction(tmp_path):
+    report = analyze_json(lossy_capture(tmp_path))
+    finding = assert_triggers(report, "path.packet-loss", count=10)
+    [pair] = finding["evidence"]["node_pairs"]
+    assert (pair["src"], pair["dst"], pair["tcp_segments"], pair["retransmits"]) == (NODE_A, NODE_B, 50, 10)
+    assert "mtu.path-blackhole" not in ids(report)
+
+
+def test_packet_loss_near_miss_a_healthy_rate(tmp_path):
+    assert "path.packet-loss" not in ids(analyze_json(lossy_capture(tmp_path, segments=400, lost_every=100)))
+
+
+# ======================================================================================
 # every catalogue entry is covered here, and both decoders agree on every capture
 # ======================================================================================
 
@@ -1188,6 +1255,8 @@ TRIGGERS = {
     "tunnel.nonstandard-port": lambda p: (port_9999_capture(p), ()),
     "tunnel.bad-outer-checksum": lambda p: (pcap(p, handshake() + [a_to_b(data_segment(200), checksum=0x1234)]), ()),
     "topology.pod-ip-conflict": lambda p: (conflict_capture(p, second_vni=1), ()),
+    "mtu.path-blackhole": lambda p: (silent_blackhole_capture(p), ()),
+    "path.packet-loss": lambda p: (lossy_capture(p), ()),
 }
 
 

@@ -27,6 +27,11 @@ from .flows import FLOW_KEY, TH_ACK, _flow_hashes, _serial
 from .groups import FoldedTable, group_codes
 
 SEQ_SPACE = 1 << 32
+_LEN_SPAN = 1 << 32
+# Bounded memory: flow directions and (flow, size) rows kept; beyond them the smallest are dropped (the
+# flows with the fewest packets; the sizes sent least often), as the flow table evicts its smallest flows.
+FLOW_CAP = 50_000
+SIZE_CAP = 200_000
 NO_ACK = -(1 << 62)          # a flow direction whose peer never acknowledged anything (in this state)
 ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}
@@ -44,11 +49,12 @@ _SIZE_KEY = ["flow_hash", "inner_len"]
 _SIZE_AGG = {"sent": "sum", "min_end": "min", "max_end": "max", "payload": "max", "outer_len": "max",
              "first": "min", "last": "max"}
 _ECHO_KEY = ["encap", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner_len"]
-_ECHO_AGG = {"requests": "sum", "replies": "sum", "first": "min", "last": "max"}
+_ECHO_AGG = {"requests": "sum", "replies": "sum", "outer_len": "max", "first": "min", "last": "max"}
 
 
 def _fold_sizes(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.groupby(_SIZE_KEY, sort=False).agg(_SIZE_AGG).reset_index()
+    table = frame.groupby(_SIZE_KEY, sort=False).agg(_SIZE_AGG).reset_index()
+    return table.nlargest(SIZE_CAP, "sent") if len(table) > SIZE_CAP else table
 
 
 def _fold_echo(frame: pd.DataFrame) -> pd.DataFrame:
@@ -65,9 +71,14 @@ class DeliveryResult:
 
 
 class DeliveryAnalyzer:
+    name = "delivery"
+    distinct_only = True     # each packet once: an `-i any` copy is not another send
+    reads = ("inner_ipv", "inner_frag_off", "inner_mf", "inner_proto", "tcp_seq", "tcp_payload", "tcp_ack",
+             "tcp_flags", "tcp_sack_right", "ts", "offload", "inner_len", "outer_len", "icmp_type", *FLOW_KEY)
+
     def __init__(self):
         self.flows: dict | None = None      # column -> numpy array, one row per flow direction
-        self.sizes = FoldedTable(_fold_sizes)
+        self.sizes = FoldedTable(_fold_sizes, cap=SIZE_CAP)
         self.echo = FoldedTable(_fold_echo)
 
     # -- per batch -----------------------------------------------------------------------------------
@@ -169,15 +180,21 @@ class DeliveryAnalyzer:
             table[name][at] += batch[name][theirs]
         if not known.all():
             fresh = ~known
-            self.flows = {name: np.concatenate([table[name], np.asarray(batch[name])[fresh]]) for name in table}
+            table = self.flows = {name: np.concatenate([table[name], np.asarray(batch[name])[fresh]])
+                                  for name in table}
+        if len(table["flow_hash"]) > FLOW_CAP:
+            keep = np.sort(np.argsort(-(table["segments"] + table["ack_rows"]), kind="stable")[:FLOW_CAP])
+            self.flows = {name: values[keep] for name, values in table.items()}
 
     def _add_sizes(self, flow_hashes, flow_codes, inner_len, end, payload, outer_len, ts) -> None:
         if not len(flow_codes):
             return
-        codes, uniques = pd.factorize(flow_codes * 65536 + inner_len)    # inner_len < 65536: an IP length
+        # (flow, size) as one int64: a batch has far fewer than 2**31 flows, and an IP length (jumbograms
+        # included) fits 32 bits
+        codes, uniques = pd.factorize(flow_codes * _LEN_SPAN + inner_len)
         groups = len(uniques)
         self.sizes.add(pd.DataFrame({
-            "flow_hash": flow_hashes[uniques // 65536].astype(np.uint64), "inner_len": uniques % 65536,
+            "flow_hash": flow_hashes[uniques // _LEN_SPAN].astype(np.uint64), "inner_len": uniques % _LEN_SPAN,
             "sent": np.bincount(codes, minlength=groups).astype(np.int64),
             "min_end": -_group_max(codes, -end, groups, NO_ACK), "max_end": _group_max(codes, end, groups, NO_ACK),
             "payload": _group_max(codes, payload, groups, 0), "outer_len": _group_max(codes, outer_len, groups, -1),
@@ -200,6 +217,7 @@ class DeliveryAnalyzer:
                                   for name in _ECHO_KEY})
             frame["requests"] = np.int64(not swapped)
             frame["replies"] = np.int64(swapped)
+            frame["outer_len"] = facts.take("outer_len", rows)
             frame["first"] = frame["last"] = facts.take("ts", rows)
             parts.append(frame)
         self.echo.add(_fold_echo(pd.concat(parts, ignore_index=True)))
@@ -335,6 +353,20 @@ def _lost_sizes(never: pd.DataFrame) -> list[dict]:
              "first": float(row.first), "last": float(row.last)} for size, row in by_size.iterrows()]
 
 
+def _by_size(lost: list) -> list:
+    """Lost sizes from TCP and echo together: one entry per inner size, sends added up."""
+    merged = {}
+    for item in sorted(lost, key=lambda item: item["inner_len"]):
+        seen = merged.get(item["inner_len"])
+        if seen is None:
+            merged[item["inner_len"]] = dict(item)
+            continue
+        seen.update(sent=seen["sent"] + item["sent"], resent=seen["resent"] + item["resent"],
+                    first=min(seen["first"], item["first"]), last=max(seen["last"], item["last"]),
+                    outer_len=max(seen["outer_len"] or 0, item["outer_len"] or 0) or None)
+    return list(merged.values())
+
+
 def _flow_keys(rows: pd.DataFrame) -> list[dict]:
     seen = rows.drop_duplicates("flow_hash")
     return [{"proto": "tcp", "src": row.inner_src, "sport": int(row.sport), "dst": row.inner_dst,
@@ -362,15 +394,17 @@ def _echo_windows(echo: pd.DataFrame, windows: dict) -> None:
         if smallest <= largest:
             window.setdefault("not_size_dependent", "some echo sizes below an answered one got no reply")
             continue
-        echo_lost = [{"inner_len": int(row.inner_len), "outer_len": None, "sent": int(row.requests), "resent": 0,
+        echo_lost = [{"inner_len": int(row.inner_len), "outer_len": int(row.outer_len), "sent": int(row.requests),
+                      "resent": 0,
                       "first": float(row.first), "last": float(row.last)}
                      for row in unanswered.sort_values("inner_len").itertuples(index=False)]
         if window.get("side") == "sender":
-            window["lost"] = sorted(window["lost"] + echo_lost, key=lambda lost: lost["inner_len"])
+            window["lost"] = _by_size(window["lost"] + echo_lost)
         elif window.get("side") != "receiver":
             window.update(side="sender", lost=echo_lost, flows=[])
         if window["largest_delivered"] is None or largest > window["largest_delivered"]:
             window["largest_delivered"] = largest
+            window["largest_delivered_outer"] = int(answered.loc[answered["inner_len"] == largest, "outer_len"].max())
 
 
 def pair_delivery(result: DeliveryResult, flows: pd.DataFrame) -> list[dict]:
@@ -408,3 +442,9 @@ def pair_delivery(result: DeliveryResult, flows: pd.DataFrame) -> list[dict]:
         out.append({"encap": encap, "outer_src": src, "outer_dst": dst, **counts,
                     "retransmit_pct": round(100 * counts["retransmits"] / segments, 2) if segments else None})
     return out
+
+
+def summarize_delivery(result: DeliveryResult, flows: pd.DataFrame) -> dict:
+    """The report's `delivery` section: per node pair and direction, loss counts (pair_delivery) and, where
+    delivery depends on size, the size window (size_windows)."""
+    return {"pairs": pair_delivery(result, flows), "size_windows": size_windows(result)}

@@ -30,8 +30,8 @@ SEQ_SPACE = 1 << 32
 _LEN_SPAN = 1 << 32
 # Bounded memory: flow directions and (flow, size) rows kept; beyond them the smallest are dropped (the
 # flows with the fewest packets; the sizes sent least often), as the flow table evicts its smallest flows.
-FLOW_CAP = 50_000
-SIZE_CAP = 200_000
+FLOW_CAP = 20_000
+SIZE_CAP = 50_000
 NO_ACK = -(1 << 62)          # a flow direction whose peer never acknowledged anything (in this state)
 ECHO_REQUEST = {4: 8, 6: 128}
 ECHO_REPLY = {4: 0, 6: 129}
@@ -152,10 +152,16 @@ class DeliveryAnalyzer:
         rows[data_codes] = data
         from_data = np.zeros(len(flow_hashes), dtype=bool)
         from_data[data_codes] = True
+        # the texts are read for the flows new to the table only (the rest have theirs)
+        new = np.ones(len(flow_hashes), dtype=bool) if self.flows is None else \
+            pd.Index(self.flows["flow_hash"]).get_indexer(batch["flow_hash"]) < 0
         for name in _FLOW_TEXT + _FLOW_INT:
-            mirror = _mirror(name)
-            own, other = facts.take(name, rows), facts.take(mirror, rows)
-            batch[name] = np.where(from_data, own, other)
+            values = facts.take(name, rows[new])
+            mirrored = facts.take(_mirror(name), rows[new])
+            column = np.empty(len(flow_hashes), dtype=values.dtype)
+            column[new] = np.where(from_data[new], values, mirrored)
+            column[~new] = "" if values.dtype == object else -1
+            batch[name] = column
         self._absorb(batch)
 
     def _absorb(self, batch: dict) -> None:

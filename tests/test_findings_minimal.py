@@ -201,8 +201,8 @@ def test_inner_too_big_pod_sends_1500_into_1450_overlay(tmp_path):
     evidence = finding["evidence"]
     assert (evidence["largest_inner"], evidence["overlay_mtu"], evidence["underlay_mtu"], evidence["overhead"]) == (
         1500, 1450, 1500, 50)
-    assert evidence["flows"] == [flow(src=POD_A, dst=POD_B, encap="native", packets=3, inner_len=1500)]
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native)"]
+    assert evidence["flows"] == [flow(src=POD_A, dst=POD_B, encap="native", packets=3, inner_len=1500, frame=4)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native) (frame 4)"]
     assert evidence["first"] == pytest.approx(BASE_TS + 0.003) and evidence["last"] == pytest.approx(BASE_TS + 0.005)
     assert evidence["first_iso"] == iso(BASE_TS + 0.003) and evidence["first_iso"].endswith("Z")
     assert finding["fix"] == "set the pod MTU to 1450 (or raise the underlay MTU to 1550)"
@@ -227,8 +227,8 @@ def test_inner_too_big_with_given_underlay_mtu_inside_the_tunnel(tmp_path):
     assert ids(told) == {"mtu.inner-too-big", "mtu.mss-too-big"}
     finding = assert_triggers(told, "mtu.inner-too-big", count=1)
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, packets=1,
-                                                 inner_len=1500)]
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (1 x 1500 bytes, vxlan)"]
+                                                 inner_len=1500, frame=4)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (1 x 1500 bytes, vxlan) (frame 4)"]
     assert "1500-byte packets into a 1450-byte VXLAN overlay" in finding["summary"]
 
 
@@ -289,8 +289,8 @@ def test_inner_fragmented_cut_twice_pod_mtu_1500_over_1450_overlay(tmp_path):
         "datagrams fragmented twice (by the pod at its MTU, again at the overlay)"]
     assert finding["evidence"]["largest_fragment"] == 1444
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, fragments=3,
-                                                 largest_fragment=1444)]
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 fragments, vxlan via 192.168.1.10)"]
+                                                 largest_fragment=1444, frame=1)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 fragments, vxlan via 192.168.1.10) (frame 1)"]
     assert finding["fix"] == "set the pod MTU to 1450"
     assert "mtu.outer-fragmented" not in ids(report)
 
@@ -304,7 +304,7 @@ def test_inner_fragmented_corroborated_by_the_pods_mss(tmp_path):
     assert finding["summary"].startswith(INNER_FRAGMENTED_SUMMARY)
     assert finding["evidence"]["corroboration"] == ["their SYNs advertise an MSS larger than the overlay carries"]
     assert finding["evidence"]["largest_fragment"] == 1444
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (2 fragments, vxlan via 192.168.1.10)"]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (2 fragments, vxlan via 192.168.1.10) (frame 4)"]
     vxlan = {"proto": "tcp", "encap": "vxlan", "vni": 1, "mss": 1460, "budget": 1410}
     assert finding["evidence"]["mss"] == [
         flow(src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, outer_src=NODE_A, outer_dst=NODE_B, handshake="SYN",
@@ -373,10 +373,11 @@ def test_outer_fragmented_vtep_fragments_vxlan(tmp_path):
         "the nodes fragment outer VXLAN packets (RFC 7348 4.3 forbids VTEP fragmentation): inner packets of up "
         "to 1500 bytes plus 50 bytes of VXLAN exceed the 1500-byte underlay - the overlay MTU equals the "
         "underlay's instead of 1450")
-    assert finding["evidence"]["node_pairs"] == [{"type": "vxlan", "src": NODE_A, "dst": NODE_B, "fragments": 2}]
+    assert finding["evidence"]["node_pairs"] == [{"type": "vxlan", "src": NODE_A, "dst": NODE_B, "fragments": 2,
+                                                      "frame": 4}]
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan")]
     assert finding["evidence"]["text"] == ["flow: 10.244.1.5 > 10.244.2.7",
-                                           "node_pair: 192.168.1.10 > 192.168.1.11 (2 fragments)"]
+                                           "node_pair: 192.168.1.10 > 192.168.1.11 (2 fragments) (frame 4)"]
     assert finding["evidence"]["largest_inner"] == 1500 and finding["evidence"]["underlay_mtu"] == 1500
     assert finding["fix"] == "set the overlay (tunnel device) and pod MTU to 1450"
     # both fragments are counted as VXLAN (the second by its datagram's first fragment)
@@ -479,9 +480,10 @@ def test_pmtud_blackhole_flow_ignores_the_icmp(tmp_path):
     assert ids(report) == {"mtu.pmtud-blackhole", "mtu.icmp-too-big", "mtu.inner-too-big", "mtu.mss-too-big"}
     finding = assert_triggers(report, "mtu.pmtud-blackhole", count=3)
     assert finding["evidence"]["flows"] == [flow(proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT,
-                                                 reason="after-icmp", packets=3, largest=1500, told_mtu=1450)]
+                                                 reason="after-icmp", packets=3, largest=1500, told_mtu=1450,
+                                                 frame=6)]
     assert lines(finding, "flow") == [
-        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1500 bytes after being told MTU 1450"]
+        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1500 bytes after being told MTU 1450 (frame 6)"]
     assert finding["summary"].startswith("1 flow(s) keep sending or retransmitting segments larger than the path")
     assert the(report, "mtu.icmp-too-big")["evidence"]["messages"][0]["quoted"] == flow(
         proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, encap="native")
@@ -500,7 +502,7 @@ def test_pmtud_blackhole_icmp_quoting_a_tunnel_compares_against_the_reduced_budg
     report = analyze_json(icmp_quoting_vxlan_capture(tmp_path, mtu=1400, after=after), "--underlay-mtu", 1500)
     finding = assert_triggers(report, "mtu.pmtud-blackhole", count=3)
     assert lines(finding, "flow") == [
-        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1380 bytes after being told MTU 1350"]
+        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1380 bytes after being told MTU 1350 (frame 6)"]
     assert (finding["evidence"]["flows"][0]["largest"], finding["evidence"]["flows"][0]["told_mtu"]) == (1380, 1350)
 
 

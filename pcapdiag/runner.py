@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from itertools import repeat
 
 from . import __version__
+from .analyzers.delivery import summarize_delivery
 from .analyzers import (FRAME_COLUMN, DuplicateMarker, forget_carry, make_analyzers, merge_all, results,
                         shift_frames, update_all)
 from .capture import CaptureError, open_capture, split_offsets
@@ -240,9 +241,11 @@ def build_report(file: str, found: dict, info: dict, underlay_mtu=None) -> Repor
     limits = {"flow_cap": flows.cap, "evicted_flows": flows.evicted_flows,
               "evicted_packets": flows.evicted_packets, "address_cap": topology.cap,
               "addresses_dropped": topology.dropped}
-    findings = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits).build()
+    delivery = summarize_delivery(found["delivery"], flows.table)
+    findings = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits,
+                              delivery=delivery).build()
     return Report(version=__version__, file=file, info=info, stats=stats, overhead=overhead,
-                  topology=topology, flows=flows.table, mtu=model, findings=findings)
+                  topology=topology, flows=flows.table, mtu=model, findings=findings, delivery=delivery)
 
 
 __all__ = ["BATCH_RECORDS", "CaptureError", "MIN_CHUNK_BYTES", "Settings", "WorkUnit", "analyze", "build_report",

@@ -42,8 +42,10 @@ def test_grouped_evidence_rows_carry_the_frame_of_their_first_packet(tmp_path):
     assert too_big["evidence"]["text"][0] == "flow: 10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native) (frame 4)"
 
 
-def test_no_frame_key_without_a_frame_column(tmp_path):
+def test_frame_numbers_come_from_the_decoders(tmp_path):
+    """With the decoders' frame column, evidence names the real record: the first of the pod's three big
+    packets follows the three-packet handshake, so it is the capture's fourth record."""
     path = str(too_big_from_pod_capture(tmp_path))
     state, info = run_unit(WorkUnit(path), Settings.make())
     report = build_report(path, results(state), info)
-    assert "frame" not in finding(report, "mtu.inner-too-big")["evidence"]["flows"][0]
+    assert finding(report, "mtu.inner-too-big")["evidence"]["flows"][0]["frame"] == 4

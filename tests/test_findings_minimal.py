@@ -201,8 +201,8 @@ def test_inner_too_big_pod_sends_1500_into_1450_overlay(tmp_path):
     evidence = finding["evidence"]
     assert (evidence["largest_inner"], evidence["overlay_mtu"], evidence["underlay_mtu"], evidence["overhead"]) == (
         1500, 1450, 1500, 50)
-    assert evidence["flows"] == [flow(src=POD_A, dst=POD_B, encap="native", packets=3, inner_len=1500)]
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native)"]
+    assert evidence["flows"] == [flow(src=POD_A, dst=POD_B, encap="native", packets=3, inner_len=1500, frame=4)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native) (frame 4)"]
     assert evidence["first"] == pytest.approx(BASE_TS + 0.003) and evidence["last"] == pytest.approx(BASE_TS + 0.005)
     assert evidence["first_iso"] == iso(BASE_TS + 0.003) and evidence["first_iso"].endswith("Z")
     assert finding["fix"] == "set the pod MTU to 1450 (or raise the underlay MTU to 1550)"
@@ -227,8 +227,8 @@ def test_inner_too_big_with_given_underlay_mtu_inside_the_tunnel(tmp_path):
     assert ids(told) == {"mtu.inner-too-big", "mtu.mss-too-big"}
     finding = assert_triggers(told, "mtu.inner-too-big", count=1)
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, packets=1,
-                                                 inner_len=1500)]
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (1 x 1500 bytes, vxlan)"]
+                                                 inner_len=1500, frame=4)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (1 x 1500 bytes, vxlan) (frame 4)"]
     assert "1500-byte packets into a 1450-byte VXLAN overlay" in finding["summary"]
 
 
@@ -289,8 +289,8 @@ def test_inner_fragmented_cut_twice_pod_mtu_1500_over_1450_overlay(tmp_path):
         "datagrams fragmented twice (by the pod at its MTU, again at the overlay)"]
     assert finding["evidence"]["largest_fragment"] == 1444
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, fragments=3,
-                                                 largest_fragment=1444)]
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 fragments, vxlan via 192.168.1.10)"]
+                                                 largest_fragment=1444, frame=1)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 fragments, vxlan via 192.168.1.10) (frame 1)"]
     assert finding["fix"] == "set the pod MTU to 1450"
     assert "mtu.outer-fragmented" not in ids(report)
 
@@ -304,7 +304,7 @@ def test_inner_fragmented_corroborated_by_the_pods_mss(tmp_path):
     assert finding["summary"].startswith(INNER_FRAGMENTED_SUMMARY)
     assert finding["evidence"]["corroboration"] == ["their SYNs advertise an MSS larger than the overlay carries"]
     assert finding["evidence"]["largest_fragment"] == 1444
-    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (2 fragments, vxlan via 192.168.1.10)"]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (2 fragments, vxlan via 192.168.1.10) (frame 4)"]
     vxlan = {"proto": "tcp", "encap": "vxlan", "vni": 1, "mss": 1460, "budget": 1410}
     assert finding["evidence"]["mss"] == [
         flow(src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, outer_src=NODE_A, outer_dst=NODE_B, handshake="SYN",
@@ -373,10 +373,11 @@ def test_outer_fragmented_vtep_fragments_vxlan(tmp_path):
         "the nodes fragment outer VXLAN packets (RFC 7348 4.3 forbids VTEP fragmentation): inner packets of up "
         "to 1500 bytes plus 50 bytes of VXLAN exceed the 1500-byte underlay - the overlay MTU equals the "
         "underlay's instead of 1450")
-    assert finding["evidence"]["node_pairs"] == [{"type": "vxlan", "src": NODE_A, "dst": NODE_B, "fragments": 2}]
+    assert finding["evidence"]["node_pairs"] == [{"type": "vxlan", "src": NODE_A, "dst": NODE_B, "fragments": 2,
+                                                      "frame": 4}]
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan")]
     assert finding["evidence"]["text"] == ["flow: 10.244.1.5 > 10.244.2.7",
-                                           "node_pair: 192.168.1.10 > 192.168.1.11 (2 fragments)"]
+                                           "node_pair: 192.168.1.10 > 192.168.1.11 (2 fragments) (frame 4)"]
     assert finding["evidence"]["largest_inner"] == 1500 and finding["evidence"]["underlay_mtu"] == 1500
     assert finding["fix"] == "set the overlay (tunnel device) and pod MTU to 1450"
     # both fragments are counted as VXLAN (the second by its datagram's first fragment)
@@ -479,9 +480,10 @@ def test_pmtud_blackhole_flow_ignores_the_icmp(tmp_path):
     assert ids(report) == {"mtu.pmtud-blackhole", "mtu.icmp-too-big", "mtu.inner-too-big", "mtu.mss-too-big"}
     finding = assert_triggers(report, "mtu.pmtud-blackhole", count=3)
     assert finding["evidence"]["flows"] == [flow(proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT,
-                                                 reason="after-icmp", packets=3, largest=1500, told_mtu=1450)]
+                                                 reason="after-icmp", packets=3, largest=1500, told_mtu=1450,
+                                                 frame=6)]
     assert lines(finding, "flow") == [
-        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1500 bytes after being told MTU 1450"]
+        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1500 bytes after being told MTU 1450 (frame 6)"]
     assert finding["summary"].startswith("1 flow(s) keep sending or retransmitting segments larger than the path")
     assert the(report, "mtu.icmp-too-big")["evidence"]["messages"][0]["quoted"] == flow(
         proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, encap="native")
@@ -500,7 +502,7 @@ def test_pmtud_blackhole_icmp_quoting_a_tunnel_compares_against_the_reduced_budg
     report = analyze_json(icmp_quoting_vxlan_capture(tmp_path, mtu=1400, after=after), "--underlay-mtu", 1500)
     finding = assert_triggers(report, "mtu.pmtud-blackhole", count=3)
     assert lines(finding, "flow") == [
-        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1380 bytes after being told MTU 1350"]
+        "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1380 bytes after being told MTU 1350 (frame 6)"]
     assert (finding["evidence"]["flows"][0]["largest"], finding["evidence"]["flows"][0]["told_mtu"]) == (1380, 1350)
 
 
@@ -1163,6 +1165,73 @@ def test_fail_on_exit_codes(tmp_path, capture, fail_on, exit_code):
 
 
 # ======================================================================================
+# silent loss: mtu.path-blackhole and path.packet-loss (analyzers/delivery.py)
+# ======================================================================================
+
+def silent_blackhole_capture(tmp_path, acked_size=400, lost_size=1450, retries=4):
+    """Pod a's request (acked_size bytes) is acknowledged; its full-size segments are sent, the first again
+    and again with backoff, and never acknowledged: no ICMP anywhere."""
+    frames = [(BASE_TS + 0.001 * i, f) for i, f in enumerate(handshake())]
+    frames.append((BASE_TS + 0.01, a_to_b(data_segment(acked_size))))
+    acked = 1 + acked_size - 40
+    frames.append((BASE_TS + 0.011, b_to_a(pod_tcp(POD_B, POD_A, DPORT, SPORT, flags="A", seq=1, ack=acked))))
+    payload = lost_size - 40
+    frames += [(BASE_TS + 0.02 + 0.001 * i, a_to_b(data_segment(lost_size, seq=acked + i * payload)))
+               for i in range(4)]
+    ts, delay = BASE_TS + 0.02, 0.2
+    for _ in range(retries):
+        ts += delay
+        frames.append((ts, a_to_b(data_segment(lost_size, seq=acked))))
+        delay *= 2
+    return pcap(tmp_path, frames)
+
+
+def test_path_blackhole_big_segments_never_acknowledged_small_ones_are(tmp_path):
+    report = analyze_json(silent_blackhole_capture(tmp_path))
+    finding = assert_triggers(report, "mtu.path-blackhole", count=4 + 4)
+    [pair] = finding["evidence"]["node_pairs"]
+    assert (pair["type"], pair["src"], pair["dst"], pair["side"]) == ("vxlan", NODE_A, NODE_B, "sender")
+    assert (pair["carried_inner"], pair["carried_outer"], pair["lost_inner"], pair["lost_outer"]) == \
+        (400, 450, 1450, 1500)
+    assert pair["path_mtu_window"] == [450, 1499]
+    assert finding["fix"].startswith(f"the path between {NODE_A} and {NODE_B} drops packets larger than 450 bytes")
+    assert finding["evidence"]["flows"][0]["src"] == POD_A
+    assert report["delivery"]["size_windows"][0]["largest_delivered"] == 400
+
+
+def test_path_blackhole_near_miss_no_retransmission(tmp_path):
+    """The capture ended before the ACK: big segments sent once, never repeated."""
+    assert "mtu.path-blackhole" not in ids(analyze_json(silent_blackhole_capture(tmp_path, retries=0)))
+
+
+def lossy_capture(tmp_path, segments=40, lost_every=4):
+    """Full-size segments from pod a; every `lost_every`th is retransmitted 0.3 s later, and all are
+    acknowledged: loss at every size, not an MTU fault."""
+    frames, ts, seq = handshake(), BASE_TS, 1
+    frames = [(ts + 0.001 * i, f) for i, f in enumerate(frames)]
+    for i in range(segments):
+        ts += 0.01
+        frames.append((ts, a_to_b(data_segment(1450, seq=seq))))
+        if i % lost_every == 0:
+            frames.append((ts + 0.3, a_to_b(data_segment(1450, seq=seq))))
+        seq += 1410
+        frames.append((ts + 0.301, b_to_a(pod_tcp(POD_B, POD_A, DPORT, SPORT, flags="A", seq=1, ack=seq))))
+    return pcap(tmp_path, sorted(frames, key=lambda item: item[0]))
+
+
+def test_packet_loss_retransmissions_spread_over_a_direction(tmp_path):
+    report = analyze_json(lossy_capture(tmp_path))
+    finding = assert_triggers(report, "path.packet-loss", count=10)
+    [pair] = finding["evidence"]["node_pairs"]
+    assert (pair["src"], pair["dst"], pair["tcp_segments"], pair["retransmits"]) == (NODE_A, NODE_B, 50, 10)
+    assert "mtu.path-blackhole" not in ids(report)
+
+
+def test_packet_loss_near_miss_a_healthy_rate(tmp_path):
+    assert "path.packet-loss" not in ids(analyze_json(lossy_capture(tmp_path, segments=400, lost_every=100)))
+
+
+# ======================================================================================
 # every catalogue entry is covered here, and both decoders agree on every capture
 # ======================================================================================
 
@@ -1188,6 +1257,8 @@ TRIGGERS = {
     "tunnel.nonstandard-port": lambda p: (port_9999_capture(p), ()),
     "tunnel.bad-outer-checksum": lambda p: (pcap(p, handshake() + [a_to_b(data_segment(200), checksum=0x1234)]), ()),
     "topology.pod-ip-conflict": lambda p: (conflict_capture(p, second_vni=1), ()),
+    "mtu.path-blackhole": lambda p: (silent_blackhole_capture(p), ()),
+    "path.packet-loss": lambda p: (lossy_capture(p), ()),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from .delivery import DeliveryAnalyzer, DeliveryResult
 from .duplicates import DUPLICATE_COLUMN, DuplicateMarker
 from .flows import FlowAnalyzer, FlowsResult
 from .mtu import FRAME as FRAME_COLUMN, MtuAnalyzer, MtuEvidence
@@ -53,7 +54,8 @@ def make_analyzers(flow_cap=None, continuation: bool = False, underlay_mtu=None,
             FlowAnalyzer(**({"cap": flow_cap} if flow_cap else {}), continuation=continuation),
             OverheadAnalyzer(),
             TopologyAnalyzer(**({"cap": address_cap} if address_cap else {})),
-            MtuAnalyzer(underlay_mtu, continuation=continuation)]
+            MtuAnalyzer(underlay_mtu, continuation=continuation),
+            DeliveryAnalyzer()]
 
 
 def update_all(analyzers: list, facts) -> None:
@@ -90,7 +92,7 @@ def results(analyzers: list) -> dict:
     return {analyzer.name: analyzer.result() for analyzer in analyzers}
 
 
-__all__ = ["Analyzer", "CaptureStats", "CarriesState", "DUPLICATE_COLUMN", "DuplicateMarker", "FRAME_COLUMN",
+__all__ = ["Analyzer", "CaptureStats", "CarriesState", "DUPLICATE_COLUMN", "DeliveryAnalyzer", "DeliveryResult", "DuplicateMarker", "FRAME_COLUMN",
            "FlowAnalyzer", "FlowsResult", "MtuAnalyzer", "MtuEvidence", "NOMINAL_OVERHEAD", "NumbersFrames",
            "OverheadAnalyzer", "OverheadResult", "StatsResult", "TUNNEL_CLASSES", "TopologyAnalyzer", "TopologyResult",
            "forget_carry", "make_analyzers", "merge_all", "results", "shift_frames", "update_all"]

@@ -55,6 +55,12 @@ SPECS = (   # each: id, severity, title; counts_what, check; doc (two lines); fi
                 "a flow keeps sending packets larger than an ICMP told "
                 "it, or retransmits segments larger than the overlay MTU",
                 fix="make the pod MTU match the overlay, or clamp the TCP MSS on the nodes"),
+    FindingSpec("mtu.path-blackhole", "error", "big packets vanish on the path without ICMP",
+                "packets", "path_blackhole",
+                "above some size, packets are sent again and again and never answered while smaller ones are "
+                "(TCP ACK/SACK, echo replies), or (receiving side) data stops at a hole that is never filled",
+                fix="the path between {src} and {dst} drops packets larger than {carried} bytes ({limit}): set "
+                    "the pod MTU to at most {pod_mtu}, or fix the MTU of the path"),
     FindingSpec("mtu.mss-too-big", "warning", "TCP MSS larger than the path carries",
                 "flows", "mss_too_big",
                 "SYN/SYN-ACK MSS + 40 (60 on IPv6) + overhead "
@@ -121,7 +127,15 @@ SPECS = (   # each: id, severity, title; counts_what, check; doc (two lines); fi
                 "from behind two nodes in the same VNI",
                 fix="check the IPAM: two nodes were given overlapping pod CIDRs, or a stale route/FDB entry"),
 )
+SPECS += (
+    FindingSpec("path.packet-loss", "warning", "packets lost on the path at every size",
+                "retransmitted segments", "packet_loss",
+                "a node pair's direction retransmits >= 2% of its TCP data segments (at least 10), not explained by "
+                "an MTU fault or a one-way tunnel",
+                fix="find the lossy hop between {src} and {dst} (interface errors and drops, a congested or "
+                    "faulty link, a policer); this is not an MTU problem"),
+)
 SPEC_BY_ID = {spec.id: spec for spec in SPECS}
-FAMILIES = ("mtu", "capture", "tunnel", "topology")
+FAMILIES = ("mtu", "capture", "tunnel", "topology", "path")
 
 __all__ = ["FAMILIES", "FindingSpec", "SPECS", "SPEC_BY_ID"]

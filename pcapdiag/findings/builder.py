@@ -13,11 +13,12 @@ import pandas as pd
 
 from ..catalogue import severity_rank
 from . import SPEC_BY_ID, SPECS
-from . import capture as capture_checks, mtu as mtu_checks, topology as topology_checks, tunnel as tunnel_checks
+from . import capture as capture_checks, mtu as mtu_checks, path as path_checks, topology as topology_checks
+from . import tunnel as tunnel_checks
 from .budgets import super_segment_flows
 from .evidence import EXAMPLES
 
-_FAMILY_MODULES = {"mtu": mtu_checks, "capture": capture_checks, "tunnel": tunnel_checks,
+_FAMILY_MODULES = {"mtu": mtu_checks, "capture": capture_checks, "tunnel": tunnel_checks, "path": path_checks,
                    "topology": topology_checks}
 
 
@@ -28,10 +29,11 @@ def check_of(spec):
 
 class FindingBuilder:
     def __init__(self, model, overhead, topology, flows: pd.DataFrame, mtu, stats, capture_info: dict,
-                 limits: dict | None = None):
+                 limits: dict | None = None, delivery: dict | None = None):
         self.model, self.overhead, self.topology = model, overhead, topology
         self.limits = limits or {}
         self.flows, self.mtu, self.stats = flows, mtu, stats
+        self.delivery = delivery or {"pairs": [], "size_windows": []}
         self.capture_damage = capture_info.get("damage", {})
         self.capture_warnings = capture_info.get("warnings", [])
         self.findings: list[dict] = []

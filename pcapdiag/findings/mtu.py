@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..analyzers.mtu import flow_text, quoted_overhead
 from ..catalogue import TUNNEL_CLASSES
 from .budgets import mss_budget
+from . import path as path_checks
 from .evidence import (EXAMPLES, flow, frame_of, frame_suffix, instant, node_pair, pairs_text, span, table_flow,
                        with_text)
 
@@ -266,3 +267,9 @@ def corroborate(b):
         finding["evidence"] = with_text({**evidence, "text": text}, ("retransmission", full_size_text))
         if also:
             finding["summary"] += " (also: " + "; ".join(also) + ")"
+
+
+def path_blackhole(b):
+    """mtu.path-blackhole: an MTU finding, worded in path.py beside the loss check that reads the same
+    delivery evidence."""
+    path_checks.blackhole(b)

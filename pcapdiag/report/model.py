@@ -36,6 +36,7 @@ class Report:
     flows: pd.DataFrame        # FlowsResult.table
     mtu: dict                  # the MTU model (underlay, overlays) the findings were judged by
     findings: list = field(default_factory=list)
+    delivery: dict = field(default_factory=dict)   # per node pair: loss counts and size windows (delivery.py)
 
     # -- views ----------------------------------------------------------------
     @property
@@ -106,6 +107,7 @@ class Report:
             "flows": list(self.flow_records()) if flows else [],
             "mtu": {**self.mtu, "findings": [f for f in self.findings if f["id"].startswith("mtu.")]},
             "findings": self.findings,
+            "delivery": self.delivery,
             "verdict": self.verdict(),
         }
 

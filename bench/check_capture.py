@@ -18,10 +18,7 @@ import sys
 
 import dpkt
 
-
-def ones_sum(data: bytes) -> int:
-    """Folded 16-bit one's complement sum, not complemented (dpkt computes it)."""
-    return ~dpkt.in_cksum(data) & 0xFFFF
+from pcapdiag.testing.checksum import ones_sum
 
 
 def check_ipv4(raw: bytes, problems: collections.Counter, complete: bool) -> None:

@@ -1,5 +1,6 @@
 """The project's fixed tables, in one place and free of heavy imports (the CLI and the expectation
 checker read them without loading pandas)."""
+from .findings import SPECS
 
 # Nominal bytes a class adds in front of the inner IP packet, by outer IP version (DESIGN.md's table).
 NOMINAL_OVERHEAD = {
@@ -15,24 +16,13 @@ ENCAP_CLASSES = tuple(NOMINAL_OVERHEAD)
 
 SEVERITIES = ("info", "warning", "error")
 
-# Finding id -> severity. CI and users key on these ids: never rename one.
-CATALOGUE = {
-    "mtu.inner-too-big": "error",
-    "mtu.inner-fragmented": "error",
-    "mtu.outer-fragmented": "error",
-    "mtu.icmp-too-big": "warning",
-    "mtu.pmtud-blackhole": "error",
-    "mtu.mss-too-big": "warning",
-    "capture.offload": "info",
-    "capture.truncated": "info",
-    "capture.malformed": "info",
-    "capture.too-deep": "info",
-    "capture.damaged": "warning",
-    "capture.out-of-order": "info",
-    "capture.flow-cap": "info",
-    "capture.address-cap": "info",
-    "tunnel.one-way": "warning",
-    "tunnel.nonstandard-port": "info",
-    "tunnel.bad-outer-checksum": "warning",
-    "topology.pod-ip-conflict": "error",
-}
+# Finding id -> severity, from the finding registry (pcapdiag/findings/__init__.py). CI and users key on
+# these ids: never rename one.
+CATALOGUE = {spec.id: spec.severity for spec in SPECS}
+
+# The JSON contract's version (the report's "contract" key); the README lists what each version changed.
+CONTRACT = 2
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity)

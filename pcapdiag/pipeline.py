@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 
 from . import __version__
-from .analyzers import AnalyzerSet, DuplicateMarker, FindingBuilder, mtu_model
-from .analyzers.findings import super_segment_flows
+from .analyzers import AnalyzerSet, DuplicateMarker
 from .capture import CaptureError, open_capture
 from .decode import DEFAULT_VXLAN_PORTS
 from .decode.select import make_decoder
+from .findings.budgets import mtu_model, super_segment_flows
+from .findings.builder import FindingBuilder
 from .report.model import Report
 
 BATCH_RECORDS = 32768  # smaller ones cost more per packet; larger are no faster and cost memory (measured)

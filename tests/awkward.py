@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import functools
 import random
-import socket
 import struct
 import sys
 from pathlib import Path
 
 import dpkt
 
-from packets import ones_sum  # noqa: E402  (the one checksum helper of the tests)
+import pcapdiag.testing.packets as build
+from pcapdiag.testing.checksum import internet_checksum, ones_sum, pseudo_header
+from pcapdiag.testing.files import (LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_RAW, LINKTYPE_SLL, LINKTYPE_SLL2,
+                                    Record, pcapng_epb, pcapng_idb, pcapng_shb, write_pcap as _write_pcap)
+from pcapdiag.testing.packets import icmp_message as icmp, inet as _a4, udp_checksummed, vxlan
 
 NODE_A, NODE_B, GATEWAY = "192.168.0.11", "192.168.0.12", "192.168.0.1"
 POD_A, POD_B = "10.244.1.2", "10.244.2.3"
@@ -43,103 +46,39 @@ MAC_A, MAC_B = bytes.fromhex("525400000011"), bytes.fromhex("525400000012")
 VTEP_A, VTEP_B = bytes.fromhex("ce8a1f000001"), bytes.fromhex("ce8a1f000002")
 T0 = 1_700_000_000
 
-LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_SLL, LINKTYPE_SLL2 = 1, 101, 228, 113, 276
 
+# -- the shared builder with this capture's defaults: bytes out, transport checksums left zero --------
 
-# -- checksums --------------------------------------------------------------------------------
-
-def _a4(address: str) -> bytes:
-    return socket.inet_aton(address)
-
-
-def _a6(address: str) -> bytes:
-    return socket.inet_pton(socket.AF_INET6, address)
-
-
-# -- builders (bytes in, bytes out) -------------------------------------------------------------
-
-def ethernet(payload: bytes, ethertype: int = 0x0800, *, src: bytes = MAC_A, dst: bytes = MAC_B,
-             tags: tuple = ()) -> bytes:
-    """Ethernet II; tags: (TPID, TCI) pairs, outermost first (802.1Q 0x8100, 802.1ad 0x88a8)."""
-    head = dst + src
-    for tpid, tci in tags:
-        head += struct.pack(">HH", tpid, tci)
-    return head + struct.pack(">H", ethertype) + payload
+ethernet = functools.partial(build.ethernet, src=MAC_A, dst=MAC_B)
+geneve = functools.partial(build.geneve, vni=5)
 
 
 def ipv4(src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0x1234, df: bool = False,
-         mf: bool = False, frag_off: int = 0, ttl: int = 64, options: bytes = b"",
-         total: int | None = None, ihl: int | None = None) -> bytes:
-    """dpkt's IPv4 (header checksum computed), then the lies: total length and IHL as given."""
-    packet = dpkt.ip.IP(src=_a4(src), dst=_a4(dst), p=proto, id=ident, ttl=ttl, opts=options, data=payload)
-    packet.hl = 5 + len(options) // 4
-    packet.df, packet.mf, packet.offset = int(df), int(mf), frag_off // 8
-    raw = bytearray(bytes(packet))
-    if total is not None or ihl is not None:
-        if total is not None:
-            raw[2:4] = struct.pack(">H", total)
-        if ihl is not None:
-            raw[0] = 0x40 | ihl
-        raw[10:12] = b"\x00\x00"
-        header_len = max(20, (raw[0] & 0x0F) * 4)
-        raw[10:12] = struct.pack(">H", ~ones_sum(bytes(raw[:header_len])) & 0xFFFF)
-    return bytes(raw)
+         total: int | None = None, **fields) -> bytes:
+    """IPv4 around bytes (so no transport checksum is filled in); total and ihl may lie."""
+    return build.ipv4(src, dst, bytes(payload), proto=proto, ident=ident, df=df, total_length=total, **fields)
 
 
 def ipv6(src: str, dst: str, nxt: int, payload: bytes) -> bytes:
-    return bytes(dpkt.ip6.IP6(src=_a6(src), dst=_a6(dst), nxt=nxt, hlim=64, plen=len(payload), data=payload))
+    return build.ipv6(src, dst, bytes(payload), nxt=nxt)
 
 
 def udp(sport: int, dport: int, payload: bytes = b"", *, length: int | None = None) -> bytes:
-    ulen = 8 + len(payload) if length is None else length
-    return bytes(dpkt.udp.UDP(sport=sport, dport=dport, ulen=ulen, sum=0, data=payload))
-
-
-def udp_checksummed(src: str, dst: str, datagram: bytes, mode: str) -> bytes:
-    """Set the UDP checksum of an IPv4 datagram: zero, good, bad, partial (pseudo-header sum only)."""
-    if mode == "zero":
-        return datagram[:6] + b"\x00\x00" + datagram[8:]
-    pseudo = _a4(src) + _a4(dst) + struct.pack(">HH", 17, len(datagram))
-    if mode == "partial":
-        value = ones_sum(pseudo)
-    else:
-        value = ~ones_sum(pseudo + datagram[:6] + b"\x00\x00" + datagram[8:]) & 0xFFFF or 0xFFFF
-        if mode == "bad":
-            value = (value + 0x0101) & 0xFFFF or 1
-    return datagram[:6] + struct.pack(">H", value) + datagram[8:]
+    return bytes(build.udp(sport, dport, payload, length=length))
 
 
 def tcp(sport: int, dport: int, *, flags: int = dpkt.tcp.TH_ACK, seq: int = 1000, ack: int = 1,
         options: bytes = b"", payload: bytes = b"", off: int | None = None) -> bytes:
-    segment = dpkt.tcp.TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, opts=options, data=payload)
-    segment.off = 5 + (len(options) + 3) // 4 if off is None else off
-    raw = bytes(segment)
-    if len(options) % 4 and off is None:        # pad the option list to whole words
-        raw = raw[:20 + len(options)] + b"\x00" * (-len(options) % 4) + raw[20 + len(options):]
-    return raw
-
-
-def icmp(kind: int, code: int, body: bytes) -> bytes:
-    message = bytearray(struct.pack(">BBH", kind, code, 0) + body)
-    message[2:4] = struct.pack(">H", ~ones_sum(bytes(message)) & 0xFFFF)
-    return bytes(message)
+    return bytes(build.tcp(sport, dport, flags=flags, seq=seq, ack=ack, options=options, payload=payload,
+                           win=dpkt.tcp.TCP_WIN_MAX, off=off))
 
 
 def icmp_echo(kind: int = 8, ident: int = 0x4242, seq: int = 7, size: int = 56) -> bytes:
     return icmp(kind, 0, struct.pack(">HH", ident, seq) + bytes(range(size % 256))[:size])
 
 
-def vxlan(inner_frame: bytes, vni: int = 1, *, flags: int = 0x08, next_proto: int = 0, reserved: bytes = b"\x00\x00",
-          reserved2: int = 0) -> bytes:
-    return struct.pack(">B2sBI", flags, reserved, next_proto, (vni << 8) | reserved2) + inner_frame
-
-
-def geneve(inner_frame: bytes, vni: int = 5, proto: int = 0x6558, options: bytes = b"") -> bytes:
-    return struct.pack(">BBHI", len(options) // 4, 0, proto, vni << 8) + options + inner_frame
-
-
 def arp() -> bytes:
-    return bytes(dpkt.arp.ARP(sha=MAC_A, spa=_a4(NODE_A), tha=b"\x00" * 6, tpa=_a4(NODE_B)))
+    return build.arp(MAC_A, NODE_A, NODE_B)
 
 
 def inner_tcp(payload: int = 100, *, flags: int = dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, options: bytes = b"",
@@ -420,7 +359,7 @@ def _vxlan_csum_ffff() -> bytes:
     is chosen so that the one's complement sum of everything else plus the VNI word is 0xFFFF."""
     plain = vxlan_frame(inner_tcp(), port=4789, vni=0)
     datagram = plain[14 + 20:]
-    rest = ones_sum(_a4(NODE_A) + _a4(NODE_B) + struct.pack(">HH", 17, len(datagram)) + datagram)
+    rest = ones_sum(pseudo_header(_a4(NODE_A), _a4(NODE_B), 17, len(datagram)) + datagram)
     frame = vxlan_frame(inner_tcp(), checksum="good", port=4789, vni=(0xFFFF - rest) << 8)
     assert frame[14 + 20 + 6:14 + 20 + 8] == b"\xff\xff"
     return frame
@@ -430,7 +369,7 @@ def _set_flags(packet: bytes, bits: int) -> bytearray:
     raw = bytearray(packet)
     raw[6:8] = struct.pack(">H", struct.unpack(">H", raw[6:8])[0] | bits)
     raw[10:12] = b"\x00\x00"
-    raw[10:12] = struct.pack(">H", ~ones_sum(bytes(raw[:20])) & 0xFFFF)
+    raw[10:12] = struct.pack(">H", internet_checksum(bytes(raw[:20])))
     return raw
 
 
@@ -498,9 +437,9 @@ def other_link_records() -> list[tuple[int, bytes, int]]:
     for name, packet in sorted(ip_packets.items()):
         for linktype in (LINKTYPE_RAW, LINKTYPE_IPV4):
             found.append((linktype, packet, len(packet)))
-        sll = struct.pack(">HHH8sH", 0, 1, 6, MAC_A + b"\x00\x00", 0x0800) + packet
+        sll = build.linux_sll(packet, 0x0800, address=MAC_A)
         found.append((LINKTYPE_SLL, sll, len(sll)))
-        sll2 = struct.pack(">HHIHBB8s", 0x0800, 0, 2, 1, 4, 6, MAC_A + b"\x00\x00") + packet
+        sll2 = build.linux_sll2(packet, 0x0800, address=MAC_A, packet_type=4)
         found.append((LINKTYPE_SLL2, sll2, len(sll2)))
     ipv6_packet = packets["ipv6-tcp"][14:]
     found.append((LINKTYPE_RAW, ipv6_packet, len(ipv6_packet)))
@@ -508,20 +447,20 @@ def other_link_records() -> list[tuple[int, bytes, int]]:
     for name in ("ipv6-syn-mss", "ipv6-udp-dns", "ipv6-hop-by-hop", "ipv6-plen-beyond"):
         packet = packets[name][14:]
         found.append((229, packet, len(packet)))
-        sll = struct.pack(">HHH8sH", 0, 1, 6, MAC_A + b"\x00\x00", 0x86DD) + packet
+        sll = build.linux_sll(packet, 0x86DD, address=MAC_A)
         found.append((LINKTYPE_SLL, sll, len(sll)))
-        sll2 = struct.pack(">HHIHBB8s", 0x86DD, 0, 2, 1, 4, 6, MAC_A + b"\x00\x00") + packet
+        sll2 = build.linux_sll2(packet, 0x86DD, address=MAC_A, packet_type=4)
         found.append((LINKTYPE_SLL2, sll2, len(sll2)))
         found.append((LINKTYPE_SLL2, sll2[:50], len(sll2)))
     found.append((229, ip_packets["tcp"], len(ip_packets["tcp"])))     # raw IPv6 link, IPv4 inside
-    sll_arp = struct.pack(">HHH8sH", 0, 1, 6, MAC_A + b"\x00\x00", 0x0806) + arp()
+    sll_arp = build.linux_sll(arp(), 0x0806, address=MAC_A)
     found.append((LINKTYPE_SLL, sll_arp, len(sll_arp)))
     vx = packets["vxlan-tcp-csum-good-101"][14:]
     for k in range(0, len(vx), 3):
         found.append((LINKTYPE_RAW, vx[:k], len(vx)))
-        sll = struct.pack(">HHH8sH", 0, 1, 6, MAC_A + b"\x00\x00", 0x0800) + vx
+        sll = build.linux_sll(vx, 0x0800, address=MAC_A)
         found.append((LINKTYPE_SLL, sll[:k + 16], len(sll)))
-        sll2 = struct.pack(">HHIHBB8s", 0x0800, 0, 2, 1, 4, 6, MAC_A + b"\x00\x00") + vx
+        sll2 = build.linux_sll2(vx, 0x0800, address=MAC_A, packet_type=4)
         found.append((LINKTYPE_SLL2, sll2[:k + 20], len(sll2)))
     found.append((LINKTYPE_SLL, b"\x00" * 10, 60))
     found.append((LINKTYPE_SLL2, b"\x08\x00" + b"\x00" * 10, 60))
@@ -533,12 +472,9 @@ def other_link_records() -> list[tuple[int, bytes, int]]:
 # -- writers ----------------------------------------------------------------------------------
 
 def write_pcap(path, records, linktype: int = LINKTYPE_ETHERNET) -> None:
-    """Classic pcap (µs), one (data, wirelen) per record: the record headers written by hand."""
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
-        for i, (data, wirelen) in enumerate(records):
-            f.write(struct.pack("<IIII", T0 + i // 1000, (i % 1000) * 1000, len(data), wirelen))
-            f.write(data)
+    """Classic pcap (µs), one (data, wirelen) per record, 1000 records a second."""
+    _write_pcap(path, [Record(data, caplen=len(data), wirelen=wirelen) for data, wirelen in records],
+                linktype=linktype, start=T0, step=0.001)
 
 
 def write_pcapng(path, records) -> None:
@@ -546,17 +482,11 @@ def write_pcapng(path, records) -> None:
     interfaces: dict[int, int] = {}
     for linktype, _, _ in records:
         interfaces.setdefault(linktype, len(interfaces))
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28))
-        for linktype in interfaces:
-            f.write(struct.pack("<IIHHII", 1, 20, linktype, 0, 262144, 20))
-        for i, (linktype, data, wirelen) in enumerate(records):
-            pad = -len(data) % 4
-            total = 32 + len(data) + pad
-            ts = (T0 + i // 1000) * 1_000_000 + (i % 1000) * 1000
-            f.write(struct.pack("<IIIIIII", 6, total, interfaces[linktype], ts >> 32, ts & 0xFFFFFFFF,
-                                len(data), wirelen))
-            f.write(data + b"\x00" * pad + struct.pack("<I", total))
+    blocks = [pcapng_shb()] + [pcapng_idb(linktype, 262144) for linktype in interfaces]
+    for i, (linktype, data, wirelen) in enumerate(records):
+        units = (T0 + i // 1000) * 1_000_000 + (i % 1000) * 1000
+        blocks.append(pcapng_epb(interfaces[linktype], 0, data, wirelen, units=units))
+    Path(path).write_bytes(b"".join(blocks))
 
 
 def write_awkward(folder, mutations: int = 3000) -> list[Path]:

@@ -1,6 +1,7 @@
 """Seeded damage for capture files, and small builders for hand-made hostile captures.
 
-Used by test_mutations.py (the mutation harness over real captures) and test_hostile.py.
+Used by test_mutations.py (the mutation harness over real captures) and test_hostile.py; the packets
+and the pcapng blocks of hand-made captures come from pcapdiag.testing.
 Everything is deterministic for a given seed, so a failing case is reproduced by its id:
 
     data, what = mutate(first_records(path.read_bytes(), 200), seed=17)
@@ -17,6 +18,8 @@ import random
 import struct
 import zlib
 from pathlib import Path
+
+from pcapdiag.testing.files import Record, pcap_bytes
 
 PCAP_MAGICS = {  # first four bytes -> (byte order, record header length)
     b"\xd4\xc3\xb2\xa1": ("<", 16), b"\xa1\xb2\xc3\xd4": (">", 16),
@@ -340,73 +343,14 @@ def mutate(data: bytes, seed: int, mutations: tuple[str, ...] | None = None) -> 
     return data, done
 
 
-# -- builders for hand-made captures ------------------------------------------------------
+# -- hand-made captures with lying record headers ---------------------------------------------
 
 def pcap_file(records, *, linktype: int = 1, snaplen: int = 262144, byte_order: str = "<") -> bytes:
     """A classic µs pcap. records: bytes, or (data, dict(ts=, caplen=, wirelen=)) to write lying headers
     (caplen is what the header says; the bytes written are data as given)."""
-    out = [struct.pack(byte_order + "IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, linktype)]
+    as_records = []
     for index, item in enumerate(records):
         data, fields = (item, {}) if isinstance(item, (bytes, bytearray)) else item
-        ts = fields.get("ts", T0 + index * 0.001)
-        micros = round(ts * 1_000_000)
-        out.append(struct.pack(byte_order + "IIII", micros // 1_000_000, micros % 1_000_000,
-                               fields.get("caplen", len(data)), fields.get("wirelen", len(data))))
-        out.append(bytes(data))
-    return b"".join(out)
-
-
-def _pad4(data: bytes) -> bytes:
-    return data + b"\x00" * (-len(data) % 4)
-
-
-def pcapng_block(block_type: int, body: bytes, order: str = "<") -> bytes:
-    body = _pad4(body)
-    total = 12 + len(body)
-    return struct.pack(order + "II", block_type, total) + body + struct.pack(order + "I", total)
-
-
-def pcapng_shb(order: str = "<", major: int = 1, minor: int = 0) -> bytes:
-    return pcapng_block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, major, minor, -1), order)
-
-
-def pcapng_option(code: int, value: bytes, order: str = "<") -> bytes:
-    return struct.pack(order + "HH", code, len(value)) + _pad4(value)
-
-
-def pcapng_idb(linktype: int, snaplen: int = 0, order: str = "<", tsresol: int | None = None,
-               tsoffset: int | None = None) -> bytes:
-    """An interface; tsresol is the if_tsresol byte (6: µs, 9: ns, 0x80|n: 2^-n), tsoffset if_tsoffset seconds."""
-    options = b""
-    if tsresol is not None:
-        options += pcapng_option(9, bytes([tsresol]), order)
-    if tsoffset is not None:
-        options += pcapng_option(14, struct.pack(order + "q", tsoffset), order)
-    if options:
-        options += pcapng_option(0, b"", order)
-    return pcapng_block(1, struct.pack(order + "HHI", linktype, 0, snaplen) + options, order)
-
-
-def pcapng_epb(interface: int, ts: float, data: bytes, wirelen: int | None = None, order: str = "<",
-               units: int | None = None) -> bytes:
-    """An enhanced packet block; the timestamp in µs from ts, or raw units in the interface's resolution."""
-    micros = round(ts * 1_000_000) if units is None else units
-    body = struct.pack(order + "IIIII", interface, micros >> 32, micros & 0xFFFFFFFF, len(data),
-                       len(data) if wirelen is None else wirelen) + data
-    return pcapng_block(6, body, order)
-
-
-def linux_sll(packet: bytes, ethertype: int = 0x0800) -> bytes:
-    """LINKTYPE_LINUX_SLL (113) header: packet type, ARPHRD, address length, address, protocol."""
-    return struct.pack(">HHH8sH", 0, 1, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00", ethertype) + packet
-
-
-def linux_sll2(packet: bytes, ethertype: int = 0x0800) -> bytes:
-    """LINKTYPE_LINUX_SLL2 (276) header: protocol, reserved, ifindex, ARPHRD, packet type, address."""
-    return struct.pack(">HHIHBB8s", ethertype, 0, 2, 1, 0, 6, b"\x02\x00\x00\x00\x00\x01\x00\x00") + packet
-
-
-def null_loopback(packet: bytes, network_order: bool = False) -> bytes:
-    """LINKTYPE_NULL (0, host order) / LINKTYPE_LOOP (108, network order) with AF_INET / AF_INET6."""
-    family = 2 if packet[:1] and packet[0] >> 4 == 4 else 30
-    return struct.pack(">I" if network_order else "<I", family) + packet
+        as_records.append(Record(bytes(data), ts=fields.get("ts", T0 + index * 0.001),
+                                 caplen=fields.get("caplen", len(data)), wirelen=fields.get("wirelen", len(data))))
+    return pcap_bytes(as_records, linktype=linktype, snaplen=snaplen, byte_order=byte_order)

@@ -475,7 +475,7 @@ def test_parse_accepts_scalars_for_lists_and_normalises():
 
 
 def test_the_duplicated_catalogues_stay_in_step():
-    from pcapdiag.analyzers.findings import SEVERITIES as ANALYZER_SEVERITIES
+    from pcapdiag.catalogue import SEVERITIES as ANALYZER_SEVERITIES   # the findings rank by it (severity_rank)
     from pcapdiag.analyzers.overhead import NOMINAL_OVERHEAD
     from pcapdiag.cli_common import SEVERITY_CHOICES
 

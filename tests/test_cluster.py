@@ -16,7 +16,7 @@ from conftest import SAMPLES
 import pcapdiag
 from pcapdiag.cluster import (FINDINGS, ClusterError, annotate, cluster_from_documents, cross_check, expectations,
                               load_cluster, text_lines)
-from pcapdiag.expectations import KEYS, check_report, parse_expectations
+from pcapdiag.check import KEYS, check_report, parse_expectations
 
 CAPTURE = SAMPLES / "vxlan-flannel-8472.pcap"
 TRUTH = json.loads((SAMPLES / "truth.json").read_text())

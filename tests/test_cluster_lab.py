@@ -85,7 +85,7 @@ def test_lab_capture_named_and_consistent(analysed, scenario, capture):
 
 @needs_lab
 def test_lab_expectations_hold_for_the_capture(analysed):
-    from pcapdiag.expectations import KEYS, check_report, parse_expectations
+    from pcapdiag.check import KEYS, check_report, parse_expectations
 
     report = analysed("vxlan-flannel.pcap")
     truth, cluster, _ = lab_pair("vxlan-flannel", report)

@@ -128,9 +128,14 @@ def test_icmp_too_big_in_public_corpus_names_mtu():
     report = analyze_json(CORPUS / "zeek__icmp6-toobig.pcap")
     [finding] = [f for f in report["findings"] if f["id"] == "mtu.icmp-too-big"]
     assert finding["evidence"]["next_hop_mtus"] == [1280]
-    assert finding["evidence"]["messages"][0]["quoted"] == "udp fe80::beef:30000 > fe80::dead:13000"
+    quoted = finding["evidence"]["messages"][0]["quoted"]
+    assert (quoted["proto"], quoted["src"], quoted["sport"], quoted["dst"], quoted["dport"]) == (
+        "udp", "fe80::beef", 30000, "fe80::dead", 13000)
+    assert "quoted=udp fe80::beef:30000 > fe80::dead:13000" in finding["evidence"]["text"][0]
     tunnelled = analyze_json(CORPUS / "nDPI__6in4tunnel.pcap")
     [finding] = [f for f in tunnelled["findings"] if f["id"] == "mtu.icmp-too-big"]
     message = finding["evidence"]["messages"][0]
     assert (message["icmp"], message["mtu"]) == ("icmpv6 packet-too-big", 1460)
-    assert message["quoted"] == "tcp 2001:470:1f17:13f:3e97:eff:fe73:4dec:53234 > 2a03:2880:1010:6f03:face:b00c:0:2:443"
+    assert {k: message["quoted"][k] for k in ("proto", "src", "sport", "dst", "dport")} == {
+        "proto": "tcp", "src": "2001:470:1f17:13f:3e97:eff:fe73:4dec", "sport": 53234,
+        "dst": "2a03:2880:1010:6f03:face:b00c:0:2", "dport": 443}

@@ -23,8 +23,12 @@ def test_mtu_broken_names_the_pods(lab_reports):
     # the same error carries the other two symptoms: the SYN MSS and the retransmitted full-size segments
     assert "MSS 1460 in SYNs against a 1410-byte budget" in fragmented["summary"]
     assert "6 full-size segments retransmitted" in fragmented["summary"]
-    assert fragmented["evidence"]["retransmissions"] == [
-        "tcp 10.168.14.37:40179 > 10.168.162.27:5284: 6 full-size (1450-byte) segments retransmitted"]
+    [retransmitted] = fragmented["evidence"]["retransmissions"]
+    assert (retransmitted["proto"], retransmitted["src"], retransmitted["sport"], retransmitted["dst"],
+            retransmitted["dport"], retransmitted["retransmits"], retransmitted["segment_len"]) == (
+        "tcp", "10.168.14.37", 40179, "10.168.162.27", 5284, 6, 1450)
+    assert fragmented["evidence"]["text"][-1] == (
+        "retransmission: tcp 10.168.14.37:40179 > 10.168.162.27:5284: 6 full-size (1450-byte) segments retransmitted")
     mss = findings["mtu.mss-too-big"]
     assert "MSS 1460" in mss["summary"] and "1410-byte budget" in mss["summary"]
     assert report["verdict"].startswith("PROBLEM")
@@ -45,7 +49,9 @@ def test_node_any_view_quotes_the_pod_flow(lab_reports):
     icmp = findings["mtu.icmp-too-big"]
     message = icmp["evidence"]["messages"][0]
     assert message["mtu"] == 1450 and message["from"] == "10.168.14.1" and message["to"] == "10.168.14.37"
-    assert message["quoted"].startswith("tcp 10.168.14.37:") and "10.168.162.27:5284" in message["quoted"]
+    quoted = message["quoted"]
+    assert (quoted["proto"], quoted["src"], quoted["dst"], quoted["dport"]) == ("tcp", "10.168.14.37", "10.168.162.27",
+                                                                                5284)
     assert findings["mtu.pmtud-blackhole"]["severity"] == "error"
     assert findings["mtu.inner-too-big"]["evidence"]["largest_inner"] == 1500
 

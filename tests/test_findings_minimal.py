@@ -1,7 +1,7 @@
 """The finding catalogue on minimal synthetic captures: for every finding id, the smallest capture that
 must raise it (id, severity, count and the evidence a user acts on) and a near miss that must not.
 
-Captures are built here with tests/packets.py (dpkt headers, struct-written pcap records) and run
+Captures are built here with pcapdiag.testing (dpkt headers, struct-written pcap records) and run
 through the real CLI (`pcapdiag analyze FILE --format json -q`) or `pcapdiag.analyze()`.
 
 The cast: two flannel nodes A (192.168.1.10) and B (192.168.1.11), a third node C (192.168.1.12);
@@ -16,12 +16,15 @@ import pytest
 from click.testing import CliRunner
 
 import pcapdiag
-from pcapdiag.analyzers.findings import CATALOGUE
+from pcapdiag.catalogue import CATALOGUE, CONTRACT
 from pcapdiag.cli import main
+from pcapdiag.findings import SPEC_BY_ID
+from pcapdiag.findings.evidence import iso
 
-from packets import (BASE_TS, MAC_VTEP_A, MAC_VTEP_B, Record, correct_udp_checksum, ethernet, fragments,
-                     geneve_packet, icmp6_too_big, icmp_frag_needed, ipip_packet, ipv4, ipv6, tcp, udp,
-                     udp_ip_packet, vxlan_packet, write_pcap)
+from pcapdiag.testing.files import BASE_TS, Record, write_pcap
+from pcapdiag.testing.packets import (MAC_VTEP_A, MAC_VTEP_B, correct_udp_checksum, ethernet, fragments,
+                                      geneve_packet, icmp6_too_big, icmp_frag_needed, ipip_packet, ipv4, ipv6, tcp,
+                                      udp, udp_ip_packet, vxlan_packet)
 
 NODE_A, NODE_B, NODE_C = "192.168.1.10", "192.168.1.11", "192.168.1.12"
 POD_A, POD_B, GW_A = "10.244.1.5", "10.244.2.7", "10.244.1.1"
@@ -56,13 +59,38 @@ def expected_severity(finding: dict) -> str:
     return CATALOGUE[finding["id"]]
 
 
+FLOW_KEYS = ("proto", "src", "sport", "dst", "dport", "encap", "outer_src", "outer_dst", "vni")
+
+
+def flow(**known) -> dict:
+    """A flow object of the evidence: the report's flow keys (null where the evidence does not know them) and
+    the finding's numbers."""
+    return {**dict.fromkeys(FLOW_KEYS), **known}
+
+
+def lines(finding: dict, label: str) -> list[str]:
+    """The finding's text lines of one kind ("flow", "message"...), as the text report shows them."""
+    return [line.split(": ", 1)[1] for line in finding["evidence"]["text"] if line.startswith(label + ": ")]
+
+
 def check_contract(report: dict) -> None:
-    """What every finding must carry (DESIGN: id, severity, summary, count, evidence; no finding without it)."""
+    """What every finding must carry (DESIGN: id, severity, summary, count and what it counts, evidence; no
+    finding without it), and the structured evidence of contract 2 (times in epoch and ISO, flows as objects,
+    text lines for the text report)."""
+    assert report["contract"] == CONTRACT == 2
     for finding in report["findings"]:
         assert finding["id"] in CATALOGUE, finding["id"]
         assert finding["severity"] == expected_severity(finding), finding
         assert finding["summary"] and isinstance(finding["summary"], str)
         assert finding["count"] > 0 and finding["evidence"], finding
+        assert finding["counts_what"] == SPEC_BY_ID[finding["id"]].counts_what
+        evidence = finding["evidence"]
+        assert all(isinstance(line, str) for line in evidence["text"]), finding
+        if "first" in evidence:
+            assert (evidence["first_iso"], evidence["last_iso"]) == (iso(evidence["first"]), iso(evidence["last"]))
+            assert evidence["first"] <= evidence["last"] or finding["id"] == "mtu.icmp-too-big", finding
+        for item in evidence.get("flows", []):
+            assert set(FLOW_KEYS) <= set(item), item
     assert report["mtu"]["findings"] == [f for f in report["findings"] if f["id"].startswith("mtu.")]
 
 
@@ -173,8 +201,10 @@ def test_inner_too_big_pod_sends_1500_into_1450_overlay(tmp_path):
     evidence = finding["evidence"]
     assert (evidence["largest_inner"], evidence["overlay_mtu"], evidence["underlay_mtu"], evidence["overhead"]) == (
         1500, 1450, 1500, 50)
-    assert evidence["flows"] == ["10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native)"]
+    assert evidence["flows"] == [flow(src=POD_A, dst=POD_B, encap="native", packets=3, inner_len=1500)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native)"]
     assert evidence["first"] == pytest.approx(BASE_TS + 0.003) and evidence["last"] == pytest.approx(BASE_TS + 0.005)
+    assert evidence["first_iso"] == iso(BASE_TS + 0.003) and evidence["first_iso"].endswith("Z")
     assert finding["fix"] == "set the pod MTU to 1450 (or raise the underlay MTU to 1550)"
     assert report["verdict"].startswith("PROBLEM")
     # the 1500-MTU pods' handshake advertises MSS 1460: a warning of its own, and carried by the error
@@ -196,7 +226,9 @@ def test_inner_too_big_with_given_underlay_mtu_inside_the_tunnel(tmp_path):
     told = analyze_json(path, "--underlay-mtu", 1500)
     assert ids(told) == {"mtu.inner-too-big", "mtu.mss-too-big"}
     finding = assert_triggers(told, "mtu.inner-too-big", count=1)
-    assert finding["evidence"]["flows"] == ["10.244.1.5 > 10.244.2.7 (1 x 1500 bytes, vxlan)"]
+    assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, packets=1,
+                                                 inner_len=1500)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (1 x 1500 bytes, vxlan)"]
     assert "1500-byte packets into a 1450-byte VXLAN overlay" in finding["summary"]
 
 
@@ -256,7 +288,9 @@ def test_inner_fragmented_cut_twice_pod_mtu_1500_over_1450_overlay(tmp_path):
     assert finding["evidence"]["corroboration"] == [
         "datagrams fragmented twice (by the pod at its MTU, again at the overlay)"]
     assert finding["evidence"]["largest_fragment"] == 1444
-    assert finding["evidence"]["flows"] == ["10.244.1.5 > 10.244.2.7 (3 fragments, vxlan via 192.168.1.10)"]
+    assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, fragments=3,
+                                                 largest_fragment=1444)]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 fragments, vxlan via 192.168.1.10)"]
     assert finding["fix"] == "set the pod MTU to 1450"
     assert "mtu.outer-fragmented" not in ids(report)
 
@@ -270,9 +304,14 @@ def test_inner_fragmented_corroborated_by_the_pods_mss(tmp_path):
     assert finding["summary"].startswith(INNER_FRAGMENTED_SUMMARY)
     assert finding["evidence"]["corroboration"] == ["their SYNs advertise an MSS larger than the overlay carries"]
     assert finding["evidence"]["largest_fragment"] == 1444
-    assert finding["evidence"]["flows"] == ["10.244.1.5 > 10.244.2.7 (2 fragments, vxlan via 192.168.1.10)"]
-    assert finding["evidence"]["mss"] == ["tcp 10.244.1.5:40000 > 10.244.2.7:80 SYN MSS 1460",
-                                          "tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
+    assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (2 fragments, vxlan via 192.168.1.10)"]
+    vxlan = {"proto": "tcp", "encap": "vxlan", "vni": 1, "mss": 1460, "budget": 1410}
+    assert finding["evidence"]["mss"] == [
+        flow(src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, outer_src=NODE_A, outer_dst=NODE_B, handshake="SYN",
+             **vxlan),
+        flow(src=POD_B, sport=DPORT, dst=POD_A, dport=SPORT, outer_src=NODE_B, outer_dst=NODE_A,
+             handshake="SYN-ACK", **vxlan)]
+    assert finding["evidence"]["mss"] == the(report, "mtu.mss-too-big")["evidence"]["flows"]
     assert finding["fix"] == "set the pod MTU to 1450"
 
 
@@ -334,8 +373,10 @@ def test_outer_fragmented_vtep_fragments_vxlan(tmp_path):
         "the nodes fragment outer VXLAN packets (RFC 7348 4.3 forbids VTEP fragmentation): inner packets of up "
         "to 1500 bytes plus 50 bytes of VXLAN exceed the 1500-byte underlay - the overlay MTU equals the "
         "underlay's instead of 1450")
-    assert finding["evidence"]["node_pairs"] == ["192.168.1.10 > 192.168.1.11 (2 fragments)"]
-    assert finding["evidence"]["flows"] == ["10.244.1.5 > 10.244.2.7"]
+    assert finding["evidence"]["node_pairs"] == [{"type": "vxlan", "src": NODE_A, "dst": NODE_B, "fragments": 2}]
+    assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan")]
+    assert finding["evidence"]["text"] == ["flow: 10.244.1.5 > 10.244.2.7",
+                                           "node_pair: 192.168.1.10 > 192.168.1.11 (2 fragments)"]
     assert finding["evidence"]["largest_inner"] == 1500 and finding["evidence"]["underlay_mtu"] == 1500
     assert finding["fix"] == "set the overlay (tunnel device) and pod MTU to 1450"
     # both fragments are counted as VXLAN (the second by its datagram's first fragment)
@@ -372,9 +413,14 @@ def test_icmp_too_big_quoting_a_vxlan_packet_names_the_pod_flow(tmp_path):
                                   "tcp 10.244.1.5:40000 > 10.244.2.7:80 (quoted packet inside vxlan)")
     assert finding["evidence"]["next_hop_mtus"] == [1400]
     message = finding["evidence"]["messages"][0]
-    assert message == {"ts": pytest.approx(BASE_TS + 0.004), "icmp": "icmp frag-needed", "from": ROUTER,
-                       "to": NODE_A, "mtu": 1400, "quoted": "tcp 10.244.1.5:40000 > 10.244.2.7:80",
+    assert message == {"ts": pytest.approx(BASE_TS + 0.004), "ts_iso": iso(message["ts"]), "icmp": "icmp frag-needed",
+                       "from": ROUTER, "to": NODE_A, "mtu": 1400,
+                       "quoted": flow(proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, encap="vxlan"),
                        "quoted_encap": "vxlan", "quoted_len": 1500}
+    assert finding["evidence"]["pod_mtu"] == 1350
+    assert lines(finding, "message") == [
+        "icmp=icmp frag-needed, from=192.168.1.1, to=192.168.1.10, mtu=1400, quoted=tcp 10.244.1.5:40000 > "
+        "10.244.2.7:80, quoted_encap=vxlan, quoted_len=1500"]
 
 
 def test_icmp_too_big_fix_subtracts_the_tunnel_overhead(tmp_path):
@@ -432,11 +478,13 @@ def test_pmtud_blackhole_flow_ignores_the_icmp(tmp_path):
     report = analyze_json(told_then_keeps_sending_capture(tmp_path, 1500))
     assert ids(report) == {"mtu.pmtud-blackhole", "mtu.icmp-too-big", "mtu.inner-too-big", "mtu.mss-too-big"}
     finding = assert_triggers(report, "mtu.pmtud-blackhole", count=3)
-    assert finding["evidence"]["flows"] == [
+    assert finding["evidence"]["flows"] == [flow(proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT,
+                                                 reason="after-icmp", packets=3, largest=1500, told_mtu=1450)]
+    assert lines(finding, "flow") == [
         "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1500 bytes after being told MTU 1450"]
     assert finding["summary"].startswith("1 flow(s) keep sending or retransmitting segments larger than the path")
-    assert the(report, "mtu.icmp-too-big")["evidence"]["messages"][0]["quoted"] == \
-        "tcp 10.244.1.5:40000 > 10.244.2.7:80"
+    assert the(report, "mtu.icmp-too-big")["evidence"]["messages"][0]["quoted"] == flow(
+        proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, encap="native")
 
 
 def test_pmtud_blackhole_near_miss_flow_obeys_the_icmp(tmp_path):
@@ -451,8 +499,9 @@ def test_pmtud_blackhole_icmp_quoting_a_tunnel_compares_against_the_reduced_budg
     after = [a_to_b(data_segment(1380, seq=1461 + i * 1340)) for i in range(3)]
     report = analyze_json(icmp_quoting_vxlan_capture(tmp_path, mtu=1400, after=after), "--underlay-mtu", 1500)
     finding = assert_triggers(report, "mtu.pmtud-blackhole", count=3)
-    assert finding["evidence"]["flows"] == [
+    assert lines(finding, "flow") == [
         "tcp 10.244.1.5:40000 > 10.244.2.7:80 sent 3 packets of up to 1380 bytes after being told MTU 1350"]
+    assert (finding["evidence"]["flows"][0]["largest"], finding["evidence"]["flows"][0]["told_mtu"]) == (1380, 1350)
 
 
 def test_pmtud_blackhole_near_miss_icmp_quoting_a_tunnel_obeyed(tmp_path):
@@ -473,7 +522,10 @@ def test_pmtud_blackhole_full_size_segments_retransmitted(tmp_path):
     report = analyze_json(retransmission_capture(tmp_path, 1500))
     assert ids(report) == {"mtu.pmtud-blackhole", "mtu.inner-too-big", "mtu.mss-too-big"}
     finding = assert_triggers(report, "mtu.pmtud-blackhole", count=2)
-    assert finding["evidence"]["flows"] == [
+    assert finding["evidence"]["flows"] == [flow(proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT,
+                                                 encap="native", reason="retransmitted", retransmits=2, largest=1500,
+                                                 overlay_mtu=1450)]
+    assert lines(finding, "flow") == [
         "tcp 10.244.1.5:40000 > 10.244.2.7:80 retransmitted 2 segments of up to 1500 bytes (overlay MTU 1450)"]
     assert [f["retransmits"] for f in report["flows"] if f["encap"] == "native"] == [2]
     # the error naming the pods carries the retransmissions too
@@ -499,19 +551,21 @@ def test_mss_too_big_1460_over_vxlan_on_1500_underlay(tmp_path):
     assert finding["summary"] == ("pods on 10.244.1.0/24, 10.244.2.0/24 (10.244.1.5, 10.244.2.7) advertise TCP MSS "
                                   "1460 in SYNs against a 1410-byte budget (1500 underlay - overhead - TCP/IP headers)")
     assert finding["evidence"]["budget"] == 1410 and finding["evidence"]["underlay_mtu"] == 1500
-    assert finding["evidence"]["flows"] == ["tcp 10.244.1.5:40000 > 10.244.2.7:80 SYN MSS 1460",
-                                            "tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
+    assert lines(finding, "flow") == ["tcp 10.244.1.5:40000 > 10.244.2.7:80 SYN MSS 1460",
+                                      "tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
+    assert [(f["src"], f["sport"], f["handshake"], f["mss"], f["budget"]) for f in finding["evidence"]["flows"]] == [
+        (POD_A, SPORT, "SYN", 1460, 1410), (POD_B, DPORT, "SYN-ACK", 1460, 1410)]
     assert finding["fix"] == "set the pod MTU so the MSS is at most 1410, or clamp MSS to 1410 on the nodes"
 
 
 def test_mss_too_big_one_sided_clamping(tmp_path):
     report = analyze_json(pcap(tmp_path, handshake(MSS_OK, MSS_BIG)))
     finding = assert_triggers(report, "mtu.mss-too-big", count=1)
+    assert lines(finding, "flow") == ["tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
     assert finding["summary"] == (
         "pods on 10.244.2.0/24 (10.244.2.7) advertise TCP MSS 1460 in SYN-ACKs against a 1410-byte budget "
         "(1500 underlay - overhead - TCP/IP headers); in 10.244.2.7 <> 10.244.1.5 the other side advertises "
         "1410, which fits: only one side's MTU or MSS clamping is right")
-    assert finding["evidence"]["flows"] == ["tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
 
 
 def test_mss_too_big_near_miss_1410(tmp_path):
@@ -563,7 +617,8 @@ def test_mss_too_big_inner_ipv6_counts_60_bytes_of_headers(tmp_path):
     report = analyze_json(pcap(tmp_path, frames))
     finding = assert_triggers(report, "mtu.mss-too-big", count=1)
     assert finding["evidence"]["budget"] == 1390
-    assert finding["evidence"]["flows"] == ["tcp fd00:10:244:1::5:40000 > fd00:10:244:2::7:80 SYN MSS 1391"]
+    assert lines(finding, "flow") == ["tcp fd00:10:244:1::5:40000 > fd00:10:244:2::7:80 SYN MSS 1391"]
+    assert finding["evidence"]["flows"][0]["src"] == POD6_A and finding["evidence"]["flows"][0]["mss"] == 1391
 
 
 # ======================================================================================
@@ -614,19 +669,20 @@ def gro_on_eth0() -> list[bytes]:
             for i in range(3)]
 
 
-@pytest.mark.parametrize("super_frames, flow, outer", [
+@pytest.mark.parametrize("super_frames, flow_text, outer", [
     (gso_on_veth, "tcp 10.244.1.5:40000 > 10.244.2.7:80: 2820-byte segments against an MSS of 1410 (native)", 2860),
     (gro_on_eth0, "tcp 10.244.2.7:80 > 10.244.1.5:40000: 2820-byte segments against an MSS of 1410 (vxlan)", 2910),
 ], ids=["veth-gso", "eth0-gro"])
-def test_offload_super_frames_below_jumbo_size_exceed_the_receivers_mss(tmp_path, super_frames, flow, outer):
+def test_offload_super_frames_below_jumbo_size_exceed_the_receivers_mss(tmp_path, super_frames, flow_text, outer):
     """Super-frames with a real IP total length: no stack sends 2820 bytes to a peer that advertised MSS 1410,
     so these sizes are not wire sizes. The underlay MTU is not inferred from them and nothing is an error."""
     report = analyze_json(pcap(tmp_path, handshake() + super_frames()))
     offload = assert_triggers(report, "capture.offload", count=1)
     assert offload["summary"].startswith("1 TCP flow(s) with segments larger than the negotiated MSS: sizes in "
                                          "this capture are not wire sizes")
-    assert offload["evidence"]["flows"] == [flow]
-    assert report["mtu"]["sizes_reliable"] is False and report["mtu"]["super_segment_flows"] == [flow]
+    assert lines(offload, "flow") == [flow_text]
+    assert [(f["largest_segment"], f["mss"]) for f in offload["evidence"]["flows"]] == [(2820, 1410)]
+    assert report["mtu"]["sizes_reliable"] is False and report["mtu"]["super_segment_flows"] == [flow_text]
     assert report["mtu"]["underlay_mtu"] == 1500
     assert report["mtu"]["underlay_mtu_basis"] == (
         f"largest outer IP packet seen is {outer} bytes, but offload merged segments in this capture; assuming "
@@ -647,6 +703,9 @@ def test_offload_segment_above_the_receivers_mss_not_the_senders(tmp_path):
     assert fits["mtu"]["sizes_reliable"] is True and fits["mtu"]["underlay_mtu"] == 1550
     merged = analyze_json(pcap(tmp_path, handshake(MSS_BIG, MSS_OK) + [a_to_b(data_segment(1500))], name="a.pcap"))
     assert the(merged, "capture.offload")["evidence"]["flows"] == [
+        flow(proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT, encap="vxlan", largest_segment=1460,
+             mss=1410)]
+    assert lines(the(merged, "capture.offload"), "flow") == [
         "tcp 10.244.1.5:40000 > 10.244.2.7:80: 1460-byte segments against an MSS of 1410 (vxlan)"]
     assert merged["mtu"]["sizes_reliable"] is False and merged["mtu"]["underlay_mtu"] == 1500
     mss = the(merged, "mtu.mss-too-big")
@@ -717,6 +776,9 @@ def test_truncated_snaplen_inside_the_inner_ip_header(tmp_path):
     assert finding["summary"].startswith("1 packets were cut by the snaplen before their headers ended")
     assert finding["evidence"]["examples"][0]["packet"] == (
         "vxlan 192.168.1.10 > 192.168.1.11, 1514 bytes on the wire, 74 captured")
+    assert finding["evidence"]["examples"][0]["ts_iso"] == iso(finding["evidence"]["examples"][0]["ts"])
+    assert lines(finding, "example") == ["packet=vxlan 192.168.1.10 > 192.168.1.11, 1514 bytes on the wire, "
+                                         "74 captured"]
     assert report["capture"]["truncated"] == 1
     assert report["capture"]["bytes"] == sum(len(f) for f in healthy_conversation()) + 1514
 
@@ -826,7 +888,8 @@ def test_flow_cap_library(tmp_path):
     report = pcapdiag.analyze(str(many_flows(tmp_path, 150)), flow_cap=100).to_dict()
     check_contract(report)
     finding = assert_triggers(report, "capture.flow-cap", count=50)
-    assert finding["evidence"] == {"cap": 100, "evicted_packets": 50}
+    assert finding["evidence"] == {"cap": 100, "evicted_packets": 50, "text": []}
+    assert finding["counts_what"] == "flows"
     assert finding["summary"] == ("the flow table cap (100) was hit: 50 smallest flows (50 packets) are not listed")
     assert len(report["flows"]) == 100
 
@@ -859,7 +922,7 @@ def test_address_cap_is_reported(tmp_path):
     report = analyze_json(many_pods(tmp_path, 60), "--address-cap", 50)
     # 61 senders (60 pods behind A, b behind B) and 61 receivers: 11 of each beyond the cap of 50
     finding = assert_triggers(report, "capture.address-cap", count=22)
-    assert finding["evidence"] == {"cap": 50}
+    assert finding["evidence"] == {"cap": 50, "text": []}
     assert finding["summary"] == ("the address cap (50 node/pod pairings) was hit: 22 more were seen, so node "
                                   "pod lists are incomplete")
 
@@ -884,15 +947,17 @@ def test_one_way_tunnel_ten_packets_none_back(tmp_path):
     report = analyze_json(pcap(tmp_path, one_way_udp(10)))
     finding = assert_triggers(report, "tunnel.one-way", count=1)
     assert finding["summary"] == "vxlan 192.168.1.10 > 192.168.1.11 carries 10 packets with none coming back"
-    assert finding["evidence"]["node_pairs"] == ["192.168.1.10 > 192.168.1.11 (vxlan, 10 packets)"]
-    assert finding["evidence"]["unanswered_syns"] == []
+    assert finding["evidence"]["node_pairs"] == [{"type": "vxlan", "src": NODE_A, "dst": NODE_B, "packets": 10}]
+    assert lines(finding, "node_pair") == ["192.168.1.10 > 192.168.1.11 (vxlan, 10 packets)"]
+    assert finding["evidence"]["unanswered_syns"] == [] and finding["evidence"]["unanswered_syn_flows"] == 0
 
 
 def test_one_way_inner_syn_without_synack(tmp_path):
     report = analyze_json(pcap(tmp_path, [a_to_b(pod_tcp(flags="S", mss=MSS_OK))] + one_way_udp(0, back=1)))
     finding = assert_triggers(report, "tunnel.one-way", count=1)
     assert finding["summary"] == "1 inner TCP SYN(s) with nothing coming back"
-    assert finding["evidence"]["unanswered_syns"] == ["10.244.1.5:40000 > 10.244.2.7:80"]
+    assert finding["evidence"]["unanswered_syns"] == [flow(proto="tcp", src=POD_A, sport=SPORT, dst=POD_B, dport=DPORT,
+                                                           encap="vxlan", outer_src=NODE_A, outer_dst=NODE_B, vni=1)]
     assert finding["evidence"]["node_pairs"] == []
 
 
@@ -1065,6 +1130,7 @@ def test_pod_ip_conflict_same_vni(tmp_path):
     assert finding["summary"] == "pod IP 10.244.1.5 appears behind 2 nodes (192.168.1.10, 192.168.1.12)"
     assert finding["evidence"]["conflicts"] == [{"pod": POD_A, "vni": 1, "nodes": [NODE_A, NODE_C]}]
     assert report["pod_ip_conflicts"] == finding["evidence"]["conflicts"]
+    assert lines(finding, "conflict") == ["pod=10.244.1.5, vni=1, nodes=['192.168.1.10', '192.168.1.12']"]
 
 
 def test_pod_ip_conflict_near_miss_different_vnis(tmp_path):

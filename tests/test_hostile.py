@@ -28,9 +28,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import packets as P
-from mutate import (T0, linux_sll2, null_loopback, pcap_file, pcapng_epb, pcapng_idb,
-                    pcapng_shb)
+import pcapdiag.testing.packets as P
+from mutate import T0, pcap_file
+from pcapdiag.testing.files import pcapng_epb, pcapng_idb, pcapng_shb
+from pcapdiag.testing.packets import linux_sll2, null_loopback
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_A, NODE_B = "192.168.1.10", "192.168.1.11"

@@ -1,7 +1,7 @@
 """Property tests: random bytes and mutated real packets into every decoder entry point.
 
 Nothing may escape a decoder: a malformed packet is a counted fact (malformed / truncated /
-too_deep), never an exception. The seeds are real stacks (built with dpkt in tests/packets.py,
+too_deep), never an exception. The seeds are real stacks (built with dpkt in pcapdiag/testing/packets.py,
 plus the first packets of each corpus capture when the corpus is present); hypothesis flips,
 overwrites, cuts, inserts and deletes bytes, and re-reads frames under other link types.
 
@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import packets as P
-from mutate import corpus_captures, linux_sll, linux_sll2, null_loopback
+import pcapdiag.testing.packets as P
+from mutate import corpus_captures
+from pcapdiag.testing.packets import linux_sll, linux_sll2, null_loopback
 from pcapdiag.capture import RecordBatch
 from pcapdiag.decode import ReferenceDecoder
 from pcapdiag.decode.facts import COLUMN_NAMES, MAX_DEPTH

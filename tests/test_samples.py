@@ -46,6 +46,7 @@ def test_node_view_sample_finds_the_black_hole():
     """Pod 10.244.1.4 drops ICMP and keeps sending 1500-byte segments: only the node's -i any view shows it."""
     report = analyze_json(SAMPLES / "vxlan-mtu-broken.node1-any.pcap")
     [blackhole] = [f for f in report["findings"] if f["id"] == "mtu.pmtud-blackhole"]
-    assert any("10.244.1.4:" in flow and "after being told MTU 1450" in flow for flow in blackhole["evidence"]["flows"])
+    assert any(flow["src"] == "10.244.1.4" and flow["reason"] == "after-icmp" and flow["told_mtu"] == 1450
+               for flow in blackhole["evidence"]["flows"])
     [icmp] = [f for f in report["findings"] if f["id"] == "mtu.icmp-too-big"]
     assert set(icmp["evidence"]["next_hop_mtus"]) == {1450}

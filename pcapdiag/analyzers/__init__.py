@@ -1,6 +1,6 @@
-"""analyzers/: mergeable per-analyzer state over packet-fact batches (update / merge / result)."""
+"""analyzers/: mergeable per-analyzer state over packet-fact batches (update / merge / result). The judgement
+made from their results, the findings, is pcapdiag/findings/."""
 from .duplicates import DuplicateMarker
-from .findings import CATALOGUE, FindingBuilder, mtu_model, severity_rank
 from .flows import FlowAnalyzer
 from .mtu import MtuAnalyzer
 from .overhead import NOMINAL_OVERHEAD, OverheadAnalyzer, TUNNEL_CLASSES
@@ -36,6 +36,5 @@ class AnalyzerSet:
             mine.merge(theirs)
 
 
-__all__ = ["AnalyzerSet", "CATALOGUE", "CaptureStats", "DuplicateMarker", "FindingBuilder", "FlowAnalyzer",
-           "MtuAnalyzer", "NOMINAL_OVERHEAD", "OverheadAnalyzer", "TUNNEL_CLASSES", "TopologyAnalyzer",
-           "mtu_model", "severity_rank"]
+__all__ = ["AnalyzerSet", "CaptureStats", "DuplicateMarker", "FlowAnalyzer", "MtuAnalyzer", "NOMINAL_OVERHEAD",
+           "OverheadAnalyzer", "TUNNEL_CLASSES", "TopologyAnalyzer"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..analyzers.findings import severity_rank
+from ..catalogue import CONTRACT, severity_rank
 
 PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "icmpv6",
                89: "ospf", 112: "vrrp", 132: "sctp"}
@@ -81,7 +81,7 @@ class Report:
         stats = self.stats
         counts = stats.counts
         return {
-            "version": self.version,
+            "version": self.version, "contract": CONTRACT,
             "capture": {
                 "file": self.file, "format": self.info["format"],
                 "link_types": [_linktype_name(lt) for lt in self.info["link_types"]],

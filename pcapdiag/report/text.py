@@ -80,19 +80,11 @@ def _findings(findings) -> list[str]:
         lines.extend(textwrap.wrap(f"  {SEVERITY_LABEL[finding['severity']]:<5} {finding['id']}: "
                                    f"{finding['summary']} [{finding['count']}]", width=SCREEN_WIDTH,
                                    subsequent_indent=" " * 8, break_on_hyphens=False))
-        evidence = finding["evidence"]
-        for key in ("flows", "messages", "node_pairs", "conflicts", "retransmissions", "examples", "warnings"):
-            for item in (evidence.get(key) or [])[:3]:
-                lines.append(f"          {key[:-1] if key.endswith('s') else key}: {_evidence_text(item)}")
+        # the evidence's own text lines (contract 2): the first few flows, messages, examples... in words
+        lines.extend(f"          {line}" for line in finding["evidence"].get("text", ()))
         if finding.get("fix"):
             lines.append(f"          fix: {finding['fix']}")
     return lines
-
-
-def _evidence_text(item) -> str:
-    if isinstance(item, dict):
-        return ", ".join(f"{k}={v}" for k, v in item.items() if v is not None and k != "ts")
-    return str(item)
 
 
 def _detail(data) -> list[str]:

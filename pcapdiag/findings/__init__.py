@@ -1,0 +1,127 @@
+"""The finding registry: one FindingSpec per finding id — severity, title, what its count counts, the check
+that raises it, its fix and its documentation (the README's catalogue table says the same, and a test
+holds the two together).
+
+Kept free of heavy imports: pcapdiag.catalogue builds CATALOGUE from it and the CLI reads that at
+start-up. The checks live in one module per family (mtu.py, capture.py, tunnel.py, topology.py) and are
+named here by function, so this table is the only place a finding is declared; builder.py runs them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FindingSpec:
+    id: str            # stable: CI and users key on it, never rename one
+    severity: str      # the default; a check lowers it only when its evidence is ambiguous
+    title: str         # a few words naming the problem
+    counts_what: str   # what the finding's count counts
+    check: str         # the function in the family's module that raises it
+    doc: str           # when it is raised (the README catalogue's "raised when")
+    fix: str = ""   # what to change, a str.format template over the check's numbers; empty: nothing known
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    def fix_text(self, **values) -> str | None:
+        return self.fix.format(**values) if self.fix else None
+
+
+SPECS = (   # each: id, severity, title; counts_what, check; doc (two lines); fix
+    FindingSpec("mtu.inner-too-big", "error", "inner packets too big for the overlay",
+                "packets", "inner_too_big",
+                "inner packets + overhead exceed the underlay MTU (or a known "
+                "pod sends, on its own side, packets larger than the overlay MTU)",
+                fix="set the pod MTU to {overlay_mtu} (or raise the underlay MTU to {underlay_needed})"),
+    FindingSpec("mtu.inner-fragmented", "error", "pod packets fragmented before encapsulation",
+                "fragments", "inner_fragmented",
+                "inner packets fragmented before encapsulation: the pod MTU is larger than the overlay's "
+                "(carries the MSS and retransmission evidence too); info when nothing corroborates a wrong pod MTU",
+                fix="set the pod MTU to {overlay_mtu}"),
+    FindingSpec("mtu.outer-fragmented", "error", "tunnel packets fragmented on the underlay",
+                "fragments", "outer_fragmented",
+                "outer VXLAN/Geneve/IPIP packets fragmented (RFC 7348 "
+                "forbids it): the overlay MTU equals the underlay's",
+                fix="set the overlay (tunnel device) and pod MTU to {overlay_mtu}"),
+    FindingSpec("mtu.icmp-too-big", "warning", "ICMP too-big messages",
+                "ICMP messages", "icmp_too_big",
+                "ICMP 3/4 or ICMPv6 2: sender, next-hop MTU and "
+                "the quoted flow (tunnels in the quote unwrapped)",
+                fix="make the sending pods' MTU at most {pod_mtu}"),
+    FindingSpec("mtu.pmtud-blackhole", "error", "path MTU discovery not taking effect",
+                "packets", "pmtud_blackhole",
+                "a flow keeps sending packets larger than an ICMP told "
+                "it, or retransmits segments larger than the overlay MTU",
+                fix="make the pod MTU match the overlay, or clamp the TCP MSS on the nodes"),
+    FindingSpec("mtu.mss-too-big", "warning", "TCP MSS larger than the path carries",
+                "flows", "mss_too_big",
+                "SYN/SYN-ACK MSS + 40 (60 on IPv6) + overhead "
+                "> underlay MTU; one-sided clamping named",
+                fix="set the pod MTU so the MSS is at most {budget}, or clamp MSS to {budget} on the nodes"),
+    FindingSpec("capture.offload", "info", "offload: sizes are not wire sizes",
+                "frames and flows", "offload",
+                "GSO/GRO/TSO/BIG TCP super-frames or partial checksums: sizes are not wire sizes; "
+                "MTU findings become info and `reliable: false`; failing checksums are not reported",
+                fix="capture with offloads off (ethtool -K IFACE gso off gro off tso off tx off) for wire sizes"),
+    FindingSpec("capture.truncated", "info", "packets cut by the snaplen",
+                "packets", "truncated",
+                "packets cut by the snaplen before their "
+                "headers ended; counted, never fatal",
+                fix=""),
+    FindingSpec("capture.malformed", "info", "unparsable packets",
+                "packets", "malformed",
+                "packets whose headers do not parse (bad "
+                "lengths or fields); counted, never fatal",
+                fix=""),
+    FindingSpec("capture.too-deep", "info", "tunnels nested too deep",
+                "packets", "too_deep",
+                "packets nesting tunnels deeper than "
+                "4 levels; unwrapping stops there",
+                fix=""),
+    FindingSpec("capture.damaged", "warning", "damaged capture file",
+                "warnings", "damaged",
+                "the file itself is damaged (ends "
+                "mid-record, bad record lengths, garbage)",
+                fix=""),
+    FindingSpec("capture.out-of-order", "info", "timestamps out of order",
+                "records", "out_of_order",
+                "timestamps go backwards "
+                "(merged or `-i any` captures)",
+                fix=""),
+    FindingSpec("capture.flow-cap", "info", "flow table cap reached",
+                "flows", "flow_cap",
+                "the flow table cap was hit; the "
+                "smallest flows are not listed",
+                fix="raise --flow-cap"),
+    FindingSpec("capture.address-cap", "info", "address cap reached",
+                "node/pod pairings", "address_cap",
+                "the node/pod address cap was "
+                "hit; node pod lists are incomplete",
+                fix=""),
+    FindingSpec("tunnel.one-way", "warning", "one-way tunnel traffic",
+                "node pairs and flows", "one_way",
+                "≥ 10 tunnel packets A→B and none "
+                "B→A, or inner SYNs without SYN-ACK",
+                fix="check the return route and firewall for the tunnel's UDP port / IP protocol on the far node"),
+    FindingSpec("tunnel.nonstandard-port", "info", "tunnel on a non-standard port",
+                "packets", "nonstandard_port",
+                "VXLAN/Geneve/UDP tunnel found by "
+                "plausibility on a port outside the set",
+                fix="pass {port_options} to decode it by port"),
+    FindingSpec("tunnel.bad-outer-checksum", "warning", "outer UDP checksums fail",
+                "packets", "bad_outer_checksum",
+                "outer UDP checksums fail (never with offload "
+                "present); only trustworthy on the receiving side",
+                fix="look for a NIC or middlebox rewriting tunnel packets; compare with a capture on the receiver"),
+    FindingSpec("topology.pod-ip-conflict", "error", "pod IP behind two nodes",
+                "addresses", "pod_ip_conflict",
+                "one inner source address sending "
+                "from behind two nodes in the same VNI",
+                fix="check the IPAM: two nodes were given overlapping pod CIDRs, or a stale route/FDB entry"),
+)
+SPEC_BY_ID = {spec.id: spec for spec in SPECS}
+FAMILIES = ("mtu", "capture", "tunnel", "topology")
+
+__all__ = ["FAMILIES", "FindingSpec", "SPECS", "SPEC_BY_ID"]

@@ -1,0 +1,74 @@
+"""The MTU model: the underlay MTU (given, or inferred from the largest real outer packet), the overlay MTU
+and per-packet overhead of each tunnel class, and the byte budgets the MTU checks hold packets to."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..analyzers.mtu import ETHERNET_MTU, flow_text
+from ..catalogue import TUNNEL_CLASSES
+from .evidence import flow
+
+TCP_IP_HEADERS = {4: 40, 6: 60}
+
+
+def mss_budget(underlay_mtu: int, overhead: int, address: str) -> int:
+    """The largest TCP MSS a packet from this address can advertise and still fit the underlay."""
+    return underlay_mtu - overhead - TCP_IP_HEADERS[6 if ":" in address else 4]
+
+
+def super_segment_flows(flows: pd.DataFrame) -> list[dict]:
+    """TCP flows carrying segments larger than the MSS their receiver advertised: TSO/GSO/GRO merged them,
+    so these frames were never on the wire at that size (veth GSO makes 2-3 MSS frames with a real length).
+    Flow objects, with the largest segment and the MSS it exceeds."""
+    if flows.empty:
+        return []
+    tcp = flows[(flows["inner_proto"] == 6)]
+    advertised = tcp.assign(mss=tcp[["syn_mss", "synack_mss"]].max(axis=1))
+    advertised = advertised[advertised["mss"] > 0].groupby(
+        ["inner_src", "inner_dst", "sport", "dport"])["mss"].max().to_dict()   # a dict: one lookup per flow
+    found = []
+    for row in tcp[tcp["max_payload"] > 0].itertuples(index=False):
+        receiver_mss = advertised.get((row.inner_dst, row.inner_src, row.dport, row.sport))
+        if receiver_mss is not None and row.max_payload > receiver_mss:
+            found.append(flow(row.inner_src, row.inner_dst, 6, row.sport, row.dport, row.encap,
+                              largest_segment=int(row.max_payload), mss=int(receiver_mss)))
+    return found
+
+
+def super_segment_text(item: dict) -> str:
+    return (f"{flow_text(6, item['src'], item['sport'], item['dst'], item['dport'])}: {item['largest_segment']}"
+            f"-byte segments against an MSS of {item['mss']} ({item['encap']})")
+
+
+def mtu_model(overhead: dict, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
+    """Underlay MTU (given, or inferred from the largest real outer packet) and overlay MTU per class;
+    super_flows: super_segment_flows() of the capture."""
+    reliable = mtu.offload_frames == 0 and not super_flows
+    if underlay_mtu:
+        basis = "given with --underlay-mtu"
+    elif mtu.max_outer_len > ETHERNET_MTU and not reliable:
+        underlay_mtu = ETHERNET_MTU
+        basis = (f"largest outer IP packet seen is {mtu.max_outer_len} bytes, but offload merged segments in this "
+                 f"capture; assuming the Ethernet default 1500")
+    elif mtu.max_outer_len > ETHERNET_MTU:
+        underlay_mtu, basis = mtu.max_outer_len, f"largest outer IP packet seen ({mtu.max_outer_len} bytes)"
+    else:
+        underlay_mtu = ETHERNET_MTU
+        basis = (f"largest outer IP packet seen is {mtu.max_outer_len} bytes; assuming the Ethernet default 1500"
+                 if mtu.max_outer_len else "no IP packets; assuming the Ethernet default 1500")
+    overlays = []
+    for entry in overhead["classes"]:
+        if entry["type"] not in TUNNEL_CLASSES:
+            continue
+        per_packet = _class_overhead(entry)
+        overlays.append({"type": entry["type"], "udp_port": entry["udp_port"], "overhead": per_packet,
+                         "overlay_mtu": underlay_mtu - per_packet})
+    return {"underlay_mtu": underlay_mtu, "underlay_mtu_basis": basis, "sizes_reliable": reliable,
+            "overlays": overlays, "super_segment_flows": [super_segment_text(item) for item in super_flows]}
+
+
+def _class_overhead(entry: dict) -> int:
+    """The overhead most packets of the class carry; Geneve options and GRE keys add to the nominal."""
+    nominal = entry["nominal_overhead"] or 0
+    common = entry.get("overhead_common")
+    return common if common is not None and common >= nominal else nominal

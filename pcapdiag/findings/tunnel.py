@@ -1,0 +1,63 @@
+"""The tunnel.* checks: traffic that goes one way, tunnels on unexpected ports, failing outer checksums."""
+from __future__ import annotations
+
+from .evidence import EXAMPLES, node_pair, packet, packet_text, table_flow, with_text
+
+ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to call a tunnel one-way
+
+
+def one_way(b):
+    pairs = {(p["type"], p["src"], p["dst"]): p["packets"] for p in b.overhead["node_pairs"]}
+    lonely = [(k, n) for k, n in pairs.items() if n >= ONE_WAY_MIN_PACKETS and (k[0], k[2], k[1]) not in pairs]
+    unanswered, unanswered_flows = [], []
+    flows = b.flows
+    if not flows.empty:
+        tunnelled = flows[flows["encap"] != "native"]
+        # anything coming back answers a SYN: a SYN-ACK, or an RST refusing the connection
+        rows = list(zip(*(tunnelled[name].tolist() for name in ("inner_src", "inner_dst", "sport", "dport",
+                                                                 "packets", "syn"))))
+        answered = {(dst, src, dport, sport) for src, dst, sport, dport, packets, _ in rows if packets > 0}
+        unanswered = [at for at, (src, dst, sport, dport, _, syn) in enumerate(rows)
+                      if syn > 0 and (src, dst, sport, dport) not in answered]
+        unanswered_flows = [table_flow(row) for row in tunnelled.iloc[unanswered[:EXAMPLES]].itertuples(index=False)]
+    if not lonely and not unanswered:
+        return
+    parts = [f"{cls} {src} > {dst} carries {n} packets with none coming back" for (cls, src, dst), n in lonely]
+    if unanswered:
+        parts.append(f"{len(unanswered)} inner TCP SYN(s) with nothing coming back")
+    node_pairs = [node_pair(cls, src, dst, packets=n) for (cls, src, dst), n in lonely]
+    b.add("tunnel.one-way", "; ".join(parts[:3]), len(lonely) + len(unanswered),
+          with_text({"node_pairs": node_pairs, "unanswered_syns": unanswered_flows,
+                     "unanswered_syn_flows": len(unanswered),
+                     "note": "a capture taken on one side of an asymmetric path also looks like this"},
+                    ("node_pair", [f"{p['src']} > {p['dst']} ({p['type']}, {p['packets']} packets)"
+                                   for p in node_pairs])),
+          fix=b.fix("tunnel.one-way"))
+
+
+def nonstandard_port(b):
+    # bare IP / GUE in UDP has no port of its own: plausibility is how it is always recognised
+    ports = {key: n for key, n in b.stats.plausibility_ports.items() if key[0] != "udp-tunnel"}
+    if not ports:
+        return
+    text = ", ".join(f"{cls.upper()} on UDP {port} ({n} packets)" for (cls, port), n in sorted(ports.items()))
+    vxlan_ports = sorted({port for cls, port in ports if cls == "vxlan"})
+    fix = (b.fix("tunnel.nonstandard-port", port_options=" ".join(f"--vxlan-port {port}" for port in vxlan_ports))
+           if vxlan_ports else "nothing to do: it is decoded by plausibility (there is no port option for it)")
+    b.add("tunnel.nonstandard-port", f"recognised by header plausibility, not by port: {text}",
+          sum(ports.values()), with_text({"ports": [{"type": c, "udp_port": p, "packets": n}
+                                                    for (c, p), n in sorted(ports.items())]}), fix=fix)
+
+
+def bad_outer_checksum(b):
+    counts = b.stats.counts
+    bad = counts["bad_outer_checksum"]
+    if not bad or b.mtu.offload_frames:
+        return  # with offload, failing checksums are the sender's unfinished sums, not damage
+    examples = [packet(e) for e in b.stats.examples.get("bad_outer_checksum", [])]
+    b.add("tunnel.bad-outer-checksum",
+          f"{bad} of {counts['checked_outer_checksum']} outer UDP checksums fail; only trustworthy "
+          f"in a capture taken on the receiving side (a sender-side capture sees unfinished sums)",
+          bad, with_text({"checked": counts["checked_outer_checksum"], "examples": examples},
+                         ("example", [packet_text(item) for item in examples])),
+          fix=b.fix("tunnel.bad-outer-checksum"))

@@ -28,6 +28,11 @@ import shutil
 import signal
 import sys
 import tempfile
+from pathlib import Path
+
+# the ESP builder uses pcapdiag.testing's checksum and pcap writer (standard library only), so the lab
+# runs under a plain `sudo python3` from a checkout without installing anything
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from crypto_lab.common import SCENARIOS, TOOLS
 from crypto_lab.esp import ESP_CAPTURES, write_esp_capture
@@ -58,14 +63,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     with tempfile.TemporaryDirectory(prefix="clab-") as tmp:
         for sc in wg:
-            teardown()
-            lab = WgLab(sc, tmp)
-            try:
-                lab.build()
+            with WgLab(sc, tmp) as lab:
                 path, apps = lab.traffic(tmp)
-            finally:
-                lab.stop_all()
-                teardown()
             path = shutil.move(path, os.path.join(out_dir, os.path.basename(path)))
             truth[os.path.basename(path)] = wireguard_entry(sc, path, apps)
             print(f"{sc.name}: {os.path.getsize(path)} B", flush=True)
@@ -75,11 +74,8 @@ def main():
             truth[name] = entry
             print(f"{spec.name}: {entry['measured']['bytes']} B", flush=True)
     truth = dict(sorted(truth.items()))
-    with open(truth_path, "w") as f:
-        json.dump(truth, f, indent=1)
-        f.write("\n")
-    with open(os.path.join(out_dir, "README.md"), "w") as f:
-        f.write(readme(truth) + "\n")
+    Path(truth_path).write_text(json.dumps(truth, indent=1) + "\n")
+    Path(out_dir, "README.md").write_text(readme(truth) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from pcapdiag.testing.checksum import internet_checksum
+from pcapdiag.testing.files import Record, write_pcap
+
 from .common import SNAPLEN, UNDERLAY_MTU
 from .truth import common_counts, first, outer_ip_len, rows
 
@@ -56,14 +59,6 @@ ESP_CAPTURES = [
 ]
 
 
-def checksum(data):
-    data += b"\0" * (len(data) % 2)
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 class Builder:
     """Frames node to node, with per-direction IP IDs, and the pcap records they make."""
 
@@ -82,7 +77,7 @@ class Builder:
         total = 20 + len(payload)
         header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, self.ip_id[src] & 0xFFFF, 0x4000 if df else 0, 64,
                              proto, 0, socket.inet_aton(NODES[src]), socket.inet_aton(NODES[dst]))
-        header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+        header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
         frame = MACS[dst] + MACS[src] + b"\x08\x00" + header + payload
         self.records.append((START + t, frame))
 
@@ -99,11 +94,8 @@ class Builder:
         return struct.pack("!II", spi, seq) + self.opaque(iv + inner_len + pad + 2 + icv)
 
     def write(self, path):
-        with open(path, "wb") as f:
-            f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, 1))
-            for ts, frame in self.records:
-                sec, usec = int(ts), round((ts - int(ts)) * 1e6)
-                f.write(struct.pack("<IIII", sec, usec, min(len(frame), SNAPLEN), len(frame)) + frame[:SNAPLEN])
+        write_pcap(path, [Record(frame, ts=ts, caplen=min(len(frame), SNAPLEN)) for ts, frame in self.records],
+                   snaplen=SNAPLEN)
 
 
 def ike(ispi, rspi, exchange, response, msg_id, body, marker=False):

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 
+COLUMNS = (("file", "---"), ("bytes", "---:"), ("frames", "---:"), ("kind", "---"), ("port", "---"), ("fault", "---"),
+           ("largest outer IP", "---:"), ("outer fragments", "---:"), ("messages", "---"))
+
+
 def readme(truth):
     lines = ["# Encrypted-overlay captures (issue 17: WireGuard, ESP, IKE)", "",
              "Made by `sudo python3 tools/crypto_lab.py --out sample_pcaps/encrypted`. Classic pcap, Ethernet,",
@@ -18,8 +22,7 @@ def readme(truth):
              "WireGuard's cost per packet: outer IP (20 or 40) + UDP 8 + 32 (16-byte header, 16-byte tag), and",
              "the inner packet padded to a multiple of 16, so the inner size of a data packet is a range:",
              "outer length - fixed overhead - 0..15. ESP's depends on the cipher (IV, block, ICV lengths).", "",
-             "| file | bytes | frames | kind | port | fault | largest outer IP | outer fragments | messages |",
-             "| --- | ---: | ---: | --- | --- | --- | ---: | ---: | --- |"]
+             "| " + " | ".join(name for name, _ in COLUMNS) + " |", "| " + " | ".join(a for _, a in COLUMNS) + " |"]
     for name, t in truth.items():
         m = t["measured"]
         if t["kind"] == "wireguard":

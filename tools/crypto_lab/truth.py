@@ -4,7 +4,7 @@ from __future__ import annotations
 import collections
 import os
 
-from silent_loss.common import run
+from lab.netns import sh
 
 from .common import CIDRS, PODS, SNAPLEN, UNDERLAY_MTU, WG_FIXED
 
@@ -16,8 +16,8 @@ FIELDS = ["frame.len", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "ip.len", "ip
 
 def rows(path, decode):
     """One dict per frame, each field a list (a frame may carry a field more than once)."""
-    out = run("tshark", "-n", "-r", path, *decode, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
-              "-E", "aggregator=,", *[a for f in FIELDS for a in ("-e", f)], timeout=120)
+    out = sh(["tshark", "-n", "-r", path, *decode, "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
+              "-E", "aggregator=,", *[a for f in FIELDS for a in ("-e", f)]])
     return [dict(zip(FIELDS, (v.split(",") if v else [] for v in line.split("\t")))) for line in out.splitlines()]
 
 

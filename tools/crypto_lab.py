@@ -41,6 +41,18 @@ from crypto_lab.truth import wireguard_entry
 from crypto_lab.wireguard import WgLab, teardown
 
 
+def preflight(needs_namespaces):
+    """Why this run cannot go ahead (None when it can): the WireGuard captures need root and the lab's
+    tools; the byte-built ESP ones only tshark, which measures every answer key."""
+    if needs_namespaces and os.geteuid() != 0:
+        return "needs root: the WireGuard captures are made in network namespaces"
+    missing = [t for t in (TOOLS if needs_namespaces else ("tshark",)) if not shutil.which(t)]
+    if missing:
+        return ("missing tools: " + " ".join(missing) + " (apt-get install iproute2 nftables tcpdump tshark ethtool "
+                "iputils-ping wireguard-go wireguard-tools)")
+    return None
+
+
 def main():
     names = [s.name for s in SCENARIOS] + [e.name for e in ESP_CAPTURES]
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,22 +62,19 @@ def main():
     args = ap.parse_args()
     chosen = set(args.only or names)
     wg = [s for s in SCENARIOS if s.name in chosen]
-    if wg and os.geteuid() != 0:
-        sys.exit("needs root: the WireGuard captures are made in network namespaces")
-    missing = [t for t in TOOLS if not shutil.which(t)]
-    if missing:
-        sys.exit("missing tools: " + " ".join(missing) + " (apt-get install iproute2 nftables tcpdump tshark "
-                 "ethtool iputils-ping wireguard-go wireguard-tools)")
-    out_dir = os.path.abspath(args.out)
-    os.makedirs(out_dir, exist_ok=True)
-    truth_path = os.path.join(out_dir, "truth.json")
-    truth = json.load(open(truth_path)) if args.only and os.path.exists(truth_path) else {}
+    problem = preflight(needs_namespaces=bool(wg))
+    if problem:
+        sys.exit(problem)
+    out_dir = Path(args.out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    truth_file = out_dir / "truth.json"
+    truth = json.loads(truth_file.read_text()) if args.only and truth_file.exists() else {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     with tempfile.TemporaryDirectory(prefix="clab-") as tmp:
         for sc in wg:
             with WgLab(sc, tmp) as lab:
                 path, apps = lab.traffic(tmp)
-            path = shutil.move(path, os.path.join(out_dir, os.path.basename(path)))
+            path = shutil.move(path, out_dir / os.path.basename(path))
             truth[os.path.basename(path)] = wireguard_entry(sc, path, apps)
             print(f"{sc.name}: {os.path.getsize(path)} B", flush=True)
     for spec in ESP_CAPTURES:
@@ -74,8 +83,8 @@ def main():
             truth[name] = entry
             print(f"{spec.name}: {entry['measured']['bytes']} B", flush=True)
     truth = dict(sorted(truth.items()))
-    Path(truth_path).write_text(json.dumps(truth, indent=1) + "\n")
-    Path(out_dir, "README.md").write_text(readme(truth) + "\n")
+    truth_file.write_text(json.dumps(truth, indent=1) + "\n")
+    (out_dir / "README.md").write_text(readme(truth) + "\n")
 
 
 if __name__ == "__main__":

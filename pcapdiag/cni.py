@@ -74,7 +74,9 @@ def _records(report, key):
 
 
 def _ints(values):
-    return sorted({v for v in values if isinstance(v, int) and not isinstance(v, bool)}) if isinstance(values, list) else []
+    if not isinstance(values, list):
+        return []
+    return sorted({v for v in values if isinstance(v, int) and not isinstance(v, bool)})
 
 
 class Wire:
@@ -127,7 +129,8 @@ def _vxlan(wire):
                             "not one VTEP MAC per node, as flannel.1 would give")
             guesses.append(Guess("flannel", "vxlan", "high" if one_each else "medium", evidence))
         elif port == CALICO_VXLAN[0] and vnis == [CALICO_VXLAN[1]]:
-            guesses.append(Guess("calico", "vxlan", "high", [seen + ": Calico's VXLAN defaults (vxlan.calico, VNI 4096)"]))
+            guesses.append(Guess("calico", "vxlan", "high",
+                                 [seen + ": Calico's VXLAN defaults (vxlan.calico, VNI 4096)"]))
         elif port in CILIUM_TUNNEL_PORTS and _identities(vnis):
             guesses.append(_cilium_tunnel("vxlan", seen, vnis))
         elif port == FLANNEL_VXLAN[0]:
@@ -201,7 +204,8 @@ def _ipsec(wire):
     if not esp and not ike and not nat_t:
         return []
     evidence = [f"ESP (IP protocol 50) between {_pairs(esp) or 'the nodes'}"] if esp else []
-    evidence += [f"UDP 4500 between {_pairs(nat_t)}: NAT traversal, ESP inside UDP beside IKE (RFC 3948)"] if nat_t else []
+    if nat_t:
+        evidence.append(f"UDP 4500 between {_pairs(nat_t)}: NAT traversal, ESP inside UDP beside IKE (RFC 3948)")
     evidence.append(f"IKE on UDP 500 between {_pairs(ike)}" if ike else
                     "no IKE on UDP 500 in the capture (Cilium's IPsec keys come from a Secret, not IKE; others may "
                     "simply not have rekeyed while capturing)")

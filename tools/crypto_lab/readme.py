@@ -31,7 +31,7 @@ def readme(truth):
         else:
             msgs = f'ESP {m["esp_packets"]} (SPIs {len(m["spis"])}), IKE ' + ", ".join(
                 f"{k} {v}" for k, v in m["ike_messages_by_exchange_type_and_port"].items())
-            port = "4500" if m["esp_in_udp"] else "500 / IP 50"
+            port = "4500" if m["esp_in_udp"] else "500 / IP 50" if m["esp_packets"] else "500"
         lines.append(f'| {name} | {m["bytes"]} | {m["frames"]} | {t["kind"]} | {port} | {t["fault"]} '
                      f'| {m["largest_outer_ip_len"]} | {m["outer_fragments"]} | {msgs} |')
     lines.append("")
@@ -46,8 +46,9 @@ def notes(t):
         text = (f'Underlay IPv{t["underlay_ip_version"]}, MTUs: underlay {t["underlay_mtu"]}, WireGuard device '
                 f'{t["wg_mtu"]}, pods {t["pod_mtu"]}. Overhead {o["fixed"]} + 0..15 padding; the largest inner '
                 f'packet that fits the underlay is {t["largest_inner_that_fits"]}. Sessions (receiver indices): '
-                f'{", ".join(m["sessions_by_receiver_index"]) or "none"}. Transport data UDP payloads '
-                f'{m["transport_data_payload_range"][0]}..{m["transport_data_payload_range"][1]} bytes.')
+                f'{", ".join(m["sessions_by_receiver_index"]) or "none"}. ')
+        low, high = m["transport_data_payload_range"]
+        text += f"Transport data UDP payloads {low}..{high} bytes." if high else "No transport data."
         apps = t["applications"]
         if "bulk" in apps:
             text += f' Bulk upload: {"completed" if apps["bulk"].get("ok") else "did not complete"}.'

@@ -87,7 +87,7 @@ def run():
     """The console script: main(), then leave without tearing the interpreter down. Freeing a big heap
     object by object is a noticeable share of a short run, and nothing is left to do but exit: the output
     is flushed first, worker processes are already gone, and no handler waits at exit. The collector is
-    off for the whole (short, batch-shaped) run; pipeline.analyze_range still collects every few dozen
+    off for the whole (short, batch-shaped) run; runner.run_unit still collects every few dozen
     batches."""
     import gc
 

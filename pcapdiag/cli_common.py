@@ -106,12 +106,12 @@ def stderr_is_terminal() -> bool:
 
 def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap=None):
     """One report of the files, with a progress bar on a terminal: the one place the commands call the runner."""
-    from .multi import analyze_files
+    from . import runner
 
     progress = Progress(enabled=not quiet and stderr_is_terminal())
     try:
-        return analyze_files(list(files), vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder,
-                             jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap,
-                             progress=progress)
+        return runner.analyze(list(files), vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder,
+                              jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap,
+                              progress=progress)
     finally:
         progress.done()

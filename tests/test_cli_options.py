@@ -116,15 +116,15 @@ def test_analyze_output(tmp_path):
 @pytest.fixture
 def runner_calls(monkeypatch):
     """The keyword arguments every command hands the runner (which still runs)."""
-    import pcapdiag.multi
+    import pcapdiag.runner
 
-    calls, real = [], pcapdiag.multi.analyze_files
+    calls, real = [], pcapdiag.runner.analyze
 
     def recording(files, **options):
         calls.append(dict(options, files=files))
         return real(files, **options)
 
-    monkeypatch.setattr(pcapdiag.multi, "analyze_files", recording)
+    monkeypatch.setattr(pcapdiag.runner, "analyze", recording)
     return calls
 
 

@@ -5,7 +5,8 @@ The decoder's `frame` column and the analyzers that keep it arrive separately; h
 on the analyzer results a real analysis produced, the way those rows will carry it."""
 from __future__ import annotations
 
-from pcapdiag.pipeline import Settings, analyze_range, build_report
+from pcapdiag.analyzers import results
+from pcapdiag.runner import Settings, WorkUnit, build_report, run_unit
 from pcapdiag.report.text import render_text
 
 from test_findings_minimal import VXLAN_HEADERS, snaplen_capture, too_big_from_pod_capture
@@ -18,10 +19,11 @@ def finding(report, finding_id):
 
 def test_example_packets_carry_their_frame_number(tmp_path):
     path = str(snaplen_capture(tmp_path, VXLAN_HEADERS + 10))
-    state, info = analyze_range(path, Settings.make())
-    [example] = state.stats.examples["truncated"]
+    state, info = run_unit(WorkUnit(path), Settings.make())
+    found = results(state)
+    [example] = found["stats"].examples["truncated"]
     example["frame"] = 11                  # the truncated packet is the capture's 11th record
-    report = build_report(path, state, info)
+    report = build_report(path, found, info)
     truncated = finding(report, "capture.truncated")
     assert truncated["evidence"]["examples"][0]["frame"] == 11
     assert truncated["evidence"]["text"][0].endswith(" captured (frame 11)")
@@ -31,9 +33,10 @@ def test_example_packets_carry_their_frame_number(tmp_path):
 
 def test_grouped_evidence_rows_carry_the_frame_of_their_first_packet(tmp_path):
     path = str(too_big_from_pod_capture(tmp_path))
-    state, info = analyze_range(path, Settings.make())
-    state.mtu.large_inner["frame"] = 4
-    report = build_report(path, state, info)
+    state, info = run_unit(WorkUnit(path), Settings.make())
+    found = results(state)
+    found["mtu"].large_inner["frame"] = 4
+    report = build_report(path, found, info)
     too_big = finding(report, "mtu.inner-too-big")
     assert too_big["evidence"]["flows"][0]["frame"] == 4
     assert too_big["evidence"]["text"][0] == "flow: 10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native) (frame 4)"
@@ -41,6 +44,6 @@ def test_grouped_evidence_rows_carry_the_frame_of_their_first_packet(tmp_path):
 
 def test_no_frame_key_without_a_frame_column(tmp_path):
     path = str(too_big_from_pod_capture(tmp_path))
-    state, info = analyze_range(path, Settings.make())
-    report = build_report(path, state, info)
+    state, info = run_unit(WorkUnit(path), Settings.make())
+    report = build_report(path, results(state), info)
     assert "frame" not in finding(report, "mtu.inner-too-big")["evidence"]["flows"][0]

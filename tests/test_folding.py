@@ -93,7 +93,7 @@ def test_an_evicted_flow_returns_without_its_old_leading_segments():
     later.update(segments([i * 1000 for i in range(5)], 2000, 1000, 1040))        # B, bigger: A is evicted
     later.update(segments([5000 + i * 100 for i in range(20)], 1000, 100, 1000))  # A again, new data
     earlier.merge(later)
-    flow = earlier.result().set_index("sport").loc[1000]
+    flow = earlier.result().table.set_index("sport").loc[1000]
     assert flow["packets"] == 30                 # the 3 resent segments went with the eviction...
     assert flow["retransmits"] == 0              # ...so they are not retransmissions of this row
 
@@ -113,7 +113,7 @@ def test_a_flow_evicted_at_a_merge_forgets_its_sequence_state_as_in_one_pass():
         chunk.update(part)
     for chunk in chunks[1:]:
         chunks[0].merge(chunk)
-    expected, merged = one_pass.result().set_index("sport"), chunks[0].result().set_index("sport")
+    expected, merged = one_pass.result().table.set_index("sport"), chunks[0].result().table.set_index("sport")
     assert list(merged.index) == list(expected.index) == [2]
     assert merged.loc[2, "retransmits"] == expected.loc[2, "retransmits"] == 0
     assert merged.loc[2, "packets"] == expected.loc[2, "packets"] == 4

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from conftest import LAB, needs_corpus
-from pcapdiag.analyzers import AnalyzerSet
+from pcapdiag.analyzers import make_analyzers, merge_all, results, update_all
 from pcapdiag.capture import open_capture
 from pcapdiag.decode import ReferenceDecoder
 from pcapdiag.decode.facts import Facts
-from pcapdiag.pipeline import build_report
+from pcapdiag.runner import build_report
 
 pytestmark = needs_corpus
 INFO = {"format": "pcap", "link_types": [1], "damage": {}, "warnings": []}
@@ -28,24 +28,24 @@ def facts_of(path):
 
 
 def report_json(state) -> str:
-    return json.dumps(build_report("x", state, INFO).to_dict(), sort_keys=True, default=str)
+    return json.dumps(build_report("x", results(state), INFO).to_dict(), sort_keys=True, default=str)
 
 
 @pytest.mark.parametrize("scenario", ["vxlan-mtu-broken", "vxlan-mtu-outerfrag", "native-bgp", "geneve-userspace"])
 @pytest.mark.parametrize("cuts", [[200], [150, 300], [100, 101, 102, 400], [1, 2, 3, 250, 251]])
 def test_split_and_merge_equals_one_pass(scenario, cuts):
     facts = facts_of(LAB / f"{scenario}.pcap")
-    whole = AnalyzerSet()
-    whole.update(Facts.of_frame(facts))
+    whole = make_analyzers()
+    update_all(whole, Facts.of_frame(facts))
     parts, previous = [], 0
     for cut in cuts + [len(facts)]:
-        part = AnalyzerSet(continuation=bool(parts))
-        part.update(Facts.of_frame(facts.iloc[previous:cut]))
+        part = make_analyzers(continuation=bool(parts))
+        update_all(part, Facts.of_frame(facts.iloc[previous:cut]))
         parts.append(part)
         previous = cut
     merged = parts[0]
     for part in parts[1:]:
-        merged.merge(part)
+        merge_all(merged, part)
     assert report_json(merged) == report_json(whole)
 
 
@@ -54,12 +54,12 @@ def test_retransmissions_across_a_split_are_found():
     facts = facts_of(LAB / "vxlan-mtu-broken.pcap")
     data = facts[(facts["sport"] == 40179) & (facts["tcp_payload"] > 0)]
     first_retransmit = data.index[3]  # split right before a data segment
-    head, tail = AnalyzerSet(), AnalyzerSet(continuation=True)
-    head.update(Facts.of_frame(facts.loc[:first_retransmit - 1]))
+    head, tail = make_analyzers(), make_analyzers(continuation=True)
+    update_all(head, Facts.of_frame(facts.loc[:first_retransmit - 1]))
     resent = facts.loc[[data.index[2]]].copy()  # re-send a segment the head already carried
-    tail.update(Facts.of_frame(pd.concat([resent, facts.loc[first_retransmit:]])))
-    head.merge(tail)
-    flow = head.flows.result().set_index("sport").loc[40179]
+    update_all(tail, Facts.of_frame(pd.concat([resent, facts.loc[first_retransmit:]])))
+    merge_all(head, tail)
+    flow = results(head)["flows"].table.set_index("sport").loc[40179]
     assert int(flow["retransmits"]) == 6 + 1
 
 
@@ -84,9 +84,9 @@ def test_retransmissions_over_a_flow_longer_than_the_sequence_space():
     nothing is a retransmission until a segment really repeats."""
     payload = 64 * 1024
     seqs = [123_456_789 + i * payload for i in range(100_000)]          # 6.1 GiB
-    state = AnalyzerSet()
+    state = make_analyzers()
     for start in range(0, len(seqs), 7_000):                             # batches, as the pipeline feeds them
-        state.update(_segments(seqs[start:start + 7_000], payload))
-    assert int(state.flows.result()["retransmits"].sum()) == 0
-    state.update(_segments([seqs[-3]], payload))                          # a real retransmission
-    assert int(state.flows.result()["retransmits"].sum()) == 1
+        update_all(state, _segments(seqs[start:start + 7_000], payload))
+    assert int(results(state)["flows"].table["retransmits"].sum()) == 0
+    update_all(state, _segments([seqs[-3]], payload))                     # a real retransmission
+    assert int(results(state)["flows"].table["retransmits"].sum()) == 1

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-import pcapdiag.parallel as parallel
+import pcapdiag.runner as runner
 from conftest import REPO
 from pcapdiag.report.machine import render_json
 
@@ -34,15 +34,15 @@ def report_text(path, **options) -> str:
 
 @pytest.mark.parametrize("jobs", [2, 3, 5])
 def test_jobs_give_the_one_pass_report(mixed_capture, monkeypatch, jobs):
-    monkeypatch.setattr(parallel, "MIN_CHUNK_BYTES", 1 << 20)  # split this small file too
-    chunks = parallel.plan_chunks(str(mixed_capture), jobs)
+    monkeypatch.setattr(runner, "MIN_CHUNK_BYTES", 1 << 20)  # split this small file too
+    chunks = runner.plan_chunks(str(mixed_capture), jobs)
     assert chunks and len(chunks) == jobs
     assert report_text(mixed_capture, jobs=jobs) == report_text(mixed_capture, jobs=1)
 
 
 def test_small_files_are_not_split(mixed_capture):
-    assert parallel.plan_chunks(str(mixed_capture), 4) is None  # below MIN_CHUNK_BYTES per part
-    assert parallel.plan_chunks("-", 4) is None
+    assert runner.plan_chunks(str(mixed_capture), 4) is None  # below MIN_CHUNK_BYTES per part
+    assert runner.plan_chunks("-", 4) is None
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ def mixed_pcapng(tmp_path_factory):
 
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_pcapng_jobs_give_the_one_pass_report(mixed_pcapng, monkeypatch, jobs):
-    monkeypatch.setattr(parallel, "MIN_CHUNK_BYTES", 1 << 20)
-    chunks = parallel.plan_chunks(str(mixed_pcapng), jobs)
+    monkeypatch.setattr(runner, "MIN_CHUNK_BYTES", 1 << 20)
+    chunks = runner.plan_chunks(str(mixed_pcapng), jobs)
     assert chunks and len(chunks) == jobs
     assert report_text(mixed_pcapng, jobs=jobs) == report_text(mixed_pcapng, jobs=1)
 
@@ -76,18 +76,16 @@ def test_a_pcapng_with_a_late_interface_is_read_serially(mixed_pcapng, tmp_path,
         pos += struct.unpack_from("<I", body, pos + 4)[0]
     late = tmp_path / "late-interface.pcapng"
     late.write_bytes(header + body[:pos] + data[section_len:section_len + idb_len] + body[pos:])
-    monkeypatch.setattr(parallel, "MIN_CHUNK_BYTES", 1 << 20)
-    assert parallel.plan_chunks(str(late), 2)
-    import pcapdiag.pipeline as pipeline
-
+    monkeypatch.setattr(runner, "MIN_CHUNK_BYTES", 1 << 20)
+    assert runner.plan_chunks(str(late), 2)
     calls = []
-    serial = pipeline.analyze_range
+    serial = runner.run_unit
 
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("start"))
-        return serial(*args, **kwargs)
+    def counting(unit, *args, **kwargs):
+        calls.append(unit.start)
+        return serial(unit, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "analyze_range", counting)
+    monkeypatch.setattr(runner, "run_unit", counting)
     parallel_report = report_text(late, jobs=2)
     assert calls == [None]          # the workers' ranges were not exact: re-read in one pass, in this process
     assert parallel_report == report_text(late, jobs=1)
@@ -98,8 +96,8 @@ def test_a_timestamp_going_back_at_a_split_is_counted(mixed_capture, tmp_path, m
     counts it, and so must the merge of the two ranges (warnings included)."""
     import struct
 
-    monkeypatch.setattr(parallel, "MIN_CHUNK_BYTES", 1 << 20)
-    [(_, boundary), _] = parallel.plan_chunks(str(mixed_capture), 2)
+    monkeypatch.setattr(runner, "MIN_CHUNK_BYTES", 1 << 20)
+    [(_, boundary), _] = runner.plan_chunks(str(mixed_capture), 2)
     data = bytearray(mixed_capture.read_bytes())
     seconds = struct.unpack_from("<I", data, boundary)[0]
     struct.pack_into("<I", data, boundary, seconds - 1000)

@@ -14,6 +14,9 @@ import pandas as pd
 
 from ..decode.facts import Facts, grouping_column
 
+# The column mark() adds to the facts (True: a later sighting of a packet): the one fact column no decoder
+# writes, read by the analyzers (analyzers.update_all) beside the facts schema's own.
+DUPLICATE_COLUMN = "duplicate"
 # Linux cooked captures are where `-i any` comes from
 ANY_INTERFACE_LINKTYPES = frozenset({113, 276})
 _ANY_LINKTYPES = np.array(sorted(ANY_INTERFACE_LINKTYPES))
@@ -35,7 +38,7 @@ class DuplicateMarker:
         self.sightings = 0
 
     def mark(self, facts: Facts) -> Facts:
-        marks = facts["duplicate"] = np.zeros(len(facts), dtype=bool)
+        marks = facts[DUPLICATE_COLUMN] = np.zeros(len(facts), dtype=bool)
         cooked = np.flatnonzero(np.isin(facts["linktype"], _ANY_LINKTYPES) & (facts["inner_ipv"] > 0))
         if len(cooked):
             # text columns by their integer keys: the same identity for the same texts, no string hashing

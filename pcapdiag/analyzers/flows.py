@@ -1,6 +1,8 @@
 """Inner flows: what crossed the underlay, per tunnel, node pair, VNI and inner 5-tuple."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -36,6 +38,14 @@ _COMBINE = {**{name: np.add for name in _SUMS}, **{name: np.maximum for name in 
             **{name: np.minimum for name in _MINS}, **{name: _latest for name in _SEQ}}
 
 
+@dataclass(frozen=True)
+class FlowsResult:
+    table: pd.DataFrame    # one row per flow (FLOW_KEY and its counters), largest first
+    cap: int               # the flow cap
+    evicted_flows: int     # flows evicted beyond the cap, and their packets
+    evicted_packets: int
+
+
 class FlowAnalyzer:
     """Per-flow counters plus TCP retransmission detection by sequence range.
 
@@ -44,6 +54,10 @@ class FlowAnalyzer:
     arithmetic (RFC 1982) against what the flow has covered, re-based every batch, so
     wrap-around and flows of any length are handled.
     """
+
+    name = "flows"
+    distinct_only = True     # each packet once: an `-i any` copy is not another packet of the flow
+    reads = tuple(dict.fromkeys(FLOW_KEY + _NUMERIC_COLUMNS + ["inner_ipv", "inner_frag_off"]))
 
     def __init__(self, cap: int = FLOW_CAP, continuation: bool = False):
         self.cap = cap
@@ -255,7 +269,7 @@ class FlowAnalyzer:
         base[row[~mine]], high[row[~mine]] = their_base[~mine], their_high[~mine]
         return theirs["flow_hash"][carried[~mine]].tolist()
 
-    def forget_sequences(self) -> None:
+    def forget_carry(self) -> None:
         """Drop every flow's sequence state (a last chunk's: nothing merges after it)."""
         if self.columns is not None:
             for name in _SEQ:
@@ -281,13 +295,14 @@ class FlowAnalyzer:
         carried = np.flatnonzero(count)       # covered here, so each of these flows has a row
         return row[carried], count[carried], longest[carried]
 
-    def result(self) -> pd.DataFrame:
-        columns = FLOW_KEY + _SUMS + _MAXES + _MINS
+    def result(self) -> FlowsResult:
         table = self.table
         if table is None:
-            return pd.DataFrame(columns=columns)
-        return table.drop(columns=["flow_hash"] + _SEQ).sort_values(
-            ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+            table = pd.DataFrame(columns=FLOW_KEY + _SUMS + _MAXES + _MINS)
+        else:
+            table = table.drop(columns=["flow_hash"] + _SEQ).sort_values(
+                ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+        return FlowsResult(table, self.cap, self.evicted_flows, self.evicted_packets)
 
 
 class LeadingSegments:

@@ -191,6 +191,12 @@ class FoldedTable:
         self._fold()
         return self._table
 
+    def shift(self, column: str, offset: int) -> None:
+        """Add offset to a numbered column of every row (when the rows have it)."""
+        table = self.table
+        if table is not None and column in table:
+            table[column] += offset
+
     def __getstate__(self):
         self._fold()   # a worker sends its folded table, not the pile of batches behind it
         return self.__dict__

@@ -7,6 +7,7 @@ MTU and the overheads are known.
 from __future__ import annotations
 
 from collections import namedtuple
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -23,16 +24,42 @@ ETHERNET_MTU = 1500
 NO_BUDGET = 1 << 40  # "no ICMP told this flow anything": larger than any packet
 MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
+# The facts' record number (from 1 in each work unit), when the decoder gives it: every evidence row keeps
+# the first frame of its group, so a finding can point at a packet in the file. Read only where present.
+FRAME = "frame"
 
 
 def _group_max(frame: pd.DataFrame, keys: list, cap: int) -> pd.DataFrame:
     agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max"}
     agg.update({column: "sum" for column in ("refragmented",) if column in frame})
+    agg.update({FRAME: "min"} if FRAME in frame else {})
     table = frame.groupby(keys, sort=False, dropna=False).agg(agg).reset_index()
     return table.nlargest(cap, "count") if len(table) > cap else table
 
 
+@dataclass(frozen=True)
+class MtuEvidence:
+    """What the MTU findings judge by. The tables are None when there is no such evidence; each row is a group
+    with count, max_len, first and last (times) and, when the facts number frames, frame (its first)."""
+    max_outer_len: int        # largest outer IP packet that was a real wire packet
+    max_outer_len_any: int    # largest outer IP packet, offload super-frames included
+    offload_frames: int
+    inner_fragments: pd.DataFrame | None    # by class, node, inner source and destination (+ refragmented)
+    outer_fragments: pd.DataFrame | None    # by class and node pair (+ inner_len, example)
+    large_inner: pd.DataFrame | None        # by class, node, pods, inner length and own overhead
+    after_icmp: pd.DataFrame | None         # by five-tuple: packets larger than an ICMP told the flow (told_mtu)
+    icmp_events: list                       # the first EVENT_CAP ICMP too-big messages
+    icmp_total: int
+
+
 class MtuAnalyzer:
+    name = "mtu"
+    distinct_only = True     # each packet once: an `-i any` copy of a big packet is not another one
+    reads = ("offload", "outer_ipv", "outer_len", "outer_class", "inner_mf", "inner_frag_off", "outer_mf",
+             "outer_frag_off", "inner_src", "outer_src", "inner_dst", "inner_ip_id", "inner_len", "outer_dst",
+             "ts", "icmp_mtu", "inner_ipv", "encap", "quoted_encap", "quoted_proto", "quoted_src", "quoted_sport",
+             "quoted_dst", "quoted_dport", "quoted_len", "inner_proto", "sport", "dport", FRAME)
+
     def __init__(self, underlay_mtu: int | None = None, continuation: bool = False):
         self.underlay_mtu = underlay_mtu
         self.continuation = continuation  # a later chunk: keep big packets an earlier chunk's ICMP may explain
@@ -68,7 +95,7 @@ class MtuAnalyzer:
         outer_frag = facts["outer_mf"] | (facts["outer_frag_off"] > 0)
         self._inner_fragments(facts, np.flatnonzero(tunnel & inner_frag
                                                     & (keys_of(facts, "inner_src") != keys_of(facts, "outer_src"))))
-        self._outer_fragments(_rows(facts, tunnel & outer_frag, _FRAGMENT_COLUMNS))
+        self._outer_fragments(_rows(facts, tunnel & outer_frag, _FRAGMENT_COLUMNS + list(_frames(facts))))
         self._large_inner(facts, np.flatnonzero(self._may_be_too_big(facts, tunnel, real, outer_len)))
         self._icmp(facts)
 
@@ -86,7 +113,7 @@ class MtuAnalyzer:
 
     def _evidence(self, rows, keys, extra_len="inner_len"):
         return pd.DataFrame({**{k: rows[k] for k in keys}, "count": 1, "max_len": rows[extra_len],
-                             "first": rows["ts"], "last": rows["ts"]})
+                             "first": rows["ts"], "last": rows["ts"], **_frames(rows)})
 
     def _inner_fragments(self, facts, at):
         """at: the rows of inner fragments in a tunnel (the pod's own packets, not the node's)."""
@@ -231,7 +258,7 @@ class MtuAnalyzer:
             hits = rows[explained]
             self.after_icmp_rows.add(pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": limit[explained],
                                                    "count": hits["count"], "max_len": hits["max_len"],
-                                                   "first": hits["first"], "last": hits["last"]}))
+                                                   "first": hits["first"], "last": hits["last"], **_frames(hits)}))
 
     def merge(self, other: "MtuAnalyzer") -> None:
         self.max_outer_len = max(self.max_outer_len, other.max_outer_len)
@@ -243,14 +270,26 @@ class MtuAnalyzer:
         for name in ("after_icmp_rows", "inner_fragment_rows", "large_inner_rows", "outer_fragment_rows"):
             getattr(self, name).add(getattr(other, name).table)
 
+    def shift_frames(self, offset: int) -> None:
+        """This state's unit starts `offset` records into its file (a later chunk of it): its evidence's frame
+        numbers, counted from its own start, become the file's."""
+        for table in self._tables():
+            table.shift(FRAME, offset)
+
+    def _tables(self) -> tuple:
+        return (self.unexplained_rows, self.inner_fragment_rows, self.outer_fragment_rows, self.large_inner_rows,
+                self.after_icmp_rows)
+
     # the folded evidence tables (None when there is no evidence)
     inner_fragments = property(lambda self: self.inner_fragment_rows.table)
     outer_fragments = property(lambda self: self.outer_fragment_rows.table)
     large_inner = property(lambda self: self.large_inner_rows.table)
     after_icmp = property(lambda self: self.after_icmp_rows.table)
 
-    def result(self) -> "MtuAnalyzer":
-        return self
+    def result(self) -> MtuEvidence:
+        return MtuEvidence(self.max_outer_len, self.max_outer_len_any, self.offload_frames, self.inner_fragments,
+                           self.outer_fragments, self.large_inner, self.after_icmp, list(self.icmp_events),
+                           self.icmp_total)
 
 
 # the evidence tables' keys: what a finding can name (pods, nodes, sizes)
@@ -266,6 +305,7 @@ def _capped_table(keys: list) -> FoldedTable:
 
 def _outer_fragment_group(frame: pd.DataFrame) -> pd.DataFrame:
     agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max", "inner_len": "max", "example": "max"}
+    agg.update({FRAME: "min"} if FRAME in frame else {})
     return frame.groupby(_OUTER_FRAGMENT_KEY, sort=False).agg(agg).reset_index()
 
 
@@ -304,13 +344,23 @@ def _grouped_evidence(facts: Facts, at, keys: list, more_keys: dict | None = Non
         frame[name] = values[first]
     frame["count"] = np.bincount(codes, minlength=groups)
     frame["max_len"], frame["first"], frame["last"] = largest, earliest, latest
+    if FRAME in facts:
+        firsts = np.full(groups, np.iinfo(np.int64).max)
+        np.minimum.at(firsts, codes, facts[FRAME][at])
+        frame[FRAME] = firsts
     frame.columns.update(sums_by(codes, groups, sums))
     return frame
 
 
 def _told_group(frame: pd.DataFrame) -> pd.DataFrame:
     agg = {"told_mtu": "min", "count": "sum", "max_len": "max", "first": "min", "last": "max"}
+    agg.update({FRAME: "min"} if FRAME in frame else {})
     return frame.groupby(FIVE_TUPLE, sort=False).agg(agg).reset_index()
+
+
+def _frames(rows) -> dict:
+    """{FRAME: the rows' frame numbers} when they have them, else {}."""
+    return {FRAME: rows[FRAME]} if FRAME in rows else {}
 
 
 def _rows(facts: Facts, mask, columns):

@@ -1,6 +1,8 @@
 """Encapsulation overhead per class and UDP port, and per node pair."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +23,19 @@ def _sum_tables(table, more, keys):
     return pd.concat([table, more]).groupby(keys, sort=False)[_SUMS].sum().reset_index()
 
 
+@dataclass(frozen=True)
+class OverheadResult:
+    classes: list      # per (class, UDP port): packets, bytes, overhead, VNIs ... (the JSON's "encapsulation")
+    node_pairs: list   # per tunnel class and node pair: packets and bytes
+    chains: dict       # full encapsulation chain -> packets
+
+
 class OverheadAnalyzer:
+    name = "overhead"
+    distinct_only = False    # every frame: a tunnel's own counters include an `-i any` copy's view
+    reads = ("outer_len", "inner_len", "outer_mf", "wirelen", "by_plausibility", "offload", "outer_ipv",
+             "encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni")
+
     def __init__(self):
         self.by_class: pd.DataFrame | None = None
         self.by_pair: pd.DataFrame | None = None
@@ -103,7 +117,7 @@ class OverheadAnalyzer:
             for size, count in histogram.items():
                 _count_into(self.per_packet.setdefault(key, {}), size, count)
 
-    def result(self) -> dict:
+    def result(self) -> OverheadResult:
         self._compact()
         rows = []
         if self.by_class is not None:
@@ -131,7 +145,7 @@ class OverheadAnalyzer:
              "wire_bytes": int(r["wire_bytes"]), "overhead_bytes": int(r["overhead_bytes"])}
             for r in self.by_pair[self.by_pair["outer_class"].isin(TUNNEL_CLASSES)]
             .sort_values("packets", ascending=False).to_dict("records")]
-        return {"classes": rows, "node_pairs": pairs, "chains": dict(sorted(self.chains.items()))}
+        return OverheadResult(classes=rows, node_pairs=pairs, chains=dict(sorted(self.chains.items())))
 
 
 HISTOGRAM_CAP = 256

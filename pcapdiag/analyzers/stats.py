@@ -1,6 +1,8 @@
 """Capture-wide counters: packets, time span, damage, checksums, plausibility-only tunnels."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..decode.facts import Facts, keys_of
@@ -10,7 +12,26 @@ CSUM_BAD = 2
 EXAMPLE_CAP = 5
 
 
+@dataclass(frozen=True)
+class StatsResult:
+    """Capture-wide counters (CaptureStats' fields, read-only)."""
+    packets: int
+    bytes: int
+    captured_bytes: int
+    start: float | None
+    end: float | None
+    counts: dict          # counter name -> frames
+    examples: dict        # counter name -> a few {"ts", "packet"}
+    plausibility_ports: dict   # (class, port) -> packets recognised by plausibility
+
+
 class CaptureStats:
+    name = "stats"
+    distinct_only = False    # counts every frame, duplicates included
+    reads = ("ts", "wirelen", "caplen", "outer_class", "outer_udp_csum", "truncated", "malformed", "too_deep",
+             "offload", "duplicate", "by_plausibility", "tunnel_port", "outer_ipv", "encap", "outer_src",
+             "outer_dst", "inner_src", "inner_dst")
+
     def __init__(self):
         self.packets = 0
         self.bytes = 0
@@ -71,8 +92,10 @@ class CaptureStats:
         for key, count in other.plausibility_ports.items():
             self.plausibility_ports[key] = self.plausibility_ports.get(key, 0) + count
 
-    def result(self) -> "CaptureStats":
-        return self
+    def result(self) -> StatsResult:
+        return StatsResult(self.packets, self.bytes, self.captured_bytes, self.start, self.end, dict(self.counts),
+                           {name: list(items) for name, items in self.examples.items()},
+                           dict(self.plausibility_ports))
 
 
 def _describe(row) -> str:

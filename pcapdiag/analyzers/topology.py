@@ -8,6 +8,7 @@ advertising its pod CIDR) are the truth, and pod addresses are matched to them.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +22,21 @@ NATIVE_KEY = text_key("native")
 _TUNNEL_COLUMNS = ["outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_smac"]  # Kubernetes' default per-node pod CIDR sizes (--node-cidr-mask-size)
 
 
+@dataclass(frozen=True)
+class TopologyResult:
+    nodes: list           # per underlay address: its pods, pod CIDRs, MACs, VNIs, peers
+    conflicts: list       # pod addresses sending from behind two nodes in one VNI
+    cidr_overlaps: list   # pairs of nodes whose pod CIDRs overlap
+    dropped: int          # pairings seen beyond the cap, not kept
+    cap: int              # the address cap
+
+
 class TopologyAnalyzer:
+    name = "topology"
+    distinct_only = False
+    reads = ("outer_class", "inner_ipv", "inner_src", "inner_dst", "outer_src", "outer_dst", "vni", "inner_smac",
+             "sport", "dport", "inner_proto", "bgp_prefixes")
+
     def __init__(self, cap: int = ADDRESS_CAP):
         self.cap = cap
         self.pods: set = set()          # (node ip, vni, pod ip): the pod sent from behind the node
@@ -76,7 +91,7 @@ class TopologyAnalyzer:
             self._add(getattr(self, name), getattr(other, name))
         self.dropped += other.dropped
 
-    def result(self) -> dict:
+    def result(self) -> TopologyResult:
         nodes: dict[str, dict] = {}
 
         def node(ip):
@@ -116,7 +131,8 @@ class TopologyAnalyzer:
                 "vnis": sorted(entry["vnis"]),
                 "peers": sorted(entry["peers"], key=_address_sort_key),
             })
-        return {"nodes": out, "conflicts": conflicts, "cidr_overlaps": _cidr_overlaps(out), "dropped": self.dropped}
+        return TopologyResult(nodes=out, conflicts=conflicts, cidr_overlaps=_cidr_overlaps(out), dropped=self.dropped,
+                              cap=self.cap)
 
     def _native_pods(self, nodes: dict) -> None:
         routes = []

@@ -40,7 +40,7 @@ def super_segment_text(item: dict) -> str:
             f"-byte segments against an MSS of {item['mss']} ({item['encap']})")
 
 
-def mtu_model(overhead: dict, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
+def mtu_model(overhead, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
     """Underlay MTU (given, or inferred from the largest real outer packet) and overlay MTU per class;
     super_flows: super_segment_flows() of the capture."""
     reliable = mtu.offload_frames == 0 and not super_flows
@@ -57,7 +57,7 @@ def mtu_model(overhead: dict, mtu, underlay_mtu: int | None, super_flows=()) -> 
         basis = (f"largest outer IP packet seen is {mtu.max_outer_len} bytes; assuming the Ethernet default 1500"
                  if mtu.max_outer_len else "no IP packets; assuming the Ethernet default 1500")
     overlays = []
-    for entry in overhead["classes"]:
+    for entry in overhead.classes:
         if entry["type"] not in TUNNEL_CLASSES:
             continue
         per_packet = _class_overhead(entry)

@@ -38,8 +38,8 @@ class FindingBuilder:
         self.overlay_by_class = {}
         for overlay in model["overlays"]:
             self.overlay_by_class.setdefault(overlay["type"], overlay)
-        self.node_of_pod = {pod: node["ip"] for node in topology["nodes"] for pod in node["pods"]}
-        self.cidrs_of_node = {node["ip"]: node["pod_cidrs"] for node in topology["nodes"]}
+        self.node_of_pod = {pod: node["ip"] for node in topology.nodes for pod in node["pods"]}
+        self.cidrs_of_node = {node["ip"]: node["pod_cidrs"] for node in topology.nodes}
         self.underlay = model["underlay_mtu"]
 
     def add(self, finding_id: str, summary: str, count: int, evidence: dict, fix: str | None = None,

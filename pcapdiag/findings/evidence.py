@@ -29,7 +29,7 @@ def flow(src, dst, proto=None, sport=None, dport=None, encap=None, outer_src=Non
 
 
 def table_flow(row, **numbers) -> dict:
-    """A row of the flows table (FlowAnalyzer.result()) as a flow object."""
+    """A row of the flows table (FlowAnalyzer.result().table) as a flow object."""
     tunnelled = row.encap != "native"
     return flow(row.inner_src, row.inner_dst, row.inner_proto, row.sport, row.dport, row.encap,
                 row.outer_src if tunnelled else None, row.outer_dst if tunnelled else None, row.vni, **numbers)

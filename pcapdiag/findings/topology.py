@@ -5,7 +5,7 @@ from .evidence import EXAMPLES, pairs_text, with_text
 
 
 def pod_ip_conflict(b):
-    conflicts = b.topology["conflicts"]
+    conflicts = b.topology.conflicts
     if not conflicts:
         return
     first = conflicts[0]

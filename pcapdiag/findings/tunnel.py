@@ -7,7 +7,7 @@ ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to ca
 
 
 def one_way(b):
-    pairs = {(p["type"], p["src"], p["dst"]): p["packets"] for p in b.overhead["node_pairs"]}
+    pairs = {(p["type"], p["src"], p["dst"]): p["packets"] for p in b.overhead.node_pairs}
     lonely = [(k, n) for k, n in pairs.items() if n >= ONE_WAY_MIN_PACKETS and (k[0], k[2], k[1]) not in pairs]
     unanswered, unanswered_flows = [], []
     flows = b.flows

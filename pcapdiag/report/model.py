@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..analyzers.overhead import OverheadResult
+from ..analyzers.stats import StatsResult
+from ..analyzers.topology import TopologyResult
 from ..catalogue import CONTRACT, severity_rank
 
 PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "icmpv6",
@@ -26,12 +29,12 @@ def _iso(ts):
 class Report:
     version: str
     file: str
-    info: dict
-    stats: object
-    overhead: dict
-    topology: dict
-    flows: pd.DataFrame
-    mtu: dict
+    info: dict                 # capture facts (format, link types, damage, warnings, ...)
+    stats: StatsResult
+    overhead: OverheadResult
+    topology: TopologyResult
+    flows: pd.DataFrame        # FlowsResult.table
+    mtu: dict                  # the MTU model (underlay, overlays) the findings were judged by
     findings: list = field(default_factory=list)
 
     # -- views ----------------------------------------------------------------
@@ -55,13 +58,13 @@ class Report:
     def nodes_table(self) -> pd.DataFrame:
         rows = [{**node, **{k: " ".join(str(v) for v in node[k]) for k in
                             ("macs", "pods", "pod_cidrs", "bgp_advertised", "vnis", "peers")}}
-                for node in self.topology["nodes"]]
+                for node in self.topology.nodes]
         return pd.DataFrame(rows, columns=["ip", "macs", "pods", "pod_cidrs", "pod_cidr_source", "bgp_advertised",
                                            "vnis", "peers"])
 
     @property
     def encapsulation_table(self) -> pd.DataFrame:
-        rows = [{**entry, "vnis": " ".join(str(v) for v in entry["vnis"])} for entry in self.overhead["classes"]]
+        rows = [{**entry, "vnis": " ".join(str(v) for v in entry["vnis"])} for entry in self.overhead.classes]
         return pd.DataFrame(rows, columns=["type", "udp_port", "packets", "wire_bytes", "inner_bytes",
                                            "overhead_bytes", "overhead_pct", "overhead_per_packet",
                                            "nominal_overhead", "vnis", "by_plausibility", "offload_frames"])
@@ -94,12 +97,12 @@ class Report:
                 "nanosecond": self.info.get("nanosecond", False), "compressed": self.info.get("compressed", False),
                 "damage": self.info.get("damage", {}), "warnings": self.info.get("warnings", []),
             },
-            "encapsulation": self.overhead["classes"],
-            "encapsulation_chains": self.overhead["chains"],
-            "node_pairs": self.overhead["node_pairs"],
-            "nodes": self.topology["nodes"],
-            "pod_ip_conflicts": self.topology["conflicts"],
-            "pod_cidr_overlaps": self.topology["cidr_overlaps"],
+            "encapsulation": self.overhead.classes,
+            "encapsulation_chains": self.overhead.chains,
+            "node_pairs": self.overhead.node_pairs,
+            "nodes": self.topology.nodes,
+            "pod_ip_conflicts": self.topology.conflicts,
+            "pod_cidr_overlaps": self.topology.cidr_overlaps,
             "flows": list(self.flow_records()) if flows else [],
             "mtu": {**self.mtu, "findings": [f for f in self.findings if f["id"].startswith("mtu.")]},
             "findings": self.findings,
@@ -111,7 +114,7 @@ class Report:
         errors = len(self.findings_at_or_above("error"))
         warnings = len([f for f in self.findings if f["severity"] == "warning"])
         what = ", ".join(f"{c['type']}" + (f"/{c['udp_port']}" if c["udp_port"] else "")
-                         for c in self.overhead["classes"] if c["type"] != "non-ip") or "no IP traffic"
+                         for c in self.overhead.classes if c["type"] != "non-ip") or "no IP traffic"
         if worst == "error":
             first = self.findings_at_or_above("error")[0]
             fix = f" - fix: {first['fix']}" if first.get("fix") else ""

@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .cli_check import baseline, check
+from .cli_show import decap, export_options, render_html_report, write_exports
 from .cli_common import EXIT_FINDINGS, EXIT_INPUT, SEVERITY_CHOICES, analysis_options, run_analysis, run_guarded
 
 
@@ -45,8 +46,8 @@ def main():
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, allow_dash=True))
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "csv"]), default="text",
-              show_default=True)
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "csv", "html"]), default="text",
+              show_default=True, help="html: one self-contained page with charts (use -o FILE).")
 @click.option("--table", type=click.Choice(["flows", "nodes", "encapsulation"]), default="flows", show_default=True,
               help="Which table --format csv writes.")
 @click.option("--top", type=click.IntRange(0, 1_000_000), default=10, show_default=True,
@@ -56,8 +57,9 @@ def main():
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-",
               help="Write the report here instead of stdout.")
 @analysis_options
+@export_options
 def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap,
-            address_cap, quiet):
+            address_cap, quiet, export_dir, export_limit, export_flows, export_pairs):
     """Analyse captures (pcap/pcapng, gzip, '-' for stdin): encapsulation, overhead, nodes and pods,
     flows and MTU findings. Several files are analysed together as one report."""
 
@@ -67,12 +69,16 @@ def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, unde
             if output_format == "json":
                 from .report.machine import write_json
                 write_json(report, stream)
+            elif output_format == "html":
+                stream.write(render_html_report(report, files, vxlan_ports, decoder))
             elif output_format == "csv":
                 from .report.machine import render_csv
                 stream.write(render_csv(report, table))
             else:
                 from .report.text import render_text
                 stream.write(render_text(report, top=top))
+        if export_dir:
+            write_exports(report, files, export_dir, export_limit, export_flows, export_pairs, vxlan_ports, decoder)
         if fail_on and report.findings_at_or_above(fail_on):
             sys.exit(EXIT_FINDINGS)
 
@@ -81,6 +87,7 @@ def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, unde
 
 main.add_command(baseline)
 main.add_command(check)
+main.add_command(decap)
 
 
 def run():

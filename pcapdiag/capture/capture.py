@@ -174,6 +174,7 @@ class Capture:
             if last_ts is None:
                 self.first_ts = float(ts[0])
             last_ts = self.last_ts = float(ts[-1])
+            batch.first_frame = self.records_read + 1   # every record the walkers hand out is a frame
             self.records_read += len(batch)
             yield batch
         if any(kind in ("gzip_truncated", "gzip_corrupt") for kind, _ in self._source.notes):

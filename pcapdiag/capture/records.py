@@ -31,6 +31,10 @@ class RecordBatch:
     wirelens: "np.ndarray"   # int64
     ts: "np.ndarray"         # float64, seconds
     linktypes: "np.ndarray"  # int64
+    # The number of record 0 as Wireshark numbers frames: 1 for a file's first record. A reader of a byte
+    # range of a file (open_capture(path, start, end)) numbers from 1 at the range's start, not knowing
+    # how many records came before it: whoever joins the ranges shifts the later ones.
+    first_frame: int = 1
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -42,7 +46,7 @@ class RecordBatch:
     def slice(self, lo: int, hi: int) -> "RecordBatch":
         """Records lo..hi-1, sharing the buffer."""
         return RecordBatch(self.buf, self.offsets[lo:hi], self.caplens[lo:hi],
-                           self.wirelens[lo:hi], self.ts[lo:hi], self.linktypes[lo:hi])
+                           self.wirelens[lo:hi], self.ts[lo:hi], self.linktypes[lo:hi], self.first_frame + lo)
 
     def records(self):
         buf = self.buf

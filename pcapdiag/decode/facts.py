@@ -13,6 +13,8 @@ import re
 
 # (name, kind, missing value). kind: "i" int64, "f" float64, "s" str, "b" bool
 COLUMNS: tuple[tuple[str, str, object], ...] = (
+    ("frame", "i", -1),          # the record's number as Wireshark numbers frames (1: the file's first record;
+                                 # a byte range of a file is numbered from 1 at its start, see RecordBatch)
     ("ts", "f", 0.0),            # seconds since the epoch
     ("caplen", "i", 0),          # bytes captured
     ("wirelen", "i", 0),         # bytes on the wire (record's original length)
@@ -52,6 +54,9 @@ COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("dport", "i", -1),
     ("tcp_flags", "i", -1),
     ("tcp_seq", "i", -1),
+    ("tcp_ack", "i", -1),        # acknowledgement number, when the ACK flag is set
+    ("tcp_sack_right", "i", -1),  # the largest right edge of the SACK blocks (option 5), in sequence space
+                                  # (serial arithmetic, RFC 1982: an edge past 2**32 is later); -1 without one
     ("tcp_payload", "i", -1),    # TCP payload bytes by the IP length (not the captured bytes)
     ("tcp_mss", "i", -1),        # MSS option of a SYN
     # ICMP errors (innermost), with the packet they quote
@@ -72,6 +77,8 @@ COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("offload", "b", False),     # GSO/GRO/TSO/BIG TCP super-frame: IP length 0, partial checksum, > jumbo
     ("too_deep", "b", False),    # nesting beyond MAX_DEPTH
     ("bgp_prefixes", "s", ""),   # BGP UPDATE NLRI announced in this segment, space-separated
+    # set after decoding (decoders leave the missing value)
+    ("duplicate", "b", False),   # the same packet seen again on another interface (analyzers/duplicates.py)
 )
 
 COLUMN_NAMES = tuple(name for name, _, _ in COLUMNS)

@@ -1,7 +1,7 @@
 """Choose a decoder by name: "reference" (dpkt, per packet) or "fast" (vectorised, reference fallback)."""
 from __future__ import annotations
 
-from . import ReferenceDecoder
+from .reference import ReferenceDecoder
 
 DECODERS = ("fast", "reference")
 

@@ -6,11 +6,12 @@ only code is where the layout is not fixed (Geneve and NSH lengths).
 """
 import dpkt
 
+from ..protocols import ETH_TYPE_IP, ETH_TYPE_IP6, ETH_TYPE_TEB
+
 VXLAN_FLAG_VNI = 0x08   # the I bit: the VNI is valid (RFC 7348 5)
 VXLAN_GPE_FLAG_P = 0x04  # next-protocol field present (VXLAN-GPE)
-GPE_NEXT_PROTO = {1: 0x0800, 2: 0x86DD, 3: 0x6558, 4: "nsh"}  # to ethertype
-NSH_NEXT_PROTO = {1: 0x0800, 2: 0x86DD, 3: 0x6558}
-ETH_TYPE_TEB = 0x6558  # transparent Ethernet bridging: the payload is an Ethernet frame
+NSH_NEXT_PROTO = {1: ETH_TYPE_IP, 2: ETH_TYPE_IP6, 3: ETH_TYPE_TEB}   # to ethertype
+GPE_NEXT_PROTO = {**NSH_NEXT_PROTO, 4: "nsh"}
 
 
 class VXLAN(dpkt.Packet):

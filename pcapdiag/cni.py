@@ -49,7 +49,7 @@ CALICO_VXLAN = (4789, 4096)
 CILIUM_TUNNEL_PORTS = {8472: "vxlan", 6081: "geneve"}
 CILIUM_FIRST_CLUSTER_IDENTITY = 256   # 1-8 are reserved (host, world, ..., ingress), cluster identities start here
 CALICO_BLOCK = 26                     # Calico's default IPv4 IPAM block size, announced as such over BGP
-WIREGUARD_PORTS = {51871: ("cilium",), 51820: ("calico", "flannel"), 51821: ("calico", "flannel")}
+WIREGUARD_PORT_OWNERS = {51871: ("cilium",), 51820: ("calico", "flannel"), 51821: ("calico", "flannel")}
 WEAVE_PORTS = {6783: "sleeve", 6784: "fastdp"}
 FLANNEL_UDP_PORT = 8285
 
@@ -179,7 +179,7 @@ def _geneve(wire):
 
 def _wireguard(wire):
     guesses = []
-    for port, names in WIREGUARD_PORTS.items():
+    for port, names in WIREGUARD_PORT_OWNERS.items():
         classified = wire.tunnel("wireguard", port)
         flows = wire.udp_between_nodes(port)
         if not classified and not flows:

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import dpkt
 from dpkt.esp import ESP
 
-WIREGUARD_PORTS = frozenset({51820, 51821, 51871})   # Calico/flannel IPv4, their IPv6 device, Cilium
-IKE_PORT, NAT_T_PORT = 500, 4500
+from ..protocols import IKE_PORT, NAT_T_PORT, WIREGUARD_PORTS
 WIREGUARD_HEADER, WIREGUARD_TAG, WIREGUARD_PAD = 16, 16, 16
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 NAT_KEEPALIVE = b"\xff"

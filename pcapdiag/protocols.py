@@ -31,6 +31,8 @@ PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre",
 DEFAULT_VXLAN_PORTS = frozenset({4789, 8472, 4790})  # IANA, Linux/flannel/Cilium default, VXLAN-GPE
 GENEVE_PORTS = frozenset({6081})
 BGP_PORT = 179
+WIREGUARD_PORTS = frozenset({51820, 51821, 51871})   # Calico/flannel IPv4, their IPv6 device, Cilium
+IKE_PORT, NAT_T_PORT = 500, 4500                     # IKE; NAT traversal: IKE and ESP-in-UDP (RFC 3948)
 
 # TCP (RFC 9293): flag bits, option kinds, sequence space
 TH_SYN, TH_ACK = 0x02, 0x10

@@ -19,16 +19,16 @@ def ring(tmp_path):
     folder = tmp_path / "captures"
     folder.mkdir()
     for name, start in (("trace.pcap0", 200), ("trace.pcap1", 300), ("trace.pcap2", 100)):
-        write_pcap(folder / name, [(BASE_TS + start + i, ethernet(ip_packet("10.0.0.1", "10.0.0.2", udp(1000 + i, 53, b"x"))))
-                                   for i in range(3)])
+        packets = [ethernet(ip_packet("10.0.0.1", "10.0.0.2", udp(1000 + i, 53, b"x"))) for i in range(3)]
+        write_pcap(folder / name, [(BASE_TS + start + i, packet) for i, packet in enumerate(packets)])
     (folder / "README.md").write_text("notes\n")
     (folder / ".trace.pcap3.swp").write_bytes(b"\0" * 64)
     return folder
 
 
 def test_a_directory_is_its_captures_by_start_time(ring):
-    assert [p.rsplit("/", 1)[-1] for p in expand_inputs([str(ring)])] == ["trace.pcap2", "trace.pcap0",
-                                                                          "trace.pcap1"]
+    names = [path.rsplit("/", 1)[-1] for path in expand_inputs([str(ring)])]
+    assert names == ["trace.pcap2", "trace.pcap0", "trace.pcap1"]
 
 
 def test_a_glob_is_its_matches_by_start_time_and_plain_paths_keep_their_order(ring):

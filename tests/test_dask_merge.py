@@ -48,10 +48,3 @@ def test_merge_tree_pairs_neighbours_in_order():
     merged = engine.merge_tree(lambda function, a, b, same_file, key: f"({a}{b})", list("abcde"), True, "t")
     assert merged == "(((ab)(cd))e)"
 
-
-def test_importing_the_engine_imports_no_dask():
-    import subprocess
-    import sys
-
-    code = "import sys, pcapdiag.dask_engine; print(any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -42,9 +42,11 @@ def open_client(scheduler: str, workers: int | None = None):
     except ImportError:
         raise SchedulerError("--scheduler needs dask: pip install 'pcapdiag[dask]'") from None
     if scheduler == "local":
-        # processes, one thread each: the analysis holds the GIL; no dashboard (its port may be taken)
+        # processes, one thread each: the analysis holds the GIL; no dashboard (its port may be taken); the
+        # workers import the analysis as they start, together, not one after the other as tasks reach them
         with LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+                          dashboard_address=None, silence_logs=logging.CRITICAL,
+                          preload=["pcapdiag.runner"]) as cluster, Client(cluster) as client:
             yield client
         return
     try:

@@ -56,21 +56,29 @@ def main():
               help="Exit 1 when a finding of this severity or worse is present.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="-",
               help="Write the report here instead of stdout.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a Dask cluster: its scheduler (tcp://host:8786), or 'local' for a LocalCluster of "
+                   "--jobs processes. Paths are read as its workers see them. Needs pcapdiag[dask].")
 @analysis_options
 @export_options
-def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap,
-            address_cap, quiet, export_dir, export_limit, export_flows, export_pairs):
-    """Analyse captures (pcap/pcapng, gzip, '-' for stdin): encapsulation, overhead, nodes and pods,
-    flows and MTU findings. Several files are analysed together as one report."""
+def analyze(files, output_format, table, top, fail_on, output, scheduler, vxlan_ports, underlay_mtu, decoder, jobs,
+            flow_cap, address_cap, quiet, export_dir, export_limit, export_flows, export_pairs):
+    """Analyse captures (pcap/pcapng, gzip, '-' for stdin; a directory or a quoted glob stands for its captures
+    in capture start-time order): encapsulation, overhead, nodes and pods, flows and MTU findings. Several
+    files are analysed together as one report."""
 
     def action():
-        report = run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap)
+        from .inputs import expand_inputs
+
+        paths = expand_inputs(list(files))   # once: --format html and --export read the captures again
+        report = run_analysis(paths, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap,
+                              scheduler=scheduler)
         with click.open_file(output, "w") as stream:
             if output_format == "json":
                 from .report.machine import write_json
                 write_json(report, stream)
             elif output_format == "html":
-                stream.write(render_html_report(report, files, vxlan_ports, decoder))
+                stream.write(render_html_report(report, paths, vxlan_ports, decoder))
             elif output_format == "csv":
                 from .report.machine import render_csv
                 stream.write(render_csv(report, table))
@@ -78,7 +86,7 @@ def analyze(files, output_format, table, top, fail_on, output, vxlan_ports, unde
                 from .report.text import render_text
                 stream.write(render_text(report, top=top))
         if export_dir:
-            write_exports(report, files, export_dir, export_limit, export_flows, export_pairs, vxlan_ports, decoder)
+            write_exports(report, paths, export_dir, export_limit, export_flows, export_pairs, vxlan_ports, decoder)
         if fail_on and report.findings_at_or_above(fail_on):
             sys.exit(EXIT_FINDINGS)
 

@@ -30,6 +30,11 @@ class Progress:
         self.enabled = enabled
         self.started = time.monotonic()
         self.last_draw = 0.0
+        self.tasks = ""
+
+    def tasks_done(self, done: int, total: int):
+        """On a cluster: the tasks finished so far, shown before the packets."""
+        self.tasks = f"{done}/{total} tasks  "
 
     def __call__(self, bytes_read, size, packets):
         now = time.monotonic()
@@ -38,7 +43,7 @@ class Progress:
         self.last_draw = now
         elapsed = max(now - self.started, 1e-6)
         rate = bytes_read / elapsed
-        text = f"\r{packets:,} packets  {rate / 1e6:.1f} MB/s"
+        text = f"\r{self.tasks}{packets:,} packets  {rate / 1e6:.1f} MB/s"
         if size:
             remaining = max(size - bytes_read, 0) / rate if rate else 0
             text += f"  {100 * bytes_read / size:5.1f}%  ETA {remaining:.0f} s"
@@ -104,14 +109,23 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap=None):
-    """One report of the files, with a progress bar on a terminal: the one place the commands call the runner."""
+def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap=None, scheduler=None):
+    """One report of the files, with a progress bar on a terminal: the one place the commands call the runner.
+    scheduler: run on that Dask cluster ("local": a LocalCluster of `jobs` processes)."""
     from . import runner
 
     progress = Progress(enabled=not quiet and stderr_is_terminal())
+    options = dict(vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder,
+                   jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap, progress=progress)
     try:
-        return runner.analyze(list(files), vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder,
-                              jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap,
-                              progress=progress)
+        if not scheduler:
+            return runner.analyze(list(files), **options)
+        from .dask_engine import SchedulerError, cluster_engine, open_client
+
+        try:
+            with open_client(scheduler, jobs) as client:
+                return runner.analyze(list(files), engine=cluster_engine(client), **options)
+        except SchedulerError as exc:
+            raise InputError(str(exc)) from None
     finally:
         progress.done()

@@ -14,7 +14,8 @@ copy of a packet seen just before the join is not recognised as a copy (both aff
 a join).
 
 Engines are plain functions (units, settings, ...) -> iterator of (state, info) in unit order: serially in
-this process, or in a local process pool; another (e.g. a cluster's) needs only the same shape.
+this process, or in a local process pool. A cluster's engine runs the whole analysis instead (analyze's
+`engine`: pcapdiag.dask_engine), with the units and merge functions from here.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from .decode import DEFAULT_VXLAN_PORTS
 from .decode.select import make_decoder
 from .findings.budgets import mtu_model, super_segment_flows
 from .findings.builder import FindingBuilder
+from .inputs import expand_inputs
 from .report.model import Report
 
 BATCH_RECORDS = 32768  # smaller ones cost more per packet; larger are no faster and cost memory (measured)
@@ -74,13 +76,13 @@ class WorkUnit:
     last: bool = False
 
 
-def plan_chunks(path: str, jobs: int):
+def plan_chunks(path: str, jobs: int, chunk_bytes: int | None = None):
     """The byte ranges a large capture is split into for `jobs` processes, or None (not worth it, or not
-    splittable)."""
+    splittable). chunk_bytes: the smallest range worth a process (default MIN_CHUNK_BYTES)."""
     if path == "-" or jobs <= 1:
         return None
     try:
-        parts = min(jobs, max(1, os.path.getsize(path) // MIN_CHUNK_BYTES))
+        parts = min(jobs, max(1, os.path.getsize(path) // (chunk_bytes or MIN_CHUNK_BYTES)))
     except OSError:
         return None
     if parts <= 1:
@@ -205,11 +207,12 @@ def _analyze_files(paths: list, settings: Settings, jobs: int, progress):
 
 def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
             jobs: int | None = 1, flow_cap: int | None = None, address_cap: int | None = None,
-            progress=None) -> Report:
+            progress=None, engine=None) -> Report:
     """Analyse one capture file or several (one report of them all) and return the Report.
 
-    paths: a path ("-" for stdin) or a list of them; several are read in order, as one capture, and
-        opened first so that one that cannot be opened fails before any work.
+    paths: a path ("-" for stdin), a glob or a directory, or a list of them; several are read in order, as
+        one capture, and opened first so that one that cannot be opened fails before any work. A glob or a
+        directory stands for its captures in capture start-time order (pcapdiag.inputs).
     vxlan_ports: UDP ports decoded as VXLAN besides the default set (4789, 8472, 4790).
     underlay_mtu: the underlay MTU, instead of the one inferred from the largest outer packet.
     decoder: "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only).
@@ -218,19 +221,24 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
     flow_cap, address_cap: the most flows and node/pod pairings kept (findings say when they are hit).
     progress: called as progress(bytes read, bytes of the file, packets) after every batch read in this
         process.
+    engine: run the analysis elsewhere (jobs then unused): called as engine(paths, settings, progress), it
+        returns (the analyzers' results, the capture facts); dask_engine.cluster_engine is one.
     Raises CaptureError for a file that cannot be read as a capture, ValueError for no path.
     """
     paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("analyze needs at least one capture path")
+    paths = expand_inputs(paths)
     settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
     jobs = jobs or 1
-    if len(paths) == 1:
-        state, info = _analyze_file(paths[0], settings, jobs, progress)
+    if engine is not None:
+        found, info = engine(paths, settings, progress)
     else:
-        state, info = _analyze_files(paths, settings, jobs, progress)
+        state, info = (_analyze_file(paths[0], settings, jobs, progress) if len(paths) == 1
+                       else _analyze_files(paths, settings, jobs, progress))
+        found = results(state)
     name = ", ".join("-" if path == "-" else os.path.basename(path) for path in paths)
-    return build_report(name, results(state), info, underlay_mtu)
+    return build_report(name, found, info, underlay_mtu)
 
 
 def build_report(file: str, found: dict, info: dict, underlay_mtu=None) -> Report:

@@ -243,3 +243,11 @@ def test_check_reads_stdin_once():
     assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "-: PASS, 1 of 1 expectations met"
     twice = invoke("check", "-", "-", "-q", "--fail-on", "error")
     assert twice.exit_code == 2 and twice.stderr == "pcapdiag: error: stdin ('-') can be read only once\n"
+
+
+@covers("analyze", "--scheduler")
+def test_scheduler_without_dask_is_one_line(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)   # as if the dask extra were absent
+    result = invoke("analyze", FLANNEL, "--scheduler", "local")
+    assert result.exit_code == 2
+    assert result.stderr == "pcapdiag: error: --scheduler needs dask: pip install 'pcapdiag[dask]'\n"

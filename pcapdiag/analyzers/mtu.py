@@ -249,16 +249,22 @@ class MtuAnalyzer:
             earlier = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
             after_icmp["told_mtu"] = np.minimum(after_icmp["told_mtu"].to_numpy(), earlier)
         rows = other.unexplained_rows.table
-        if not budgets or rows is None:
+        if rows is None:
             return
-        keys = list(rows[FIVE_TUPLE].itertuples(index=False, name=None))
-        limit = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
-        explained = rows["inner_len"].to_numpy() > limit
+        explained = np.zeros(len(rows), dtype=bool)
+        if budgets:
+            keys = list(rows[FIVE_TUPLE].itertuples(index=False, name=None))
+            limit = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
+            explained = rows["inner_len"].to_numpy() > limit
         if explained.any():
             hits = rows[explained]
             self.after_icmp_rows.add(pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": limit[explained],
                                                    "count": hits["count"], "max_len": hits["max_len"],
                                                    "first": hits["first"], "last": hits["last"], **_frames(hits)}))
+        if self.continuation:
+            # this merged state is itself merged after an earlier one (merges as a tree, dask_engine): an ICMP
+            # there may explain the rest
+            self.unexplained_rows.add(rows[~explained])
 
     def merge(self, other: "MtuAnalyzer") -> None:
         self.max_outer_len = max(self.max_outer_len, other.max_outer_len)

@@ -158,7 +158,7 @@ class TopologyAnalyzer:
         for node_ip, vni, pod in self.pods:
             behind.setdefault((pod, vni), set()).add(node_ip)
         return [{"pod": pod, "vni": vni if vni >= 0 else None, "nodes": sorted(nodes_)}
-                for (pod, vni), nodes_ in sorted(behind.items(), key=lambda kv: _address_sort_key(kv[0][0]))
+                for (pod, vni), nodes_ in sorted(behind.items(), key=lambda kv: (_address_sort_key(kv[0][0]), kv[0][1]))
                 if len(nodes_) > 1]
 
 

@@ -1,5 +1,5 @@
 """An awkward synthetic capture: every corner the fast decoder must either decode exactly like the
-reference or hand to it.
+reference or hand to it. (~500 lines, nearly all of them the table of awkward packets.)
 
     records = ethernet_records()            # [(frame, wirelen)], Ethernet link type
     write_awkward(folder)                   # awkward.pcap (Ethernet) + awkward.pcapng (every link type)

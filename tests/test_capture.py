@@ -3,6 +3,9 @@
 Captures are built byte by byte in the tests (struct, dpkt.pcap.Writer), then
 read back the way the product reads them; the real corpus checks packet
 counts against its manifest and everything against dpkt's readers.
+
+Long by design (~780 lines): one test module per package, as the README's map names them; its sections
+follow capture/'s modules (sniffing, pcap, pcapng, gzip and stdin, chunks and splits).
 """
 from __future__ import annotations
 

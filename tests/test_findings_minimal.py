@@ -1,6 +1,9 @@
 """The finding catalogue on minimal synthetic captures: for every finding id, the smallest capture that
 must raise it (id, severity, count and the evidence a user acts on) and a near miss that must not.
 
+Long by design (~1,300 lines): one section per catalogue entry, in the registry's order, sharing one cast
+and one set of capture builders; TRIGGERS at the end holds every id to a minimal capture.
+
 Captures are built here with pcapdiag.testing (dpkt headers, struct-written pcap records) and run
 through the real CLI (`pcapdiag analyze FILE --format json -q`) or `pcapdiag.analyze()`.
 

@@ -96,3 +96,15 @@ def resynchronise(walker, pos: int, where: str, reason: str, find_next, unit: st
                     summary="{count} damaged places were skipped by resynchronising on the next valid "
                             + unit + " ({skipped_bytes} bytes skipped)")
     return found
+
+
+def note_cut_tail(walker, tail_len: int, plausible: bool, ends: str, piece: str) -> None:
+    """The file's last few bytes: a record (pcap) or block (pcapng) cut short when they could start one,
+    else garbage after the last whole one. ends: "mid-record" / "mid-block"; piece: what is incomplete."""
+    if plausible:
+        walker.log.counters["truncated_tail"] = 1
+        walker.log.note("truncated_tail",
+                        f"file ends {ends} after {plural(walker.records, 'record')} (the last "
+                        f"{plural(tail_len, 'byte')} {be(tail_len)} an incomplete {piece})")
+    else:
+        walker._trailing_garbage(tail_len)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .damage import DamageLog, be as _be, plural, resynchronise
+from .damage import DamageLog, be as _be, note_cut_tail, plural, resynchronise
 from .errors import CaptureError
 from .linktypes import LINKTYPE_MASK
 from .records import make_batch, split_batch
@@ -404,13 +404,7 @@ class PcapWalker:
         self._reached_input_end()
         if not buf:
             return
-        if self._tail_is_plausible(buf):
-            self.log.counters["truncated_tail"] = 1
-            self.log.note("truncated_tail",
-                          f"file ends mid-record after {plural(self.records, 'record')} (the last "
-                          f"{plural(len(buf), 'byte')} {_be(len(buf))} an incomplete record header)")
-        else:
-            self._trailing_garbage(len(buf))
+        note_cut_tail(self, len(buf), self._tail_is_plausible(buf), "mid-record", "record header")
 
     def _tail_is_plausible(self, tail: bytes) -> bool:
         """Could these few bytes be the start of a record header? Without four

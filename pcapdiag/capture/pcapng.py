@@ -14,13 +14,17 @@ block is an EPB whose trailing length agrees, and remembers where it starts.
 Interface ids, timestamps and lengths are then gathered for the whole run
 with numpy. Every other block type leaves the fast loop and is handled one at
 a time.
+
+Why one module of ~550 lines: the block walker, its damage handling and resynchronisation share one
+state machine (the section's byte order and the interface table that every later block depends on);
+split, each half would have to carry that state across.
 """
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
 
-from .damage import DamageLog, be as _be, plural, resynchronise
+from .damage import DamageLog, note_cut_tail, plural, resynchronise
 from .errors import CaptureError
 from .linktypes import LINKTYPE_MASK
 from .pcap import ABSURD_LENGTH, RESYNC_WINDOW, scan_slices, u32_at_every_offset
@@ -507,13 +511,7 @@ class PcapngWalker:
         self.reached_end_exactly = self.self_contained
         if not tail:
             return
-        if self._tail_is_plausible(tail):
-            self.log.counters["truncated_tail"] = 1
-            self.log.note("truncated_tail",
-                          f"file ends mid-block after {plural(self.records, 'record')} (the last "
-                          f"{plural(len(tail), 'byte')} {_be(len(tail))} an incomplete block)")
-        else:
-            self._trailing_garbage(len(tail))
+        note_cut_tail(self, len(tail), self._tail_is_plausible(tail), "mid-block", "block")
 
     def _tail_is_plausible(self, tail: bytes) -> bool:
         if len(tail) < 4:

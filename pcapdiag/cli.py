@@ -14,8 +14,9 @@ import click
 
 from . import __version__
 from .cli_check import baseline, check
+from .cli_common import (EXIT_FINDINGS, EXIT_INPUT, SEVERITY_CHOICES, analysis_options, cluster_option,
+                         load_cluster_files, run_analysis, run_guarded)
 from .cli_show import decap, export_options, render_html_report, write_exports
-from .cli_common import EXIT_FINDINGS, EXIT_INPUT, SEVERITY_CHOICES, analysis_options, run_analysis, run_guarded
 
 
 class OneLineErrors(click.Group):
@@ -59,20 +60,23 @@ def main():
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on a Dask cluster: its scheduler (tcp://host:8786), or 'local' for a LocalCluster of "
                    "--jobs processes. Paths are read as its workers see them. Needs pcapdiag[dask].")
+@cluster_option
 @analysis_options
 @export_options
-def analyze(files, output_format, table, top, fail_on, output, scheduler, vxlan_ports, underlay_mtu, decoder, jobs,
-            flow_cap, address_cap, quiet, export_dir, export_limit, export_flows, export_pairs):
+def analyze(files, output_format, table, top, fail_on, output, scheduler, cluster_files, vxlan_ports, underlay_mtu,
+            decoder, jobs, flow_cap, address_cap, quiet, export_dir, export_limit, export_flows, export_pairs):
     """Analyse captures (pcap/pcapng, gzip, '-' for stdin; a directory or a quoted glob stands for its captures
     in capture start-time order): encapsulation, overhead, nodes and pods, flows and MTU findings. Several
-    files are analysed together as one report."""
+    captures of one incident are analysed together as one report that counts each packet once, and matched
+    packet by packet: what went between them ("Between captures")."""
 
     def action():
         from .inputs import expand_inputs
 
+        cluster = load_cluster_files(cluster_files, files)
         paths = expand_inputs(list(files))   # once: --format html and --export read the captures again
         report = run_analysis(paths, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap,
-                              scheduler=scheduler)
+                              scheduler=scheduler, cluster=cluster)
         with click.open_file(output, "w") as stream:
             if output_format == "json":
                 from .report.machine import write_json

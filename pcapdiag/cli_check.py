@@ -15,8 +15,8 @@ import click
 
 from . import __version__
 from .check.expectations import ENCAP_CLASSES, ExpectationError, Expectations, load_expectations, parse_expectations
-from .cli_common import (EXIT_FINDINGS, EXIT_OK, SEVERITY_CHOICES, InputError, analysis_options, run_analysis,
-                         run_guarded)
+from .cli_common import (EXIT_FINDINGS, EXIT_OK, SEVERITY_CHOICES, InputError, analysis_options, cluster_option,
+                         load_cluster_files, run_analysis, run_guarded)
 
 # the flag that sets each expectation key, for error messages about flags
 FLAGS = {"encap": "--expect-encap", "udp_port": "--expect-port", "vni": "--expect-vni", "nodes": "--nodes",
@@ -41,15 +41,19 @@ def _write(path: str, text: str, what: str) -> None:
               help="Write the expectations file here.")
 @click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default="warning", show_default=True,
               help="The fail_on severity written: checks fail on findings at or above it.")
+@cluster_option
 @analysis_options
-def baseline(capture, output, fail_on, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap, quiet):
+def baseline(capture, output, fail_on, cluster_files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap,
+             quiet):
     """Write the expectations a known-good CAPTURE implies, as commented TOML: encapsulation classes and
     UDP ports, VNIs, node addresses, pod CIDRs per node, underlay and overlay MTU, largest inner packet
     and no finding at or above --fail-on. Edit it, then use it with `pcapdiag check --expect`."""
     from .check.baseline import render_toml
 
     def action():
-        report = run_analysis([capture], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap)
+        cluster = load_cluster_files(cluster_files, [capture])
+        report = run_analysis([capture], vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap,
+                              cluster=cluster)
         _write(output, render_toml(report, fail_on=fail_on, version=__version__), "expectations file")
         present = report.findings_at_or_above(fail_on)
         if present:
@@ -131,10 +135,11 @@ def load_all(expect_file, flags: Expectations) -> tuple[Expectations, str]:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write JUnit XML here: one test suite per capture, one test case per expectation.")
+@cluster_option
 @analysis_options
 def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_nodes, expect_node, expect_pod_cidr,
           expect_underlay_mtu, expect_overlay_mtu, max_inner_size, fail_on, ignore_finding, output_format,
-          junit_file, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap, quiet):
+          junit_file, cluster_files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap, quiet):
     """Compare each CAPTURE with expectations (--expect FILE and/or flags; flags override the file):
     one PASS/FAIL line per expectation with the observed value and evidence. Exit 0 when every
     expectation holds for every capture, 1 when one fails, 2 on an input or usage error."""
@@ -149,6 +154,7 @@ def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_n
     if junit_file and not os.path.isdir(os.path.dirname(os.path.abspath(junit_file))):
         raise InputError(f"cannot write JUnit file {junit_file}: its directory does not exist")
     several = len(captures) > 1
+    cluster = load_cluster_files(cluster_files, captures)
 
     def show(capture):  # as each capture is judged, a blank line after each when there are several
         click.echo(capture.to_text() + ("\n" if several else ""))
@@ -156,7 +162,7 @@ def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_n
     def action():
         result = check_captures(captures, expectations, source=source, each=show if output_format == "text" else None,
                                 analyze=lambda path: run_analysis([path], vxlan_ports, underlay_mtu, decoder, jobs,
-                                                                  flow_cap, quiet, address_cap))
+                                                                  flow_cap, quiet, address_cap, cluster=cluster))
         if output_format == "text" and several:
             click.echo(result.totals())
         if output_format == "json":

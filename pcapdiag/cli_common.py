@@ -104,19 +104,44 @@ def analysis_options(function):
     return function
 
 
+def cluster_option(function):
+    """--cluster FILE (repeatable): a kubectl dump of the cluster, for names and cross-checks."""
+    return click.option("--cluster", "cluster_files", multiple=True, metavar="FILE",
+                        type=click.Path(dir_okay=False, allow_dash=True),
+                        help="kubectl get nodes,pods,services -A -o json output (JSON, YAML, gzip; repeatable): "
+                             "names beside addresses and the cluster's view held against the capture.")(function)
+
+
+def load_cluster_files(files, captures=()):
+    """The Cluster of the --cluster files (None without any); a dump it cannot use is an input error."""
+    if not files:
+        return None
+    if "-" in files and "-" in captures or list(files).count("-") > 1:
+        raise InputError("stdin ('-') can be read only once")
+    from .cluster import ClusterError, load_cluster
+
+    try:
+        return load_cluster(*files)
+    except ClusterError as exc:
+        raise InputError(str(exc)) from None
+
+
 def stderr_is_terminal() -> bool:
     """The progress bar only on a terminal: a redirected stderr (a log file, CI) gets no redraws."""
     return sys.stderr.isatty()
 
 
-def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap=None, scheduler=None):
+def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quiet, address_cap=None, scheduler=None,
+                 cluster=None):
     """One report of the files, with a progress bar on a terminal: the one place the commands call the runner.
-    scheduler: run on that Dask cluster ("local": a LocalCluster of `jobs` processes)."""
+    scheduler: run on that Dask cluster ("local": a LocalCluster of `jobs` processes); cluster: a loaded
+    Cluster (load_cluster_files) or None."""
     from . import runner
 
     progress = Progress(enabled=not quiet and stderr_is_terminal())
     options = dict(vxlan_ports=vxlan_ports, underlay_mtu=underlay_mtu, decoder=decoder,
-                   jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap, progress=progress)
+                   jobs=jobs or os.cpu_count() or 1, flow_cap=flow_cap, address_cap=address_cap, progress=progress,
+                   cluster=cluster)
     try:
         if not scheduler:
             return runner.analyze(list(files), **options)

@@ -22,10 +22,12 @@ from __future__ import annotations
 import gc
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 
-from . import __version__
+import numpy as np
+
+from . import __version__, several
 from .analyzers.delivery import summarize_delivery
 from .analyzers import (FRAME_COLUMN, DuplicateMarker, forget_carry, make_analyzers, merge_all, results,
                         shift_frames, update_all)
@@ -36,6 +38,7 @@ from .decode.select import make_decoder
 from .findings.budgets import mtu_model, super_segment_flows
 from .findings.builder import FindingBuilder
 from .inputs import expand_inputs
+from .report.context import add_context, as_cluster
 from .report.model import Report
 
 BATCH_RECORDS = 32768  # smaller ones cost more per packet; larger are no faster and cost memory (measured)
@@ -68,12 +71,14 @@ class Settings:
 @dataclass(frozen=True)
 class WorkUnit:
     """A file ("-": stdin), or the byte range [start, end) of one. continuation: its state is merged after
-    an earlier unit's; last: nothing is merged after it."""
+    an earlier unit's; last: nothing is merged after it. copies: the sorted record numbers (from 1) of its
+    packets counted in another capture of the same analysis (correlate), left out."""
     path: str
     start: int | None = None
     end: int | None = None
     continuation: bool = False
     last: bool = False
+    copies: object = field(default=None, compare=False)
 
 
 def plan_chunks(path: str, jobs: int, chunk_bytes: int | None = None):
@@ -105,11 +110,13 @@ def run_unit(unit: WorkUnit, settings: Settings, progress=None):
         with open_capture(unit.path, start=unit.start, end=unit.end) as capture:
             for index, batch in enumerate(capture.batches(BATCH_RECORDS)):
                 facts = decoder.decode_batch(batch)
-                duplicates.mark(facts)
-                update_all(state, facts)
-                packets += len(facts)
                 if FRAME_COLUMN in facts and len(facts):
                     frames = int(facts[FRAME_COLUMN][-1])   # the unit's records so far, numbered from 1
+                if unit.copies is not None:
+                    facts = without_copies(facts, unit.copies, packets)
+                duplicates.mark(facts)
+                update_all(state, facts)
+                packets += len(batch)
                 if progress:
                     progress(capture.bytes_read, capture.size, packets)
                 if index % COLLECT_EVERY == COLLECT_EVERY - 1:
@@ -126,6 +133,17 @@ def run_unit(unit: WorkUnit, settings: Settings, progress=None):
     if unit.last:
         forget_carry(state)   # nothing merges after it: only its flows' leading segments count
     return state, info
+
+
+def without_copies(facts, copies, before: int):
+    """The facts of a batch (records before+1, ...) without the rows whose record numbers are in `copies`
+    (sorted): packets another capture of the same analysis counts."""
+    low, high = copies.searchsorted([before + 1, before + len(facts) + 1])
+    if low == high:
+        return facts
+    keep = np.ones(len(facts), dtype=bool)
+    keep[copies[low:high] - before - 1] = False
+    return facts[keep]
 
 
 def run_serially(units, settings: Settings, progress=None):
@@ -196,10 +214,8 @@ def _analyze_file(path: str, settings: Settings, jobs: int, progress):
     return run_unit(WorkUnit(path), settings, progress)
 
 
-def _analyze_files(paths: list, settings: Settings, jobs: int, progress):
-    for path in paths:  # fail fast, before any work, on a file that cannot be opened
-        open_capture(path).close()
-    units = [WorkUnit(path, continuation=index > 0) for index, path in enumerate(paths)]
+def _analyze_files(paths: list, settings: Settings, jobs: int, progress, copies):
+    units = [WorkUnit(path, continuation=index > 0, copies=copies[index]) for index, path in enumerate(paths)]
     if jobs > 1 and "-" not in paths:
         return merge_states(run_in_processes(units, settings, min(jobs, len(paths))))
     return merge_states(run_serially(units, settings, progress))
@@ -207,12 +223,16 @@ def _analyze_files(paths: list, settings: Settings, jobs: int, progress):
 
 def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
             jobs: int | None = 1, flow_cap: int | None = None, address_cap: int | None = None,
-            progress=None, engine=None) -> Report:
+            progress=None, engine=None, cluster=None) -> Report:
     """Analyse one capture file or several (one report of them all) and return the Report.
 
-    paths: a path ("-" for stdin), a glob or a directory, or a list of them; several are read in order, as
-        one capture, and opened first so that one that cannot be opened fails before any work. A glob or a
-        directory stands for its captures in capture start-time order (pcapdiag.inputs).
+    paths: a path ("-" for stdin), a glob or a directory, or a list of them, opened first so that one that
+        cannot be opened fails before any work. A glob or a directory stands for its captures in capture
+        start-time order (pcapdiag.inputs). Several captures are matched packet by packet
+        (pcapdiag.correlate: the report's `correlation`), and a packet seen in several is counted in one (at
+        its sending node; its other sightings are left out); a file given twice is read once.
+    cluster: a pcapdiag.cluster.Cluster, or the paths of kubectl dumps (load_cluster): names beside the
+        addresses and its cross-checks as findings.
     vxlan_ports: UDP ports decoded as VXLAN besides the default set (4789, 8472, 4790).
     underlay_mtu: the underlay MTU, instead of the one inferred from the largest outer packet.
     decoder: "fast" (vectorised, falls back to dpkt per packet) or "reference" (dpkt only).
@@ -222,23 +242,33 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
     progress: called as progress(bytes read, bytes of the file, packets) after every batch read in this
         process.
     engine: run the analysis elsewhere (jobs then unused): called as engine(paths, settings, progress), it
-        returns (the analyzers' results, the capture facts); dask_engine.cluster_engine is one.
-    Raises CaptureError for a file that cannot be read as a capture, ValueError for no path.
+        returns (the analyzers' results, the capture facts); dask_engine.cluster_engine is one. Several
+        captures are then merged as they are, not correlated.
+    Raises CaptureError for a file that cannot be read as a capture, ClusterError for a cluster dump it
+    cannot use, ValueError for no path.
     """
     paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("analyze needs at least one capture path")
     paths = expand_inputs(paths)
+    cluster = as_cluster(cluster)    # a dump it cannot use fails before any work
+    if len(paths) > 1:
+        paths = several.checked(paths)
     settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
     jobs = jobs or 1
+    correlation = None
     if engine is not None:
         found, info = engine(paths, settings, progress)
+    elif len(paths) == 1:
+        state, info = _analyze_file(paths[0], settings, jobs, progress)
+        found = results(state)
     else:
-        state, info = (_analyze_file(paths[0], settings, jobs, progress) if len(paths) == 1
-                       else _analyze_files(paths, settings, jobs, progress))
+        with several.stdin_as_file(paths) as files:
+            correlation = several.correlate_captures(files, settings)
+            state, info = _analyze_files(files, settings, jobs, progress, correlation.copies)
         found = results(state)
     name = ", ".join("-" if path == "-" else os.path.basename(path) for path in paths)
-    return build_report(name, found, info, underlay_mtu)
+    return add_context(build_report(name, found, info, underlay_mtu), correlation, cluster)
 
 
 def build_report(file: str, found: dict, info: dict, underlay_mtu=None) -> Report:

@@ -251,3 +251,16 @@ def test_scheduler_without_dask_is_one_line(monkeypatch):
     result = invoke("analyze", FLANNEL, "--scheduler", "local")
     assert result.exit_code == 2
     assert result.stderr == "pcapdiag: error: --scheduler needs dask: pip install 'pcapdiag[dask]'\n"
+
+
+@covers("analyze", "--cluster")
+@covers("check", "--cluster")
+@covers("baseline", "--cluster")
+def test_cluster_dump_on_every_command(tmp_path):
+    from clusters.kubectl import FLANNEL_8472
+
+    named = json.loads(invoke("analyze", FLANNEL, "-q", "--format", "json", "--cluster", FLANNEL_8472).stdout)
+    assert [n["name"] for n in named["nodes"]] == ["n1", "n2", "n3"]
+    assert invoke("check", FLANNEL, "-q", "--fail-on", "info", "--cluster", FLANNEL_8472).exit_code == 0
+    expect = invoke("baseline", FLANNEL, "-q", "--cluster", FLANNEL_8472).stdout
+    assert "192.168.50.13 n3" in expect

@@ -92,7 +92,8 @@ def render_toml(report, fail_on: str = "warning", source: str | None = None, ver
     key("nodes", exp.nodes,
         "Number of nodes: underlay addresses carrying tunnel traffic (or BGP peers when routing natively).")
     key("node_addresses", exp.node_addresses,
-        "The nodes' underlay addresses. A missing or an unexpected address fails and is named.")
+        "The nodes' underlay addresses. A missing or an unexpected address fails and is named.",
+        *_cluster_names(data))
     key("underlay_mtu", exp.underlay_mtu, f"Underlay MTU, exact. Basis: {obs.mtu.get('underlay_mtu_basis', '?')}.",
         "(pcapdiag infers it from the largest outer packet; --underlay-mtu on the command line sets it.)")
     overlays = "; ".join(f"{port_text(o)} {o['overlay_mtu']} ({o['overhead']} bytes overhead)"
@@ -128,10 +129,21 @@ def render_toml(report, fail_on: str = "warning", source: str | None = None, ver
             node = obs.nodes[ip]
             source = node.get("pod_cidr_source") or "no pods seen"
             lines.append(f"{_toml_value(ip)} = {_toml_value(cidrs)}   # {source}, "
-                         f"{plural(len(node.get('pods', [])), 'pod address')} seen")
+                         f"{plural(len(node.get('pods', [])), 'pod address')} seen"
+                         + (f", node {node['name']}" if node.get("name") else ""))
     else:
         lines.append("# [pod_cidrs]   (no nodes in this capture)")
     return "\n".join(lines) + "\n"
+
+
+def _cluster_names(data: dict) -> list[str]:
+    """Comment lines naming the nodes, when the report was made with a cluster dump (--cluster)."""
+    if "cluster" not in data:
+        return []
+    named = [f"{n['ip']} {n['name']}" for n in data.get("nodes", []) if n.get("name")]
+    missing = data["cluster"].get("not_in_capture", [])
+    return ([f"Names from the cluster dump: {list_text(named)}."] if named else []) + \
+        ([f"Nodes of the cluster not in this capture: {list_text(missing)}."] if missing else [])
 
 
 def _toml_value(value) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from ..decode.facts import text_key
 from ..decode.reference import DEFAULT_VXLAN_PORTS
 from .journey import INBOUND, OUTBOUND, Journey
-from .match import DEFAULT_WINDOW, counted_copies, first_rows, group_stream, lookup
+from .match import DEFAULT_WINDOW, counted_copies, counted_elsewhere, first_rows, group_stream, lookup
 from .paths import BoundedSample, Direction, clock_offset, direction_summary
 from .sightings import UNDERLAY, CaptureReader
 from .vantage import SCAN_RECORDS, VantagePoint, describe, resolve_nodes, scan
@@ -29,6 +29,9 @@ class Correlation:
     window: float
     distinct_packets: int = 0
     notes: list = field(default_factory=list)
+    # per capture: the sorted record numbers (from 1) of its packets counted in another capture
+    # (counted_copies), which a merged analysis of the captures leaves to that one
+    copies: list = field(default_factory=list)
 
 
 class _SameNode:
@@ -73,12 +76,14 @@ def correlate(paths: list, *, decoder: str = "fast", vxlan_ports=DEFAULT_VXLAN_P
             remote = set().union(*point.peers.values()) if point.peers else set()
             journeys.append(Journey(point.index, point.node_key, point.pod_prefixes, remote))
     node_of_capture = np.array([p.node_key for p in points], dtype=np.int64)
-    distinct = 0
+    distinct, copies = 0, [[] for _ in points]
     for groups, horizon in group_stream(readers, window):
         distinct += int(groups["gid"][-1] - groups["gid"][0] + 1)
         counted = counted_copies(groups, node_of_capture)
+        elsewhere = counted_elsewhere(groups, node_of_capture)
         for point in points:
             mine = groups["cap"] == point.index
+            copies[point.index].append(groups["record"][mine & elsewhere])
             point.counted += int(np.count_nonzero(counted & mine))
             point.distinct += len(np.unique(groups["gid"][mine]))
         for consumer in (*directions.values(), *same_node):
@@ -91,7 +96,8 @@ def correlate(paths: list, *, decoder: str = "fast", vxlan_ports=DEFAULT_VXLAN_P
         point.link_types, point.damage = reader.link_types, reader.damage
     for direction in directions.values():
         direction._order(np.inf)
-    result = Correlation(points, [], journeys, names, window, distinct)
+    result = Correlation(points, [], journeys, names, window, distinct,
+                         copies=[np.sort(np.concatenate(found or [np.zeros(0, np.int64)])) for found in copies])
     result.paths = [_path(result, pair, directions) for pair in directions if pair[0] < pair[1]]
     result.paths += [_same_node_path(result, pair) for pair in same_node]
     for point in points:

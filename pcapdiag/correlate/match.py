@@ -72,6 +72,18 @@ def first_rows(gid, mask):
     return gid[rows][keep], rows[keep]
 
 
+def counted_elsewhere(groups: dict, node_of_capture) -> np.ndarray:
+    """True on the sightings of a packet that, in their view (tunnelled or not), counts in another capture
+    (counted_copies by view): a merged analysis leaves them to that capture. The capture a view counts in
+    keeps all its sightings of it (its own `-i any` copies are its duplicate marker's business)."""
+    views = (groups["stage"] == UNDERLAY).astype(np.int64)
+    counted = counted_copies(groups, node_of_capture, views)
+    key = (groups["gid"] - groups["gid"][0]) * 2 + views
+    owners = np.zeros(int(key.max()) + 1 if len(key) else 0, dtype=np.int64)
+    owners[key[counted]] = groups["cap"][counted]
+    return groups["cap"] != owners[key]
+
+
 def lookup(keys, values, wanted, missing):
     """values[i] where keys[i] == wanted (keys sorted and unique), else missing."""
     at = np.clip(np.searchsorted(keys, wanted), 0, max(len(keys) - 1, 0))
@@ -81,19 +93,21 @@ def lookup(keys, values, wanted, missing):
     return result, found
 
 
-def counted_copies(groups: dict, node_of_capture) -> np.ndarray:
+def counted_copies(groups: dict, node_of_capture, views=None) -> np.ndarray:
     """Which sighting counts when merged totals count each packet once: True on exactly one row per group.
 
     The copy that counts is the one in a capture taken at the packet's sending node (the source address
     of its first tunnel sighting), so a packet lost on the way is still counted where it was sent; among
     those (or among all, when no capture is at the sender or the packet was never seen tunnelled) the
-    capture given first, and in it the earliest sighting. node_of_capture: node key per capture index."""
+    capture given first, and in it the earliest sighting. node_of_capture: node key per capture index.
+    views: a small integer per row (e.g. tunnelled or not): then one row per group and view counts."""
     gid, cap = groups["gid"], groups["cap"].astype(np.int64)
     sender_gids, sender_rows = first_rows(gid, groups["stage"] == UNDERLAY)
     sender, _ = lookup(sender_gids, groups["outer_src"][sender_rows], gid, -2)
     at_sender = np.asarray(node_of_capture, dtype=np.int64)[cap] == sender
-    order = np.lexsort((groups["ts"], cap, ~at_sender, gid))
-    firsts = order[np.r_[True, gid[order][1:] != gid[order][:-1]]]
+    view = np.zeros(len(gid), dtype=np.int64) if views is None else np.asarray(views, dtype=np.int64)
+    order = np.lexsort((groups["ts"], cap, ~at_sender, view, gid))
+    firsts = order[np.r_[True, (gid[order][1:] != gid[order][:-1]) | (view[order][1:] != view[order][:-1])]]
     counted = np.zeros(len(gid), dtype=bool)
     counted[firsts] = True
     return counted

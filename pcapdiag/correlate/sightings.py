@@ -136,7 +136,7 @@ def identities(facts, rows, raw: dict | None = None) -> np.ndarray:
 class CaptureReader:
     """One capture read as batches of sightings (dicts of equal-length numpy arrays, capture order).
 
-    Columns: ts, ident (uint64), stage (PLAIN, VTEP or UNDERLAY; VTEP where the cooked interface index is
+    Columns: ts, ident (uint64), record (its number in the file, from 1), stage (PLAIN, VTEP or UNDERLAY; VTEP where the cooked interface index is
     vtep_ifindex), ifindex, outgoing, the int64 keys outer_src, outer_dst, inner_src, inner_dst, and
     FACT_COLUMNS, outer_tos, inner_tos, inner_ttl. Non-IP records are counted, not returned. names maps the
     keys seen to their texts (shared by every reader of one correlation). After reading: records, ip_records,
@@ -179,7 +179,8 @@ class CaptureReader:
         if not len(rows):
             return None
         self.ip_records += len(rows)
-        table = {"ts": np.asarray(facts["ts"], dtype=np.float64)[rows], "ident": identities(facts, rows, raw)}
+        table = {"ts": np.asarray(facts["ts"], dtype=np.float64)[rows], "ident": identities(facts, rows, raw),
+                 "record": self.records - len(batch) + 1 + rows}     # in the file, from 1 (as Wireshark)
         for name in KEY_COLUMNS:
             keys = keys_of(facts, name)[rows]
             table[name] = keys

@@ -5,6 +5,9 @@ holds the two together).
 Kept free of heavy imports: pcapdiag.catalogue builds CATALOGUE from it and the CLI reads that at
 start-up. The checks live in one module per family (mtu.py, capture.py, tunnel.py, topology.py) and are
 named here by function, so this table is the only place a finding is declared; builder.py runs them.
+The checks of EXTERNAL_CHECKS need more than one capture's analyzer results (a cluster dump, several
+captures): they live in their own packages and raise all the findings whose specs name them; the report
+adds what they return (pcapdiag/report/context.py).
 """
 from __future__ import annotations
 
@@ -134,8 +137,64 @@ SPECS += (
                 "an MTU fault or a one-way tunnel",
                 fix="find the lossy hop between {src} and {dst} (interface errors and drops, a congested or "
                     "faulty link, a policer); this is not an MTU problem"),
+    # Kubernetes names held against the capture (pcapdiag/cluster, `--cluster FILE`): raised by cross_check,
+    # which words each finding's fix from what it found (so fix is empty here)
+    FindingSpec("cluster.pod-on-wrong-node", "error", "pod behind another node than the cluster says",
+                "pod addresses", "cross_check",
+                "a pod address is seen behind another node than the one the cluster dump places the pod on "
+                "(a stale route, or an IPAM bug giving its address out twice)",
+                fix=""),
+    FindingSpec("cluster.stale-vtep-mac", "error", "VTEP MAC differs from the node's annotation",
+                "nodes", "cross_check",
+                "a node's VXLAN traffic comes from inner source MACs none of which is its annotated flannel "
+                "VtepMAC: its peers' FDB/neighbour entries are stale (node or flannel.1 recreated)",
+                fix=""),
+    FindingSpec("cluster.backend-mismatch", "error", "encapsulation differs from the CNI's backend",
+                "packets", "cross_check",
+                "a node's tunnel traffic is of another class (or VNI) than its CNI's configured backend "
+                "(flannel backend-type/backend-data, Calico's tunnel addresses)",
+                fix=""),
+    FindingSpec("cluster.unknown-node", "warning", "tunnel traffic to an address that is no node",
+                "packets", "cross_check",
+                "tunnel traffic goes to or comes from an underlay address that is no node of the dump (a removed "
+                "node still routed to, or a node missing from the dump)",
+                fix=""),
+    FindingSpec("cluster.pod-outside-cidr", "warning", "pod address outside its node's pod CIDR",
+                "pod addresses", "cross_check",
+                "a pod address on the wire lies outside its node's pod CIDRs (Cilium's annotation, else "
+                "spec.podCIDRs; never for Calico)",
+                fix=""),
+    FindingSpec("cluster.stale-dump", "warning", "cluster dump from another time than the capture",
+                "pods started after the capture (1 when only old)", "cross_check",
+                "pods in the dump started after the capture ended (warning when their addresses are in the "
+                "capture, else info), or the dump's newest time stamp is over an hour before the capture",
+                fix=""),
+    FindingSpec("cluster.unknown-address", "info", "address that is no pod, node or service",
+                "addresses", "cross_check",
+                "an inner address on the wire is no pod, node or service of the dump (multicast, broadcast, "
+                "loopback, link-local and unspecified left out)",
+                fix=""),
+    # several captures of one incident, matched packet by packet (pcapdiag/correlate): raised by
+    # correlation_findings, which also words the fixes
+    FindingSpec("path.loss-between-captures", "error", "packets lost between two captures",
+                "packets", "correlation_findings",
+                "packets seen leaving one node's capture never appear in another node's capture (per direction, "
+                "with the lost flows and sizes: size-dependent loss named)",
+                fix=""),
+    FindingSpec("node.dropped-inside", "error", "packets dropped inside a node",
+                "packets", "correlation_findings",
+                "an `-i any` capture sees packets on the pod side (or arriving on the underlay) that never "
+                "leave the node (or never reach the pod): a firewall rule, a route, the VTEP's FDB",
+                fix=""),
+    FindingSpec("path.rewritten", "warning", "header field rewritten in transit",
+                "packets", "correlation_findings",
+                "a field of the same packet differs between two nodes' captures: DSCP/ECN, outer addresses, "
+                "TCP MSS, outer UDP checksum (TTL decrements are expected and not reported)",
+                fix=""),
 )
 SPEC_BY_ID = {spec.id: spec for spec in SPECS}
 FAMILIES = ("mtu", "capture", "tunnel", "topology", "path")
+# check -> the module (of its own package) that defines it, for the checks the builder does not run
+EXTERNAL_CHECKS = {"cross_check": "pcapdiag.cluster.checks", "correlation_findings": "pcapdiag.correlate.report"}
 
-__all__ = ["FAMILIES", "FindingSpec", "SPECS", "SPEC_BY_ID"]
+__all__ = ["EXTERNAL_CHECKS", "FAMILIES", "FindingSpec", "SPECS", "SPEC_BY_ID"]

@@ -6,13 +6,14 @@ super-frames) are downgraded to info and marked unreliable rather than raised as
 """
 from __future__ import annotations
 
+import importlib
 import ipaddress
 from functools import cached_property
 
 import pandas as pd
 
 from ..catalogue import severity_rank
-from . import SPEC_BY_ID, SPECS
+from . import EXTERNAL_CHECKS, SPEC_BY_ID, SPECS
 from . import capture as capture_checks, mtu as mtu_checks, path as path_checks, topology as topology_checks
 from . import tunnel as tunnel_checks
 from .budgets import super_segment_flows
@@ -23,7 +24,10 @@ _FAMILY_MODULES = {"mtu": mtu_checks, "capture": capture_checks, "tunnel": tunne
 
 
 def check_of(spec):
-    """The function that raises the spec's finding: it takes the builder and calls its add()."""
+    """The function that raises the spec's finding: of the builder's checks, it takes the builder and calls
+    its add(); an external check (EXTERNAL_CHECKS) is its package's entry point, imported only when asked for."""
+    if spec.check in EXTERNAL_CHECKS:
+        return getattr(importlib.import_module(EXTERNAL_CHECKS[spec.check]), spec.check)
     return getattr(_FAMILY_MODULES[spec.family], spec.check)
 
 
@@ -64,7 +68,8 @@ class FindingBuilder:
 
     def build(self) -> list[dict]:
         for spec in SPECS:
-            check_of(spec)(self)
+            if spec.check not in EXTERNAL_CHECKS:     # raised by their own packages (report/context.py)
+                check_of(spec)(self)
         mtu_checks.corroborate(self)
         self.findings.sort(key=lambda f: (-severity_rank(f["severity"]), f["id"]))
         return self.findings

@@ -47,4 +47,5 @@ def write_json(report, stream) -> None:
 def render_csv(report, table: str) -> str:
     frame = {"flows": report.flows_table, "nodes": report.nodes_table,
              "encapsulation": report.encapsulation_table}[table]
+    frame = frame if report.context is None else report.context.name_columns(frame, table)
     return frame.to_csv(index=False)

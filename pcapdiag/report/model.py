@@ -37,6 +37,7 @@ class Report:
     mtu: dict                  # the MTU model (underlay, overlays) the findings were judged by
     findings: list = field(default_factory=list)
     delivery: dict = field(default_factory=dict)   # per node pair: loss counts and size windows (delivery.py)
+    context: object = None     # report/context.py's Context (several captures, a cluster dump); None: neither
 
     # -- views ----------------------------------------------------------------
     @property
@@ -51,7 +52,8 @@ class Report:
         for start in range(0, len(self.flows), chunk):
             columns = _contract_columns(self.flows.iloc[start:start + chunk])
             for row in zip(*columns.values()):
-                yield dict(zip(_FLOW_COLUMNS, row))
+                record = dict(zip(_FLOW_COLUMNS, row))
+                yield record if self.context is None else self.context.name_flow(record)
 
 
 
@@ -84,7 +86,7 @@ class Report:
         """The JSON contract; flows=False leaves the flow list out (for streaming it, see machine.py)."""
         stats = self.stats
         counts = stats.counts
-        return {
+        data = {
             "version": self.version, "contract": CONTRACT,
             "capture": {
                 "file": self.file, "format": self.info["format"],
@@ -110,6 +112,7 @@ class Report:
             "delivery": self.delivery,
             "verdict": self.verdict(),
         }
+        return data if self.context is None else self.context.extend(data)
 
     def verdict(self) -> str:
         worst = self.worst_severity

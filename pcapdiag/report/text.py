@@ -5,6 +5,7 @@ import textwrap
 
 from tabulate import tabulate
 
+from .context import cluster_lines, correlation_lines, named
 from .model import Report
 
 SCREEN_WIDTH = 118
@@ -47,21 +48,22 @@ def render_text(report: Report, top: int = 10, detail: bool = True) -> str:
               + ("" if mtu["sizes_reliable"] else "; sizes unreliable (offload)")]
     if data["nodes"]:
         lines += ["", "Nodes (underlay address -> pods behind it)"]
-        rows = [[n["ip"], _short(n["pods"]), " ".join(n["pod_cidrs"]) + (f" ({n['pod_cidr_source']})"
-                                                                       if n["pod_cidr_source"] else ""),
+        rows = [[named(report, n["ip"]), _short(n["pods"]),
+                 " ".join(n["pod_cidrs"]) + (f" ({n['pod_cidr_source']})" if n["pod_cidr_source"] else ""),
                  " ".join(n["macs"][:2]), " ".join(n["peers"][:3])] for n in data["nodes"]]
         lines.append(tabulate(rows, headers=["node", "pods", "pod CIDR", "VTEP MAC", "peers"]))
+    lines += cluster_lines(report)
     flows = report.flows_table.head(top)
     if not flows.empty:
         lines += ["", f"Top {len(flows)} flows by bytes"]
-        rows = [[f["encap"], f"{f['outer_src']} > {f['outer_dst']}" if f["outer_src"] else "",
-                 f["vni"] if f["vni"] is not None else "", f["proto"],
-                 f"{f['src']}{':' + str(f['sport']) if f['sport'] is not None else ''} > "
-                 f"{f['dst']}{':' + str(f['dport']) if f['dport'] is not None else ''}",
+        rows = [[f["encap"], f"{named(report, f['outer_src'])} > {named(report, f['outer_dst'])}" if f["outer_src"]
+                 else "", f["vni"] if f["vni"] is not None else "", f["proto"],
+                 f"{named(report, f['src'], f['sport'])} > {named(report, f['dst'], f['dport'])}",
                  f["packets"], _size(f["bytes"]), f["max_ip_len"], f["retransmits"] or ""]
                 for f in flows.to_dict("records")]
         lines.append(tabulate(rows, headers=["encap", "nodes", "VNI", "proto", "inner flow", "packets", "bytes",
                                              "max IP", "retx"]))
+    lines += correlation_lines(report)
     if detail:
         lines += _detail(data)
     return "\n".join(lines) + "\n"

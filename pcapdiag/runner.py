@@ -221,6 +221,13 @@ def _analyze_files(paths: list, settings: Settings, jobs: int, progress, copies)
     return merge_states(run_serially(units, settings, progress))
 
 
+def merged_as_they_are(paths: list, settings: Settings, progress=None):
+    """An engine for analyze(engine=...): the captures' states merged as they are (not correlated), in this
+    process -- what a cluster engine computes, to compare it with."""
+    state, info = _analyze_files(paths, settings, 1, progress, [None] * len(paths))
+    return results(state), info
+
+
 def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
             jobs: int | None = 1, flow_cap: int | None = None, address_cap: int | None = None,
             progress=None, engine=None, cluster=None) -> Report:
@@ -252,7 +259,7 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
         raise ValueError("analyze needs at least one capture path")
     paths = expand_inputs(paths)
     cluster = as_cluster(cluster)    # a dump it cannot use fails before any work
-    if len(paths) > 1:
+    if len(paths) > 1 and engine is None:    # an engine's workers read the paths as they see them
         paths = several.checked(paths)
     settings = Settings.make(vxlan_ports, decoder, flow_cap, underlay_mtu, address_cap)
     jobs = jobs or 1

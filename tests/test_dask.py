@@ -11,6 +11,7 @@ import threading
 import pytest
 
 import pcapdiag
+from pcapdiag.runner import merged_as_they_are
 from conftest import LAB, SAMPLES, run_cli
 from pcapdiag.report.machine import render_json
 from test_parallel import _bench_generator
@@ -40,7 +41,8 @@ def captures(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def serial_json(captures):
-    return render_json(pcapdiag.analyze(captures, jobs=1))
+    # the cluster merges captures as they are; the serial run would also correlate them (runner.analyze)
+    return render_json(pcapdiag.analyze(captures, jobs=1, engine=merged_as_they_are))
 
 
 def test_the_cluster_gives_the_serial_report(client, captures, serial_json):
@@ -111,4 +113,5 @@ def test_cli_scheduler_local(tmp_path):
     result = run_cli("analyze", SAMPLES / "silent-loss", "--scheduler", "local", "-j", "1", "-q", "--format",
                      "json", "-o", out)
     assert result.exit_code in (0, 1), result.output
-    assert out.read_text() == render_json(pcapdiag.analyze(str(SAMPLES / "silent-loss"), jobs=1))
+    assert out.read_text() == render_json(pcapdiag.analyze(str(SAMPLES / "silent-loss"), jobs=1,
+                                                           engine=merged_as_they_are))

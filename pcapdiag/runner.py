@@ -37,6 +37,7 @@ from .decode import DEFAULT_VXLAN_PORTS
 from .decode.select import make_decoder
 from .findings.budgets import mtu_model, super_segment_flows
 from .findings.builder import FindingBuilder
+from .findings.endpoints import capture_vantage, mtu_by_endpoint
 from .inputs import expand_inputs
 from .report.context import add_context, as_cluster
 from .report.model import Report
@@ -280,10 +281,11 @@ def build_report(file: str, found: dict, info: dict, underlay_mtu=None) -> Repor
               "evicted_packets": flows.evicted_packets, "address_cap": topology.cap,
               "addresses_dropped": topology.dropped}
     delivery = summarize_delivery(found["delivery"], flows.table)
-    findings = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits,
-                              delivery=delivery).build()
+    builder = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits, delivery=delivery)
+    findings = builder.build()
     return Report(version=__version__, file=file, info=info, stats=stats, overhead=overhead,
-                  topology=topology, flows=flows.table, mtu=model, findings=findings, delivery=delivery)
+                  topology=topology, flows=flows.table, mtu=model, findings=findings, delivery=delivery,
+                  endpoints=mtu_by_endpoint(builder), vantage=capture_vantage(flows.table))
 
 
 __all__ = ["BATCH_RECORDS", "CaptureError", "MIN_CHUNK_BYTES", "Settings", "WorkUnit", "analyze", "build_report",

@@ -251,6 +251,8 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
     paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("analyze needs at least one capture path")
+    if underlay_mtu is not None and not 576 <= underlay_mtu <= 65535:   # RFC 791: every IPv4 path takes 576
+        raise ValueError(f"underlay_mtu {underlay_mtu} is not a possible MTU (576-65535)")
     paths = expand_inputs(paths)
     cluster = as_cluster(cluster)    # a dump it cannot use fails before any work
     if len(paths) > 1:

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from ..catalogue import ENCAP_CLASSES, SEVERITIES
+from ..catalogue import CATALOGUE, ENCAP_CLASSES, SEVERITIES
 
 # key -> what it holds (for messages and documentation); the order is the order of the checks
 KEYS = {
@@ -34,6 +34,7 @@ KEYS = {
     "max_inner_size": "largest inner IP packet allowed",
     "fail_on": "fail on findings at or above this severity",
     "ignore_findings": "finding ids exempt from fail_on",
+    "allow_empty": "pass a capture with no IP packets (by default it fails: a wrong filter proves nothing)",
 }
 
 
@@ -60,10 +61,11 @@ class Expectations:
     max_inner_size: int | None = None
     fail_on: str | None = None
     ignore_findings: list[str] = field(default_factory=list)
+    allow_empty: bool | None = None   # None: not set, an empty capture fails
 
     def is_empty(self) -> bool:
-        """True when nothing would be checked (ignore_findings alone checks nothing)."""
-        return all(getattr(self, key) is None for key in KEYS if key != "ignore_findings")
+        """True when nothing would be checked (ignore_findings and allow_empty alone check nothing)."""
+        return all(getattr(self, key) is None for key in KEYS if key not in ("ignore_findings", "allow_empty"))
 
     def merged(self, override: "Expectations") -> "Expectations":
         """These expectations with every key `override` sets replacing ours (pod_cidrs: per node)."""
@@ -184,7 +186,19 @@ def _severity(key, value):
 def _finding_id(key, value):
     if not isinstance(value, str) or "." not in value or not value.strip():
         raise ExpectationError(key, f"{value!r} is not a finding id like \"tunnel.bad-outer-checksum\"")
-    return value.strip()
+    value = value.strip()
+    if value not in CATALOGUE:   # a typo would exempt nothing, silently
+        close = difflib.get_close_matches(value, CATALOGUE, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ExpectationError(key, f"{value!r} is not a finding id{hint} (the README's finding catalogue "
+                                    f"lists them)")
+    return value
+
+
+def _boolean(key, value):
+    if not isinstance(value, bool):
+        raise ExpectationError(key, f"{_describe(value)} is not true or false")
+    return value
 
 
 def _pod_cidrs(key, value):
@@ -219,6 +233,7 @@ _VALIDATORS = {
     "max_inner_size": _integer(20, 65535, "an IP packet size"),
     "fail_on": _severity,
     "ignore_findings": lambda k, v: _as_list(k, v, _finding_id),
+    "allow_empty": _boolean,
 }
 
 

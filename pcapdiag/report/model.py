@@ -49,7 +49,7 @@ class Report:
         columns = _contract_columns(self.flows)
         for name in ("first", "last"):   # seconds since the epoch; a damaged record's impossible time is NaT
             columns[name] = pd.to_datetime(self.flows[name].astype("float64"), unit="s", utc=True,
-                                           errors="coerce").array
+                                           errors="coerce").dt.round("us").array   # a float holds no more
         return pd.DataFrame(columns, columns=list(_FLOW_COLUMNS)).astype(_FLOW_DTYPES)
 
     def flow_records(self, chunk: int = 10_000):
@@ -130,8 +130,10 @@ class Report:
         """One line: the worst problem and its complete fix (and how many more there are), or why there is
         nothing to judge, or OK with the classes seen."""
         if not self.ip_packets:
-            return (f"NO IP TRAFFIC: the capture holds {_plural(self.stats.packets, 'packet')} and none is IP, so "
-                    f"nothing can be judged - check the capture interface and filter")
+            held = (f"{_plural(self.stats.packets, 'packet')} and none is IP" if self.stats.packets
+                    else "no packets")
+            return f"NO IP TRAFFIC: the capture holds {held}, so nothing can be judged - check the capture " \
+                   f"interface and filter"
         if self.problems:
             first = self.problems[0]
             label = {"error": "PROBLEM", "warning": "WARNING"}.get(first["severity"], "NOTE")
@@ -139,6 +141,14 @@ class Report:
             return (f"{label}: {first['title']}" + (f" - fix: {first['fix']}" if first["fix"] else "")
                     + (f" (and {_plural(more, 'more problem')})" if more else ""))
         return f"OK: no errors or warnings ({self.classes_text()})"
+
+    def mtu_warnings(self) -> list[str]:
+        """What contradicts the MTU the user gave (the command line prints these on stderr)."""
+        seen = self.mtu.get("largest_outer_ip_seen")
+        if not seen:
+            return []
+        return [f"--underlay-mtu {self.mtu['underlay_mtu']} is smaller than the {seen}-byte outer IP packets in the "
+                f"capture: the findings are judged against the MTU given, which the capture contradicts"]
 
     @property
     def problems(self) -> list:

@@ -150,12 +150,16 @@ def _integer(low: int, high: int, what: str):
 def _encap_class(key, value):
     if not isinstance(value, str):
         raise ExpectationError(key, f"{_describe(value)} is not a string; use one of {', '.join(ENCAP_CLASSES)}")
-    name = value.strip().lower()
-    if name not in ENCAP_CLASSES:
-        close = difflib.get_close_matches(name, ENCAP_CLASSES, n=1)
+    return _known(key, value.strip().lower(), ENCAP_CLASSES, "an encapsulation class",
+                  f"use one of {', '.join(ENCAP_CLASSES)}")
+
+
+def _known(key, name: str, known, what: str, listed: str) -> str:
+    """name if it is one of known; else an error that suggests the closest (a typo must not pass silently)."""
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ExpectationError(key, f"{value!r} is not an encapsulation class{hint}; use one of "
-                                    f"{', '.join(ENCAP_CLASSES)}")
+        raise ExpectationError(key, f"{name!r} is not {what}{hint}; {listed}")
     return name
 
 
@@ -186,13 +190,8 @@ def _severity(key, value):
 def _finding_id(key, value):
     if not isinstance(value, str) or "." not in value or not value.strip():
         raise ExpectationError(key, f"{value!r} is not a finding id like \"tunnel.bad-outer-checksum\"")
-    value = value.strip()
-    if value not in CATALOGUE:   # a typo would exempt nothing, silently
-        close = difflib.get_close_matches(value, CATALOGUE, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ExpectationError(key, f"{value!r} is not a finding id{hint} (the README's finding catalogue "
-                                    f"lists them)")
-    return value
+    # an unknown id would exempt nothing, silently
+    return _known(key, value.strip(), list(CATALOGUE), "a finding id", "the README's finding catalogue lists them")
 
 
 def _boolean(key, value):

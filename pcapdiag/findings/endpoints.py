@@ -89,7 +89,7 @@ def mtu_by_endpoint(b) -> list[dict]:
         tunnelled = flows[(flows["encap"] != "native") & flows["outer_src"].isin(rows)]
         for node, cls, inner in zip(tunnelled["outer_src"], tunnelled["encap"], tunnelled["max_ip_len"]):
             overlay = b.overlay_for(cls.split(">")[0], "")
-            if overlay:
+            if overlay and inner > 0:
                 entry = rows[node]
                 entry["largest_packet"] = max(entry["largest_packet"] or 0, int(inner) + overlay["overhead"])
     for table, column in ((mtu.inner_fragments, "inner_src"), (mtu.outer_fragments, "outer_src")):

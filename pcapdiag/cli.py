@@ -14,9 +14,11 @@ import click
 
 from . import __version__
 from .cli_check import baseline, check
-from .cli_common import (EXIT_FINDINGS, EXIT_INPUT, SEVERITY_CHOICES, analysis_options, cluster_option,
+from .cli_common import (EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, SEVERITY_CHOICES, analysis_options, cluster_option,
                          load_cluster_files, run_analysis, run_guarded)
 from .cli_show import decap, export_options, render_html_report, write_exports
+
+CSV_TABLE_CHOICES = ("flows", "nodes", "encapsulation", "endpoints")   # report.machine.CSV_TABLES, kept light
 
 
 class OneLineErrors(click.Group):
@@ -27,6 +29,10 @@ class OneLineErrors(click.Group):
             return super().main(*args, **kwargs)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # bare `pcapdiag`: the help is what was asked for, not an error
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(EXIT_OK)
         except click.UsageError as exc:
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
             click.echo(f"pcapdiag: error: {exc.format_message()}{hint}", err=True)
@@ -49,8 +55,8 @@ def main():
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True, allow_dash=True))
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "csv", "html"]), default="text",
               show_default=True, help="html: one self-contained page with charts (use -o FILE).")
-@click.option("--table", type=click.Choice(["flows", "nodes", "encapsulation"]), default="flows", show_default=True,
-              help="Which table --format csv writes.")
+@click.option("--table", type=click.Choice(list(CSV_TABLE_CHOICES)), default=None,
+              help="Which table --format csv writes [default: flows]; endpoints: the MTU of each pod and node.")
 @click.option("--top", type=click.IntRange(0, 1_000_000), default=10, show_default=True,
               help="Flows shown in the text summary.")
 @click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default=None,
@@ -70,6 +76,9 @@ def analyze(files, output_format, table, top, fail_on, output, scheduler, cluste
     captures of one incident are analysed together as one report that counts each packet once, and matched
     packet by packet: what went between them ("Between captures")."""
 
+    if table is not None and output_format != "csv":
+        raise click.UsageError(f"--table {table} is for --format csv (the {output_format} report has every table)")
+
     def action():
         from .inputs import expand_inputs
 
@@ -85,13 +94,18 @@ def analyze(files, output_format, table, top, fail_on, output, scheduler, cluste
                 stream.write(render_html_report(report, paths, vxlan_ports, decoder))
             elif output_format == "csv":
                 from .report.machine import render_csv
-                stream.write(render_csv(report, table))
+                stream.write(render_csv(report, table or "flows"))
             else:
                 from .report.text import render_text
                 stream.write(render_text(report, top=top))
         if export_dir:
             write_exports(report, paths, export_dir, export_limit, export_flows, export_pairs, vxlan_ports, decoder)
-        if fail_on and report.findings_at_or_above(fail_on):
+        failing = report.findings_at_or_above(fail_on) if fail_on else []
+        if failing:
+            if output != "-" or output_format != "text":   # the reader may not see the report: say why
+                ids = ", ".join(dict.fromkeys(f["id"] for f in failing))
+                click.echo(f"pcapdiag: {len(failing)} finding(s) at or above {fail_on} ({ids}): exit "
+                           f"{EXIT_FINDINGS}", err=True)
             sys.exit(EXIT_FINDINGS)
 
     run_guarded(action)

@@ -22,7 +22,8 @@ from .cli_common import (EXIT_FINDINGS, EXIT_OK, SEVERITY_CHOICES, InputError, a
 FLAGS = {"encap": "--expect-encap", "udp_port": "--expect-port", "vni": "--expect-vni", "nodes": "--nodes",
          "node_addresses": "--expect-node", "pod_cidrs": "--expect-pod-cidr",
          "underlay_mtu": "--expect-underlay-mtu", "overlay_mtu": "--expect-overlay-mtu",
-         "max_inner_size": "--max-inner-size", "fail_on": "--fail-on", "ignore_findings": "--ignore-finding"}
+         "max_inner_size": "--max-inner-size", "fail_on": "--fail-on", "ignore_findings": "--ignore-finding",
+         "allow_empty": "--allow-empty"}
 
 
 def _write(path: str, text: str, what: str) -> None:
@@ -71,12 +72,12 @@ def _int_list_flag(values):
 
 
 def expectations_from_flags(encap, ports, vnis, nodes, node_addresses, pod_cidrs, underlay_mtu, overlay_mtu,
-                            max_inner_size, fail_on, ignore_findings) -> Expectations:
+                            max_inner_size, fail_on, ignore_findings, allow_empty=False) -> Expectations:
     """The --expect-* flags as Expectations, validated by the same rules as the file (errors name the flag)."""
     data = {"encap": list(encap) or None, "udp_port": _int_list_flag(ports), "vni": _int_list_flag(vnis),
             "nodes": nodes, "node_addresses": list(node_addresses) or None, "underlay_mtu": underlay_mtu,
             "overlay_mtu": overlay_mtu, "max_inner_size": max_inner_size, "fail_on": fail_on,
-            "ignore_findings": list(ignore_findings) or None}
+            "ignore_findings": list(ignore_findings) or None, "allow_empty": True if allow_empty else None}
     if pod_cidrs:
         table: dict = {}
         for item in pod_cidrs:
@@ -103,7 +104,7 @@ def load_all(expect_file, flags: Expectations) -> tuple[Expectations, str]:
             text = str(exc)
             raise InputError(text if exc.key is None else f"{expect_file}: {text}") from None
         sources.append(expect_file)
-    if not flags.is_empty() or flags.ignore_findings:
+    if not flags.is_empty() or flags.ignore_findings or flags.allow_empty:
         expectations = expectations.merged(flags)
         sources.append("command line")
     if expectations.is_empty():
@@ -122,7 +123,9 @@ def load_all(expect_file, flags: Expectations) -> tuple[Expectations, str]:
 @click.option("--expect-port", multiple=True, type=int, metavar="PORT", help="Tunnel UDP port expected (repeatable).")
 @click.option("--expect-vni", multiple=True, type=int, metavar="VNI", help="VNI expected (repeatable).")
 @click.option("--nodes", "expect_nodes", type=int, default=None, metavar="N", help="Number of nodes expected.")
-@click.option("--expect-node", multiple=True, metavar="IP", help="Node (underlay) address expected (repeatable).")
+@click.option("--expect-node", multiple=True, metavar="IP",
+              help="Node (underlay) address expected (repeatable): the capture must show exactly these nodes, "
+                   "no more and no fewer.")
 @click.option("--expect-pod-cidr", multiple=True, metavar="NODE=CIDR[,CIDR]",
               help="Pod CIDRs expected behind a node (repeatable).")
 @click.option("--expect-underlay-mtu", type=int, default=None, metavar="MTU", help="Underlay MTU expected.")
@@ -131,15 +134,19 @@ def load_all(expect_file, flags: Expectations) -> tuple[Expectations, str]:
               help="Largest inner IP packet allowed.")
 @click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default=None,
               help="Fail when a finding of this severity or worse is present.")
-@click.option("--ignore-finding", multiple=True, metavar="ID", help="Finding id exempt from --fail-on (repeatable).")
+@click.option("--ignore-finding", multiple=True, metavar="ID",
+              help="Finding id exempt from --fail-on (repeatable); an unknown id is an error.")
+@click.option("--allow-empty", is_flag=True,
+              help="Pass a capture with no IP packets (by default it fails: a wrong capture filter proves nothing).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write JUnit XML here: one test suite per capture, one test case per expectation.")
 @cluster_option
 @analysis_options
 def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_nodes, expect_node, expect_pod_cidr,
-          expect_underlay_mtu, expect_overlay_mtu, max_inner_size, fail_on, ignore_finding, output_format,
-          junit_file, cluster_files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap, quiet):
+          expect_underlay_mtu, expect_overlay_mtu, max_inner_size, fail_on, ignore_finding, allow_empty,
+          output_format, junit_file, cluster_files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, address_cap,
+          quiet):
     """Compare each CAPTURE with expectations (--expect FILE and/or flags; flags override the file):
     one PASS/FAIL line per expectation with the observed value and evidence. Exit 0 when every
     expectation holds for every capture, 1 when one fails, 2 on an input or usage error."""
@@ -147,7 +154,7 @@ def check(captures, expect_file, expect_encap, expect_port, expect_vni, expect_n
 
     flags = expectations_from_flags(expect_encap, expect_port, expect_vni, expect_nodes, expect_node,
                                     expect_pod_cidr, expect_underlay_mtu, expect_overlay_mtu, max_inner_size,
-                                    fail_on, ignore_finding)
+                                    fail_on, ignore_finding, allow_empty)
     expectations, source = load_all(expect_file, flags)
     if list(captures).count("-") > 1:
         raise InputError("stdin ('-') can be read only once")

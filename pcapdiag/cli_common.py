@@ -13,6 +13,9 @@ import click
 from .catalogue import SEVERITIES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+# Every IPv4 host must take 576-byte datagrams (RFC 791, RFC 1122 3.3.3): a path with a smaller MTU carries
+# no tunnel at all, and "set the pod MTU to 18" is what a typo for 1500 would otherwise give.
+MIN_UNDERLAY_MTU = 576
 SEVERITY_CHOICES = SEVERITIES
 
 
@@ -87,8 +90,9 @@ def analysis_options(function):
     options = [
         click.option("--vxlan-port", "vxlan_ports", type=click.IntRange(1, 65535), multiple=True,
                      help="Also decode this UDP port as VXLAN (default set: 4789, 8472, 4790)."),
-        click.option("--underlay-mtu", type=click.IntRange(68, 65535), default=None,
-                     help="Underlay MTU, instead of inferring it from the largest outer packet."),
+        click.option("--underlay-mtu", type=click.IntRange(MIN_UNDERLAY_MTU, 65535), default=None,
+                     help="Underlay MTU, instead of inferring it from the largest outer packet "
+                          f"({MIN_UNDERLAY_MTU}-65535; an IPv6 underlay needs at least 1280)."),
         click.option("--decoder", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
                      help="fast: vectorised, falls back to dpkt per packet; reference: dpkt only."),
         click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
@@ -144,13 +148,17 @@ def run_analysis(files, vxlan_ports, underlay_mtu, decoder, jobs, flow_cap, quie
                    cluster=cluster)
     try:
         if not scheduler:
-            return runner.analyze(list(files), **options)
-        from .dask_engine import SchedulerError, cluster_engine, open_client
+            report = runner.analyze(list(files), **options)
+        else:
+            from .dask_engine import SchedulerError, cluster_engine, open_client
 
-        try:
-            with open_client(scheduler, jobs) as client:
-                return runner.analyze(list(files), engine=cluster_engine(client), **options)
-        except SchedulerError as exc:
-            raise InputError(str(exc)) from None
+            try:
+                with open_client(scheduler, jobs) as client:
+                    report = runner.analyze(list(files), engine=cluster_engine(client), **options)
+            except SchedulerError as exc:
+                raise InputError(str(exc)) from None
     finally:
         progress.done()
+    for warning in report.mtu_warnings():
+        click.echo(f"pcapdiag: warning: {warning}", err=True)
+    return report

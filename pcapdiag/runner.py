@@ -20,10 +20,10 @@ this process, or in a local process pool. A cluster's engine runs the whole anal
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from itertools import repeat
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from .decode import DEFAULT_VXLAN_PORTS
 from .decode.select import make_decoder
 from .findings.budgets import mtu_model, super_segment_flows
 from .findings.builder import FindingBuilder
+from .findings.endpoints import capture_vantage, mtu_by_endpoint
 from .inputs import expand_inputs
 from .report.context import add_context, as_cluster
 from .report.model import Report
@@ -152,16 +153,54 @@ def run_serially(units, settings: Settings, progress=None):
         yield run_unit(unit, settings, progress)
 
 
-def run_in_processes(units, settings: Settings, jobs: int):
+def run_in_processes(units, settings: Settings, jobs: int, progress=None):
     """The local parallel engine: units in `jobs` worker processes, their states yielded in unit order as
-    they arrive (so the caller holds the merged state and one unit's, not every unit's at once)."""
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(_run_in_worker, units, repeat(settings))
+    they arrive (so the caller holds the merged state and one unit's, not every unit's at once).
+
+    progress: called as run_unit calls it, a few times a second while the workers run, with their bytes
+    and packets summed: each worker writes its own two counters in an array shared with this process."""
+    units = list(units)
+    counters = multiprocessing.get_context().Array("q", 2 * len(units), lock=False) if progress else None
+    total = sum(_unit_size(unit) for unit in units) if progress else None
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_share_counters, initargs=(counters,)) as pool:
+        futures = [pool.submit(_run_in_worker, unit, settings, slot) for slot, unit in enumerate(units)]
+        while futures:
+            future = futures.pop(0)
+            while progress:   # at least once per unit, so even a quick run reports where it got to
+                finished = wait([future], timeout=PROGRESS_EVERY).done
+                progress(sum(counters[0::2]), total, sum(counters[1::2]))
+                if finished:
+                    break
+            yield future.result()
+            del future
 
 
-def _run_in_worker(unit: WorkUnit, settings: Settings):
-    """run_unit as the pool calls it (a module-level name, picklable whatever wraps run_unit here)."""
-    return run_unit(unit, settings)
+PROGRESS_EVERY = 0.25   # seconds between the parallel engine's progress reports
+_COUNTERS = None        # in a worker: the array it reports progress through (run_in_processes)
+
+
+def _share_counters(counters) -> None:
+    global _COUNTERS
+    _COUNTERS = counters
+
+
+def _unit_size(unit: WorkUnit) -> int:
+    try:
+        end = unit.end if unit.end is not None else os.path.getsize(unit.path)
+    except OSError:
+        return 0
+    return end - (unit.start or 0)
+
+
+def _run_in_worker(unit: WorkUnit, settings: Settings, slot: int = 0):
+    """run_unit as the pool calls it (a module-level name, picklable whatever wraps run_unit here); its
+    progress goes to its slot of the shared counters, when there are any."""
+    counters, length = _COUNTERS, _unit_size(unit)
+
+    def report(bytes_read, size, packets):   # a range's reads may look past its end: count its own bytes
+        counters[2 * slot], counters[2 * slot + 1] = min(bytes_read - (unit.start or 0), length), packets
+
+    return run_unit(unit, settings, report if counters is not None else None)
 
 
 def merge_states(outcomes):
@@ -208,7 +247,7 @@ def _analyze_file(path: str, settings: Settings, jobs: int, progress):
     if chunks:
         units = [WorkUnit(path, start, end, continuation=index > 0, last=index == len(chunks) - 1)
                  for index, (start, end) in enumerate(chunks)]
-        state, info = merge_states(run_in_processes(units, settings, len(chunks)))
+        state, info = merge_states(run_in_processes(units, settings, len(chunks), progress))
         if info["exact_end"]:
             return state, info
     return run_unit(WorkUnit(path), settings, progress)
@@ -217,7 +256,7 @@ def _analyze_file(path: str, settings: Settings, jobs: int, progress):
 def _analyze_files(paths: list, settings: Settings, jobs: int, progress, copies):
     units = [WorkUnit(path, continuation=index > 0, copies=copies[index]) for index, path in enumerate(paths)]
     if jobs > 1 and "-" not in paths:
-        return merge_states(run_in_processes(units, settings, min(jobs, len(paths))))
+        return merge_states(run_in_processes(units, settings, min(jobs, len(paths)), progress))
     return merge_states(run_serially(units, settings, progress))
 
 
@@ -246,8 +285,8 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
     jobs: worker processes; > 1 splits a large uncompressed pcap or pcapng into chunks (the report is
         that of one pass) and analyses several files at once.
     flow_cap, address_cap: the most flows and node/pod pairings kept (findings say when they are hit).
-    progress: called as progress(bytes read, bytes of the file, packets) after every batch read in this
-        process.
+    progress: called as progress(bytes read, bytes of the file(s), packets) after every batch read in this
+        process, and a few times a second while worker processes read (their numbers summed).
     engine: run the analysis elsewhere (jobs then unused): called as engine(paths, settings, progress), it
         returns (the analyzers' results, the capture facts); dask_engine.cluster_engine is one. Several
         captures are then merged as they are, not correlated.
@@ -257,6 +296,8 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
     paths = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     if not paths:
         raise ValueError("analyze needs at least one capture path")
+    if underlay_mtu is not None and not 576 <= underlay_mtu <= 65535:   # RFC 791: every IPv4 path takes 576
+        raise ValueError(f"underlay_mtu {underlay_mtu} is not a possible MTU (576-65535)")
     paths = expand_inputs(paths)
     cluster = as_cluster(cluster)    # a dump it cannot use fails before any work
     if len(paths) > 1 and engine is None:    # an engine's workers read the paths as they see them
@@ -287,10 +328,11 @@ def build_report(file: str, found: dict, info: dict, underlay_mtu=None) -> Repor
               "evicted_packets": flows.evicted_packets, "address_cap": topology.cap,
               "addresses_dropped": topology.dropped}
     delivery = summarize_delivery(found["delivery"], flows.table)
-    findings = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits,
-                              delivery=delivery).build()
+    builder = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits, delivery=delivery)
+    findings = builder.build()
     return Report(version=__version__, file=file, info=info, stats=stats, overhead=overhead,
-                  topology=topology, flows=flows.table, mtu=model, findings=findings, delivery=delivery)
+                  topology=topology, flows=flows.table, mtu=model, findings=findings, delivery=delivery,
+                  endpoints=mtu_by_endpoint(builder), vantage=capture_vantage(flows.table))
 
 
 __all__ = ["BATCH_RECORDS", "CaptureError", "MIN_CHUNK_BYTES", "Settings", "WorkUnit", "analyze", "build_report",

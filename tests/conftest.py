@@ -20,7 +20,26 @@ def corpus_files(folder: Path = CORPUS) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix in (".pcap", ".pcapng", ".gz"))
 
 
+CORPUS_HINT = ("set PCAPDIAG_CORPUS to the shared real-capture corpus (its lab/ folder holds the lab captures and "
+               "their truth files) to run them")
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
+
+
+def corpus_header() -> str:
+    """The one line that says why the corpus tests are skipped, and how to run them."""
+    if CORPUS.is_dir():
+        return f"shared corpus: {CORPUS} (the corpus and lab tests run)"
+    return f"shared corpus: not found at {CORPUS}: the tests that need it are skipped; {CORPUS_HINT}"
+
+
+def pytest_report_header(config):
+    return corpus_header()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Skips are counted at the end of the run: say there, once, why most of them happened."""
+    if not CORPUS.is_dir() and terminalreporter.stats.get("skipped"):
+        terminalreporter.write_line(corpus_header())
 
 
 def run_cli(*args, input=None):

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SAMPLES
+from pcapdiag.testing.files import write_pcap
 from test_cli_docs import commands, long_options
 
 try:
@@ -236,6 +237,13 @@ def test_check_expect_file_format_and_junit(tmp_path):
     assert [c["passed"] for c in document["captures"]] == [True, False]
     suites = ET.parse(junit).getroot().findall("testsuite")
     assert [s.get("failures") for s in suites] == ["0", str(document["captures"][1]["failed"])]
+
+
+@covers("check", "--allow-empty")
+def test_check_allow_empty(tmp_path):
+    empty = write_pcap(tmp_path / "empty.pcap", [])
+    assert invoke("check", empty, "-q", "--fail-on", "error").exit_code == 1
+    assert invoke("check", empty, "-q", "--fail-on", "error", "--allow-empty").exit_code == 0
 
 
 def test_check_reads_stdin_once():

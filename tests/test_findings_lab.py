@@ -72,7 +72,7 @@ def test_any_capture_counts_each_packet_once(lab_reports):
 def test_outer_fragmentation_is_an_error_with_explanation(lab_reports):
     finding = by_id(lab_reports("vxlan-mtu-outerfrag.pcap"))["mtu.outer-fragmented"]
     assert finding["severity"] == "error"
-    assert "overlay MTU equals the underlay's" in finding["summary"]
+    assert "its MTU is the underlay's where it would need to be 1450" in finding["summary"]
     assert finding["count"] == 526  # tshark: 526 outer IP fragments
 
 
@@ -105,5 +105,6 @@ def test_text_report_leads_with_verdict_and_errors():
     text = run_cli("analyze", LAB / "vxlan-mtu-broken.pcap", "-q").stdout
     lines = text.splitlines()
     assert lines[3].startswith("PROBLEM")
-    assert lines[6].lstrip().startswith("ERROR mtu.inner-fragmented")
-    assert text.index("Findings") < text.index("Encapsulation") < text.index("Nodes")
+    assert lines[6].lstrip().startswith("ERROR the pod MTU is larger than the overlay's")
+    assert text.index("Problems") < text.index("Findings") < text.index("Encapsulation") < text.index("Nodes")
+    assert text.index("ERROR mtu.inner-fragmented") > text.index("Findings")

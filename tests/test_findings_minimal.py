@@ -199,8 +199,8 @@ def test_inner_too_big_pod_sends_1500_into_1450_overlay(tmp_path):
     report = analyze_json(too_big_from_pod_capture(tmp_path))
     finding = assert_triggers(report, "mtu.inner-too-big", count=3)
     assert finding["summary"].startswith(
-        "pods on 10.244.1.0/24 (10.244.1.5) send 1500-byte packets into a 1450-byte VXLAN overlay "
-        "(1500 underlay - 50 overhead)")
+        "pods on 10.244.1.0/24 (10.244.1.5) send 1500-byte packets, more than the 1450 bytes a VXLAN packet can "
+        "carry (1500 underlay - 50 overhead)")
     evidence = finding["evidence"]
     assert (evidence["largest_inner"], evidence["overlay_mtu"], evidence["underlay_mtu"], evidence["overhead"]) == (
         1500, 1450, 1500, 50)
@@ -232,7 +232,7 @@ def test_inner_too_big_with_given_underlay_mtu_inside_the_tunnel(tmp_path):
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, packets=1,
                                                  inner_len=1500, frame=4)]
     assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (1 x 1500 bytes, vxlan) (frame 4)"]
-    assert "1500-byte packets into a 1450-byte VXLAN overlay" in finding["summary"]
+    assert "1500-byte packets, more than the 1450 bytes a VXLAN packet can carry" in finding["summary"]
 
 
 def test_inner_too_big_near_miss_1450_inner_on_1500_underlay(tmp_path):
@@ -276,8 +276,8 @@ def inner_fragments_capture(tmp_path, datagram: int, cuts=(1450,), before=(), na
     return pcap(tmp_path, list(before) + [a_to_b(piece) for piece in pieces], name=name)
 
 
-INNER_FRAGMENTED_SUMMARY = ("pods on 10.244.1.0/24 (10.244.1.5) send packets larger than the 1450-byte overlay MTU "
-                            "without DF: they are fragmented before encapsulation, so the pod MTU is larger than the "
+INNER_FRAGMENTED_SUMMARY = ("pods on 10.244.1.0/24 (10.244.1.5) send packets larger than the 1450 bytes the overlay "
+                            "can carry without DF: they are fragmented before encapsulation, so the pod MTU is larger than the "
                             "overlay's")
 
 
@@ -347,7 +347,7 @@ def test_inner_fragmented_uncorroborated_is_info(tmp_path, datagram):
     assert (finding["severity"], finding["reliable"], finding["count"]) == ("info", True, 2)
     assert finding["summary"] == (
         "pods on 10.244.1.0/24 (10.244.1.5) send IP fragments through the tunnel; an application sending "
-        "datagrams larger than the 1450-byte overlay MTU does this too, and nothing else suggests a wrong pod MTU")
+        "datagrams larger than the 1450 bytes the overlay can carry does this too, and nothing else suggests a wrong pod MTU")
     assert finding["evidence"]["corroboration"] == []
     assert finding["evidence"]["largest_fragment"] == 1444
     assert finding["fix"] == "if these pods' MTU is above the overlay's: set the pod MTU to 1450"
@@ -374,8 +374,8 @@ def test_outer_fragmented_vtep_fragments_vxlan(tmp_path):
     finding = assert_triggers(report, "mtu.outer-fragmented", count=2)
     assert finding["summary"] == (
         "the nodes fragment outer VXLAN packets (RFC 7348 4.3 forbids VTEP fragmentation): inner packets of up "
-        "to 1500 bytes plus 50 bytes of VXLAN exceed the 1500-byte underlay - the overlay MTU equals the "
-        "underlay's instead of 1450")
+        "to 1500 bytes plus 50 bytes of VXLAN exceed the 1500-byte underlay - the tunnel device lets them through, "
+        "so its MTU is the underlay's where it would need to be 1450")
     assert finding["evidence"]["node_pairs"] == [{"type": "vxlan", "src": NODE_A, "dst": NODE_B, "fragments": 2,
                                                       "frame": 4}]
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan")]
@@ -570,7 +570,7 @@ def test_mss_too_big_one_sided_clamping(tmp_path):
     assert finding["summary"] == (
         "pods on 10.244.2.0/24 (10.244.2.7) advertise TCP MSS 1460 in SYN-ACKs against a 1410-byte budget "
         "(1500 underlay - overhead - TCP/IP headers); in 10.244.2.7 <> 10.244.1.5 the other side advertises "
-        "1410, which fits: only one side's MTU or MSS clamping is right")
+        "1410, which fits (its MTU, MSS clamping or a cached path MTU is smaller: the capture does not show which)")
 
 
 def test_mss_too_big_near_miss_1410(tmp_path):

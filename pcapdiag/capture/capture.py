@@ -82,6 +82,7 @@ class Capture:
                 start = max(start or FILE_HEADER_LEN, FILE_HEADER_LEN)
                 fileobj.seek(start)
                 source = RawSource(fileobj, name, size)
+                source.bytes_read = start   # a position in the file, as the mapped windows count it
                 chunks = ChunkedInput(source, source.read(CHUNK_SIZE), base=start, mapped=mapped_file(fileobj, size))
                 walker = PcapWalker(chunks, header, log, start_pos=0, end=end)
             else:
@@ -102,6 +103,7 @@ class Capture:
             start = max(start or first_packet, first_packet)
             fileobj.seek(start)
             source = RawSource(fileobj, name, size)
+            source.bytes_read = start   # a position in the file, as the mapped windows count it
             chunks = ChunkedInput(source, source.read(CHUNK_SIZE), base=start, mapped=mapped_file(fileobj, size))
             walker = PcapngWalker(chunks, log, section=section, end=end)
         else:

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from ..catalogue import ENCAP_CLASSES, SEVERITIES
+from ..catalogue import CATALOGUE, ENCAP_CLASSES, SEVERITIES
 
 # key -> what it holds (for messages and documentation); the order is the order of the checks
 KEYS = {
@@ -34,6 +34,7 @@ KEYS = {
     "max_inner_size": "largest inner IP packet allowed",
     "fail_on": "fail on findings at or above this severity",
     "ignore_findings": "finding ids exempt from fail_on",
+    "allow_empty": "pass a capture with no IP packets (by default it fails: a wrong filter proves nothing)",
 }
 
 
@@ -60,10 +61,11 @@ class Expectations:
     max_inner_size: int | None = None
     fail_on: str | None = None
     ignore_findings: list[str] = field(default_factory=list)
+    allow_empty: bool | None = None   # None: not set, an empty capture fails
 
     def is_empty(self) -> bool:
-        """True when nothing would be checked (ignore_findings alone checks nothing)."""
-        return all(getattr(self, key) is None for key in KEYS if key != "ignore_findings")
+        """True when nothing would be checked (ignore_findings and allow_empty alone check nothing)."""
+        return all(getattr(self, key) is None for key in KEYS if key not in ("ignore_findings", "allow_empty"))
 
     def merged(self, override: "Expectations") -> "Expectations":
         """These expectations with every key `override` sets replacing ours (pod_cidrs: per node)."""
@@ -148,12 +150,16 @@ def _integer(low: int, high: int, what: str):
 def _encap_class(key, value):
     if not isinstance(value, str):
         raise ExpectationError(key, f"{_describe(value)} is not a string; use one of {', '.join(ENCAP_CLASSES)}")
-    name = value.strip().lower()
-    if name not in ENCAP_CLASSES:
-        close = difflib.get_close_matches(name, ENCAP_CLASSES, n=1)
+    return _known(key, value.strip().lower(), ENCAP_CLASSES, "an encapsulation class",
+                  f"use one of {', '.join(ENCAP_CLASSES)}")
+
+
+def _known(key, name: str, known, what: str, listed: str) -> str:
+    """name if it is one of known; else an error that suggests the closest (a typo must not pass silently)."""
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ExpectationError(key, f"{value!r} is not an encapsulation class{hint}; use one of "
-                                    f"{', '.join(ENCAP_CLASSES)}")
+        raise ExpectationError(key, f"{name!r} is not {what}{hint}; {listed}")
     return name
 
 
@@ -184,7 +190,14 @@ def _severity(key, value):
 def _finding_id(key, value):
     if not isinstance(value, str) or "." not in value or not value.strip():
         raise ExpectationError(key, f"{value!r} is not a finding id like \"tunnel.bad-outer-checksum\"")
-    return value.strip()
+    # an unknown id would exempt nothing, silently
+    return _known(key, value.strip(), list(CATALOGUE), "a finding id", "the README's finding catalogue lists them")
+
+
+def _boolean(key, value):
+    if not isinstance(value, bool):
+        raise ExpectationError(key, f"{_describe(value)} is not true or false")
+    return value
 
 
 def _pod_cidrs(key, value):
@@ -219,6 +232,7 @@ _VALIDATORS = {
     "max_inner_size": _integer(20, 65535, "an IP packet size"),
     "fail_on": _severity,
     "ignore_findings": lambda k, v: _as_list(k, v, _finding_id),
+    "allow_empty": _boolean,
 }
 
 

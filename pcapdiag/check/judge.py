@@ -40,11 +40,22 @@ def check_report(report, expectations) -> list[ExpectationResult]:
         expectations = parse_expectations(expectations)
     observed = Observed(report_data(report))
     results = []
+    if not expectations.allow_empty and not observed.entries_with_ip():
+        results.append(_empty_capture(observed))
     for key, judge in _CHECKS:
         expected = getattr(expectations, key)
         if expected is not None:
             results.append(judge(observed, expected, expectations))
     return results
+
+
+def _empty_capture(obs: Observed) -> ExpectationResult:
+    """A capture with no IP packets meets every other expectation vacuously (no finding, no wrong port): a
+    wrong capture filter or interface must not pass CI. Judged unless allow_empty is set."""
+    packets = int(obs.data.get("capture", {}).get("packets") or 0)
+    return ExpectationResult("capture", False, "IP packets", 0,
+                             f"expected IP packets, observed none ({plural(packets, 'packet')} in the capture)",
+                             "check the capture interface and filter; allow_empty = true (--allow-empty) passes it")
 
 
 def _set_result(name, expected: list, observed: list, evidence: str, describe=list_text) -> ExpectationResult:

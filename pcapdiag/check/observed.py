@@ -49,6 +49,10 @@ class Observed:
         self.findings = data.get("findings", [])
         self.flows = data.get("flows", [])
 
+    def entries_with_ip(self) -> list:
+        """The encapsulation entries (classes) that carry IP packets."""
+        return [e for e in self.entries if e["type"] != "non-ip"]
+
     def classes_text(self) -> str:
         parts = [f"{port_text(e)} {plural(int(e['packets']), 'packet')}" for e in self.tunnel_entries]
         if self.native_packets:

@@ -44,8 +44,13 @@ def mtu_model(overhead, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
     """Underlay MTU (given, or inferred from the largest real outer packet) and overlay MTU per class;
     super_flows: super_segment_flows() of the capture."""
     reliable = mtu.offload_frames == 0 and not super_flows
+    contradicted = None
     if underlay_mtu:
         basis = "given with --underlay-mtu"
+        if reliable and mtu.max_outer_len > underlay_mtu:   # a real wire packet larger than the MTU given
+            contradicted = mtu.max_outer_len
+            basis += (f", but the capture holds {contradicted}-byte outer IP packets: the underlay carries at least "
+                      f"that")
     elif mtu.max_outer_len > ETHERNET_MTU and not reliable:
         underlay_mtu = ETHERNET_MTU
         basis = (f"largest outer IP packet seen is {mtu.max_outer_len} bytes, but offload merged segments in this "
@@ -63,8 +68,11 @@ def mtu_model(overhead, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
         per_packet = _class_overhead(entry)
         overlays.append({"type": entry["type"], "udp_port": entry["udp_port"], "overhead": per_packet,
                          "overlay_mtu": underlay_mtu - per_packet})
-    return {"underlay_mtu": underlay_mtu, "underlay_mtu_basis": basis, "sizes_reliable": reliable,
-            "overlays": overlays, "super_segment_flows": [super_segment_text(item) for item in super_flows]}
+    model = {"underlay_mtu": underlay_mtu, "underlay_mtu_basis": basis, "sizes_reliable": reliable,
+             "overlays": overlays, "super_segment_flows": [super_segment_text(item) for item in super_flows]}
+    if contradicted:
+        model["largest_outer_ip_seen"] = contradicted
+    return model
 
 
 def _class_overhead(entry: dict) -> int:

@@ -17,6 +17,7 @@ from . import EXTERNAL_CHECKS, SPEC_BY_ID, SPECS
 from . import capture as capture_checks, mtu as mtu_checks, path as path_checks, topology as topology_checks
 from . import tunnel as tunnel_checks
 from .budgets import super_segment_flows
+from .endpoints import ip_sort_key
 from .evidence import EXAMPLES
 
 _FAMILY_MODULES = {"mtu": mtu_checks, "capture": capture_checks, "tunnel": tunnel_checks, "path": path_checks,
@@ -84,7 +85,7 @@ class FindingBuilder:
         return None
 
     def pods_text(self, pods) -> str:
-        pods = sorted(set(pods))
+        pods = sorted(set(pods), key=ip_sort_key)   # 10.244.1.2 before 10.244.1.10
         cidrs = sorted({c for p in pods for c in self.cidrs_of_node.get(self.node_of_pod.get(p), [])
                         if _contains(c, p)})
         shown = ", ".join(pods[:EXAMPLES]) + (f" and {len(pods) - EXAMPLES} more" if len(pods) > EXAMPLES else "")

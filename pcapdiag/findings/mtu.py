@@ -42,8 +42,9 @@ def inner_too_big(b):
                   packets=int(r.count), inner_len=int(r.inner_len), **frame_of(r))
              for r, _ in sorted(hits, key=lambda h: -h[0].count)[:EXAMPLES]]
     b.add("mtu.inner-too-big",
-          f"{b.pods_text(r.inner_src for r, _ in hits)} send {largest}-byte packets into a {overlay['overlay_mtu']}-byte "
-          f"{overlay['type'].upper()} overlay ({b.underlay} underlay - {overlay['overhead']} overhead)",
+          f"{b.pods_text(r.inner_src for r, _ in hits)} send {largest}-byte packets, more than the "
+          f"{overlay['overlay_mtu']} bytes a {overlay['type'].upper()} packet can carry ({b.underlay} underlay - "
+          f"{overlay['overhead']} overhead)",
           count,
           with_text({**span(min(r.first for r, _ in hits), max(r.last for r, _ in hits)),
                      "largest_inner": largest, "overlay_mtu": overlay["overlay_mtu"], "underlay_mtu": b.underlay,
@@ -61,7 +62,7 @@ def inner_fragmented(b):
         return
     overlay = b.overlay_for(table["outer_class"].iloc[0], "")
     pods = set(table["inner_src"])
-    mtu_text = f"the {overlay['overlay_mtu']}-byte overlay MTU" if overlay else "the overlay MTU"
+    mtu_text = f"the {overlay['overlay_mtu']} bytes the overlay can carry" if overlay else "the overlay MTU"
     # A pod with the right MTU also fragments its own large datagrams (DNS over UDP, NFS...), and the
     # fragments look the same on the underlay. Blame the pod MTU only with corroboration: fragments cut
     # twice, SYNs from these pods advertising an MSS the overlay cannot carry, or ICMP too-big sent to them.
@@ -104,8 +105,8 @@ def outer_fragmented(b):
     explanation = ""
     if overlay and largest_inner > overlay["overlay_mtu"]:
         explanation = (f": inner packets of up to {largest_inner} bytes plus {overlay['overhead']} bytes of "
-                       f"{cls.upper()} exceed the {b.underlay}-byte underlay - the overlay MTU equals the "
-                       f"underlay's instead of {overlay['overlay_mtu']}")
+                       f"{cls.upper()} exceed the {b.underlay}-byte underlay - the tunnel device lets them through, "
+                       f"so its MTU is the underlay's where it would need to be {overlay['overlay_mtu']}")
     pairs = [node_pair(r.outer_class, r.outer_src, r.outer_dst, fragments=int(r.count), **frame_of(r))
              for r in table.head(EXAMPLES).itertuples()]
     examples = sorted({e for e in table["example"] if e})[:EXAMPLES]   # "inner source > inner destination"
@@ -220,7 +221,7 @@ def mss_too_big(b):
 
 
 def _one_sided(b, hits) -> str:
-    """One-sided clamping: one direction of a handshake fits, the other does not."""
+    """One direction of a handshake fits, the other does not: say only what the capture shows of why."""
     flows = b.flows.set_index(["inner_src", "inner_dst", "sport", "dport"])
     for row, _, budget, kind in hits:
         reverse = (row.inner_dst, row.inner_src, row.dport, row.sport)
@@ -228,9 +229,26 @@ def _one_sided(b, hits) -> str:
             other = flows.loc[[reverse]]
             other_mss = int(max(other["syn_mss"].max(), other["synack_mss"].max()))
             if 0 < other_mss <= budget:
-                return (f"; in {row.inner_src} <> {row.inner_dst} the other side advertises {other_mss}, which "
-                        f"fits: only one side's MTU or MSS clamping is right")
+                return _smaller_mss_text(b, row.inner_dst, row.inner_src, other_mss, float(other["first"].min()))
     return ""
+
+
+def _smaller_mss_text(b, host: str, peer: str, mss: int, since: float) -> str:
+    """Why a host advertises an MSS that fits, as far as the capture shows. A smaller MSS after an ICMP
+    too-big is the path MTU the host cached for that destination (Linux lowers the route's MTU, and the MSS
+    of later handshakes on it), not a correct interface MTU; the same host advertising more elsewhere shows
+    the same."""
+    told = [e for e in b.mtu.icmp_events if e["to"] == host and e["ts"] <= since]
+    if told:
+        return (f"; {host} advertises {mss} to {peer} after an ICMP too-big told it MTU {told[-1]['mtu']}: a path "
+                f"MTU it cached for that destination, not a correct MTU")
+    flows = b.flows
+    elsewhere = flows[flows["inner_src"] == host][["syn_mss", "synack_mss"]].max().max()
+    if elsewhere > mss:
+        return (f"; {host} advertises {mss} to {peer} but {int(elsewhere)} in other handshakes: a limit for that "
+                f"destination (a path MTU cached after an ICMP too-big, or a route's MTU), not its interface MTU")
+    return (f"; in {peer} <> {host} the other side advertises {mss}, which fits (its MTU, MSS clamping or a "
+            f"cached path MTU is smaller: the capture does not show which)")
 
 
 def corroborate(b):

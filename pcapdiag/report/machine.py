@@ -5,7 +5,8 @@ import io
 import json
 import math
 
-CSV_TABLES = ("flows", "nodes", "encapsulation")
+CSV_TABLES = ("flows", "nodes", "encapsulation", "endpoints")
+CSV_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"   # ISO-8601 UTC, as the JSON writes times
 
 
 def _clean(value):
@@ -45,7 +46,9 @@ def write_json(report, stream) -> None:
 
 
 def render_csv(report, table: str) -> str:
-    frame = {"flows": report.flows_table, "nodes": report.nodes_table,
-             "encapsulation": report.encapsulation_table}[table]
+    """One table (CSV_TABLES) as CSV: integers as integers, a missing value as an empty field."""
+    frame = {"flows": lambda: report.flows_table, "nodes": lambda: report.nodes_table,
+             "encapsulation": lambda: report.encapsulation_table,
+             "endpoints": lambda: report.endpoints_table}[table]()
     frame = frame if report.context is None else report.context.name_columns(frame, table)
-    return frame.to_csv(index=False)
+    return frame.to_csv(index=False, date_format=CSV_TIME_FORMAT)

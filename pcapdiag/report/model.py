@@ -38,14 +38,19 @@ class Report:
     findings: list = field(default_factory=list)
     delivery: dict = field(default_factory=dict)   # per node pair: loss counts and size windows (delivery.py)
     context: object = None     # report/context.py's Context (several captures, a cluster dump); None: neither
+    endpoints: list = field(default_factory=list)   # per pod and node, sizes against the MTU
+    vantage: dict | None = None   # the node an `-i any` capture was taken on (findings/endpoints.py)
 
     # -- views ----------------------------------------------------------------
     @property
     def flows_table(self) -> pd.DataFrame:
-        """Flows with the JSON contract's column names, largest first."""
-        if self.flows.empty:
-            return pd.DataFrame(columns=list(_FLOW_COLUMNS))
-        return pd.DataFrame(_contract_columns(self.flows), columns=list(_FLOW_COLUMNS), dtype=object)
+        """Flows with the JSON contract's column names, largest first: counts as int64, values a flow may
+        lack (VNI, ports, MSS) as nullable Int64, first/last as datetime64[ns, UTC]."""
+        columns = _contract_columns(self.flows)
+        for name in ("first", "last"):   # seconds since the epoch; a damaged record's impossible time is NaT
+            columns[name] = pd.to_datetime(self.flows[name].astype("float64"), unit="s", utc=True,
+                                           errors="coerce").dt.round("us").array   # a float holds no more
+        return pd.DataFrame(columns, columns=list(_FLOW_COLUMNS)).astype(_FLOW_DTYPES)
 
     def flow_records(self, chunk: int = 10_000):
         """The flows as JSON-ready dicts, a chunk at a time (200,000 flows need not be in memory twice)."""
@@ -68,9 +73,13 @@ class Report:
     @property
     def encapsulation_table(self) -> pd.DataFrame:
         rows = [{**entry, "vnis": " ".join(str(v) for v in entry["vnis"])} for entry in self.overhead.classes]
-        return pd.DataFrame(rows, columns=["type", "udp_port", "packets", "wire_bytes", "inner_bytes",
-                                           "overhead_bytes", "overhead_pct", "overhead_per_packet",
-                                           "nominal_overhead", "vnis", "by_plausibility", "offload_frames"])
+        return pd.DataFrame(rows, columns=list(_ENCAPSULATION_DTYPES)).astype(_ENCAPSULATION_DTYPES)
+
+    @property
+    def endpoints_table(self) -> pd.DataFrame:
+        """mtu_by_endpoint as a table: one row per pod and node, MSS values joined by spaces."""
+        rows = [{**entry, "mss_advertised": " ".join(map(str, entry["mss_advertised"]))} for entry in self.endpoints]
+        return pd.DataFrame(rows, columns=list(_ENDPOINT_DTYPES)).astype(_ENDPOINT_DTYPES)
 
     @property
     def worst_severity(self) -> str | None:
@@ -99,6 +108,7 @@ class Report:
                 "duplicates": counts["duplicates"],
                 "nanosecond": self.info.get("nanosecond", False), "compressed": self.info.get("compressed", False),
                 "damage": self.info.get("damage", {}), "warnings": self.info.get("warnings", []),
+                "vantage": self.vantage,
             },
             "encapsulation": self.overhead.classes,
             "encapsulation_chains": self.overhead.chains,
@@ -108,6 +118,8 @@ class Report:
             "pod_cidr_overlaps": self.topology.cidr_overlaps,
             "flows": list(self.flow_records()) if flows else [],
             "mtu": {**self.mtu, "findings": [f for f in self.findings if f["id"].startswith("mtu.")]},
+            "mtu_by_endpoint": self.endpoints,
+            "problems": self.problems,
             "findings": self.findings,
             "delivery": self.delivery,
             "verdict": self.verdict(),
@@ -115,27 +127,60 @@ class Report:
         return data if self.context is None else self.context.extend(data)
 
     def verdict(self) -> str:
-        worst = self.worst_severity
-        errors = len(self.findings_at_or_above("error"))
-        warnings = len([f for f in self.findings if f["severity"] == "warning"])
-        what = ", ".join(f"{c['type']}" + (f"/{c['udp_port']}" if c["udp_port"] else "")
-                         for c in self.overhead.classes if c["type"] != "non-ip") or "no IP traffic"
-        if worst == "error":
-            first = self.findings_at_or_above("error")[0]
-            fix = f" - fix: {first['fix']}" if first.get("fix") else ""
-            return f"PROBLEM: {errors} error(s), {warnings} warning(s); first: {first['id']}{fix}"
-        if worst == "warning":
-            return f"WARNING: {warnings} warning(s), no errors ({what})"
-        return f"OK: no errors or warnings ({what})"
+        """One line: the worst problem and its complete fix (and how many more there are), or why there is
+        nothing to judge, or OK with the classes seen."""
+        if not self.ip_packets:
+            held = (f"{_plural(self.stats.packets, 'packet')} and none is IP" if self.stats.packets
+                    else "no packets")
+            return f"NO IP TRAFFIC: the capture holds {held}, so nothing can be judged - check the capture " \
+                   f"interface and filter"
+        if self.problems:
+            first = self.problems[0]
+            label = {"error": "PROBLEM", "warning": "WARNING"}.get(first["severity"], "NOTE")
+            more = len(self.problems) - 1
+            return (f"{label}: {first['title']}" + (f" - fix: {first['fix']}" if first["fix"] else "")
+                    + (f" (and {_plural(more, 'more problem')})" if more else ""))
+        return f"OK: no errors or warnings ({self.classes_text()})"
+
+    def mtu_warnings(self) -> list[str]:
+        """What contradicts the MTU the user gave (the command line prints these on stderr)."""
+        seen = self.mtu.get("largest_outer_ip_seen")
+        if not seen:
+            return []
+        return [f"--underlay-mtu {self.mtu['underlay_mtu']} is smaller than the {seen}-byte outer IP packets in the "
+                f"capture: the findings are judged against the MTU given, which the capture contradicts"]
+
+    @property
+    def problems(self) -> list:
+        """The findings grouped by cause (findings/problems.py), worked out from the findings as they are now:
+        findings a context adds (report/context.py) are grouped too."""
+        from ..findings.problems import group_problems
+
+        return group_problems(self.findings, self.mtu)
+
+    @property
+    def ip_packets(self) -> int:
+        return sum(c["packets"] for c in self.overhead.classes if c["type"] != "non-ip")
+
+    def classes_text(self) -> str:
+        """The classes seen ("vxlan/8472, native"); in an `-i any` capture the native class is mostly the pods'
+        side of tunnelled flows, and is named so rather than suggest native routing."""
+        native = "pod-side copies" if self.vantage else "native"
+        return ", ".join(native if c["type"] == "native" else c["type"] + (f"/{c['udp_port']}" if c["udp_port"]
+                                                                           else "")
+                         for c in sorted(self.overhead.classes, key=lambda c: c["type"] == "native")
+                         if c["type"] != "non-ip") or "no IP traffic"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}es" if noun.endswith("ss") else f"{count} {noun}s"
 
 
 def _contract_columns(frame: pd.DataFrame) -> dict:
     """Flow rows with the JSON contract's names and nulls: columns (in _FLOW_COLUMNS order) of plain Python
     values, ready for json.dumps."""
     def present(name):          # an int column with -1 for absent: None (JSON null) there
-        return [value if value >= 0 else None for value in frame[name].tolist()]
+        return [value if value is not None and value >= 0 else None for value in frame[name].tolist()]
 
     def plain(name):
         return frame[name].tolist()
@@ -156,6 +201,19 @@ def _contract_columns(frame: pd.DataFrame) -> dict:
         "syn_mss": present("syn_mss"), "synack_mss": present("synack_mss"),
     }
 
+
+_FLOW_DTYPES = {"encap": object, "outer_src": object, "outer_dst": object, "vni": "Int64", "src": object,
+                "dst": object, "proto": object, "sport": "Int64", "dport": "Int64", "packets": "int64",
+                "bytes": "int64", "inner_bytes": "int64", "max_ip_len": "int64", "first": "datetime64[ns, UTC]",
+                "last": "datetime64[ns, UTC]", "syn": "int64", "synack": "int64", "fin": "int64", "rst": "int64",
+                "retransmits": "int64", "syn_mss": "Int64", "synack_mss": "Int64"}
+_ENCAPSULATION_DTYPES = {"type": object, "udp_port": "Int64", "packets": "int64", "wire_bytes": "int64",
+                         "inner_bytes": "int64", "overhead_bytes": "int64", "overhead_pct": "float64",
+                         "overhead_per_packet": "float64", "nominal_overhead": "Int64", "vnis": object,
+                         "by_plausibility": "int64", "offload_frames": "int64"}
+_ENDPOINT_DTYPES = {"address": object, "role": object, "node": object, "largest_packet": "Int64",
+                    "mss_advertised": object, "fragments_sent": "int64", "icmp_too_big_received": "int64",
+                    "full_size_retransmits": "int64", "over_budget": "boolean"}
 
 _FLOW_COLUMNS = ("encap", "outer_src", "outer_dst", "vni", "src", "dst", "proto", "sport", "dport", "packets",
                  "bytes", "inner_bytes", "max_ip_len", "first", "last", "syn", "synack", "fin", "rst", "retransmits",

@@ -43,7 +43,8 @@ def super_segment_text(item: dict) -> str:
 def mtu_model(overhead, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
     """Underlay MTU (given, or inferred from the largest real outer packet) and overlay MTU per class;
     super_flows: super_segment_flows() of the capture."""
-    reliable = mtu.offload_frames == 0 and not super_flows
+    # only aggregates make sizes unreliable: a partially checksummed packet that fits the link is a wire packet
+    reliable = mtu.aggregate_frames == 0 and not super_flows
     contradicted = None
     if underlay_mtu:
         basis = "given with --underlay-mtu"

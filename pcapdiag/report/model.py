@@ -197,7 +197,7 @@ def _contract_columns(frame: pd.DataFrame) -> dict:
         "max_ip_len": plain("max_ip_len"),
         "first": [_iso(ts) for ts in plain("first")], "last": [_iso(ts) for ts in plain("last")],
         "syn": plain("syn"), "synack": plain("synack"), "fin": plain("fin"), "rst": plain("rst"),
-        "retransmits": plain("retransmits"),
+        "retransmits": plain("retransmits"), "reordered": plain("reordered"),
         "syn_mss": present("syn_mss"), "synack_mss": present("synack_mss"),
     }
 
@@ -217,7 +217,7 @@ _ENDPOINT_DTYPES = {"address": object, "role": object, "node": object, "largest_
 
 _FLOW_COLUMNS = ("encap", "outer_src", "outer_dst", "vni", "src", "dst", "proto", "sport", "dport", "packets",
                  "bytes", "inner_bytes", "max_ip_len", "first", "last", "syn", "synack", "fin", "rst", "retransmits",
-                 "syn_mss", "synack_mss")
+                 "reordered", "syn_mss", "synack_mss")
 
 
 def _linktype_name(linktype: int) -> str:

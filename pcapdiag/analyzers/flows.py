@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..decode.facts import Facts, grouping_column, keys_of, text_column, text_key
+from ..protocols import ARP_PROTO
 from .groups import group_codes, stable_order
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
@@ -83,8 +84,9 @@ class FlowAnalyzer:
         self.evicted_packets = 0
 
     def update(self, facts: Facts) -> None:
-        wanted = np.flatnonzero((facts["inner_ipv"] > 0) & (facts["inner_frag_off"] == 0)
-                                & (keys_of(facts, "encap") != NON_IP_KEY))
+        # IP packets, and ARP inside a tunnel (a flow of its own, not the tunnel's UDP)
+        wanted = np.flatnonzero(((facts["inner_ipv"] > 0) | (facts["inner_proto"] == ARP_PROTO))
+                                & (facts["inner_frag_off"] == 0) & (keys_of(facts, "encap") != NON_IP_KEY))
         if not len(wanted):
             return
         # one grouping of the flow key per batch (on integer keys); every aggregate is a numpy reduction by code

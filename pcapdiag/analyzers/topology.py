@@ -35,7 +35,7 @@ class TopologyAnalyzer:
     name = "topology"
     distinct_only = False
     reads = ("outer_class", "inner_ipv", "inner_src", "inner_dst", "outer_src", "outer_dst", "vni", "inner_smac",
-             "sport", "dport", "inner_proto", "bgp_prefixes")
+             "sport", "dport", "inner_proto", "bgp_prefixes", "nested_loop")
 
     def __init__(self, cap: int = ADDRESS_CAP):
         self.cap = cap
@@ -64,7 +64,10 @@ class TopologyAnalyzer:
             first = group_codes(facts, ["outer_src", "outer_dst"], ends)[1]
             self._add(self.peers, dict.fromkeys(zip(facts.take("outer_src", ends[first]).tolist(),
                                                     facts.take("outer_dst", ends[first]).tolist())))
-        tunnel = np.flatnonzero(tunnelled & (facts["inner_ipv"] > 0) & (inner_src != keys_of(facts, "outer_src")))
+        # a tunnel looped into itself (nested_loop) carries its pods behind an inner level's nodes, not the
+        # outer one's: only the tunnel.nested-loop finding speaks of those packets
+        tunnel = np.flatnonzero(tunnelled & (facts["inner_ipv"] > 0) & (inner_src != keys_of(facts, "outer_src"))
+                                & ~facts["nested_loop"])
         if len(tunnel):
             # one de-duplication per batch (on integer keys); the few distinct rows feed every set
             first = group_codes(facts, _TUNNEL_COLUMNS, tunnel)[1]
@@ -105,11 +108,14 @@ class TopologyAnalyzer:
                                          "advertised": set()})
 
         senders = {(vni, pod) for _, vni, pod in self.pods}
+        # a node's own address is no pod, even where a tunnel inside a tunnel (a loop) carries it as inner
+        endpoints = {address for pair in self.peers for address in pair}
         # a destination is behind the node it was tunnelled to, unless it is seen sending from elsewhere
         # (mirrored or hairpinned traffic carries both directions inside one tunnel direction)
         receivers = {item for item in self.receivers if (item[1], item[2]) not in senders
-                     and is_pod_address(item[2], sender=False)}
-        for node_ip, vni, pod in {item for item in self.pods if is_pod_address(item[2])} | receivers:
+                     and is_pod_address(item[2], sender=False) and item[2] not in endpoints}
+        for node_ip, vni, pod in {item for item in self.pods if is_pod_address(item[2]) and item[2] not in endpoints} \
+                | receivers:
             entry = node(node_ip)
             entry["pods"].add(pod)
             if vni >= 0:
@@ -122,7 +128,7 @@ class TopologyAnalyzer:
         for speaker, prefix in self.bgp_routes:
             node(speaker)["advertised"].add(prefix)
         self._native_pods(nodes)
-        conflicts = self._conflicts()
+        conflicts = self._conflicts(endpoints)
         _infer_pod_cidrs(nodes)
         out = []
         for ip in sorted(nodes, key=_address_sort_key):
@@ -157,11 +163,11 @@ class TopologyAnalyzer:
                 if parsed.version == network.version and parsed in network and address != speaker:
                     nodes[speaker]["pods"].add(address)
 
-    def _conflicts(self) -> list[dict]:
+    def _conflicts(self, endpoints: set) -> list[dict]:
         """A pod address *sending* from behind two nodes in one VNI: the strongest evidence there is."""
         behind: dict = {}
         for node_ip, vni, pod in self.pods:
-            if not is_pod_address(pod):
+            if not is_pod_address(pod) or pod in endpoints:
                 continue
             behind.setdefault((pod, vni), set()).add(node_ip)
         return [{"pod": pod, "vni": vni if vni >= 0 else None, "nodes": sorted(nodes_)}

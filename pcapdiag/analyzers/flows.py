@@ -79,7 +79,9 @@ class FlowAnalyzer:
         # the first new-data segments of each flow this analyzer saw start: when chunks are merged, those the
         # previous chunk had covered become retransmissions
         self.leading = LeadingSegments()
-        self.holes: dict = {}   # flow hash -> [(start, end)] absolute sequence ranges not yet seen below its end
+        # flow hash -> [(start, end, unknown)]: absolute sequence ranges below its highest end not seen yet
+        # (unknown: below the first segment of a later chunk, for the merge with the earlier ones to judge)
+        self.holes: dict = {}
         self.evicted_flows = 0
         self.evicted_packets = 0
 
@@ -239,11 +241,11 @@ class FlowAnalyzer:
         bounds = np.searchsorted(sorted_codes, np.stack([flows, flows + 1]))
         for code, low, high in zip(flows.tolist(), *bounds.tolist()):
             key, at, at_base = int(flow_keys[code]), order[low:high], int(base[code])
-            holes = [(_ahead(start - at_base), _ahead(stop - at_base), hidden)
+            holes = [(serial_offset(start - at_base), serial_offset(stop - at_base), hidden)
                      for start, stop, hidden in self.holes.pop(key, ())]
             if code in unknown and not any(hidden for *_, hidden in holes):
                 holes.insert(0, (unknown[code] - UNKNOWN_SPAN, unknown[code], True))
-            *walk, holes = _walk(relative[at].tolist(), end[at].tolist(), int(prior_end[code]), holes)
+            *walk, holes = walk_segments(relative[at].tolist(), end[at].tolist(), int(prior_end[code]), holes)
             rows.append(at)
             flags.append(walk)
             if holes:
@@ -374,7 +376,7 @@ class FlowAnalyzer:
         for at in np.flatnonzero(behind & np.isin(flows, np.fromiter(self.holes, dtype=np.uint64,
                                                                        count=len(self.holes)))).tolist():
             start, end = int(seen["starts"][at]), int(seen["ends"][at])
-            in_hole[at] = any(_ahead(end - low) > 0 and _ahead(top - start) > 0
+            in_hole[at] = any(serial_offset(end - low) > 0 and serial_offset(top - start) > 0
                               for low, top, _ in self.holes[int(flows[at])])
         kinds = seen["kinds"]
         # a segment below the first its chunk saw of a flow no earlier chunk saw either is covered, as in one pass
@@ -412,13 +414,13 @@ class FlowAnalyzer:
                 kept = [hole for hole in other.holes.get(key, ()) if not hole[2]]
             else:
                 base, my_end = mine
-                relative = [(_ahead(low - base), _ahead(top - base)) for low, top, _ in self.holes.get(key, ())]
-                their_holes = [(_ahead(low - base), _ahead(top - base), hidden)
+                relative = [(serial_offset(low - base), serial_offset(top - base)) for low, top, _ in self.holes.get(key, ())]
+                their_holes = [(serial_offset(low - base), serial_offset(top - base), hidden)
                                for low, top, hidden in other.holes.get(key, ())]
                 if key in firsts and not any(hidden for *_, hidden in their_holes):
-                    first = _ahead(firsts[key] - base)
+                    first = serial_offset(firsts[key] - base)
                     their_holes.append((first - UNKNOWN_SPAN, first, True))
-                their_end = _ahead(theirs[0] + theirs[1] - base)
+                their_end = serial_offset(theirs[0] + theirs[1] - base)
                 holes = [hole[:2] for hole in their_holes]
                 open_ranges = _union(_within(relative, holes + [(their_end, _FAR)])
                                      + _within(holes, relative + [(my_end, _FAR)]))
@@ -550,7 +552,7 @@ class LeadingSegments:
         self._forgotten.clear()
 
 
-def _walk(starts, ends, high, holes):
+def walk_segments(starts, ends, high, holes):
     """One flow's data segments in order (offsets from its base), against what it covered: everything below
     `high` (-1: nothing yet) but the holes, (start, end, unknown) — unknown: below the first segment a later
     chunk saw, which only the chunks before it can judge. Returns per segment retransmitted, reordered and
@@ -620,7 +622,7 @@ def _splitmix(x):
     return x ^ (x >> np.uint64(31))
 
 
-def _ahead(offset: int) -> int:
+def serial_offset(offset: int) -> int:
     """One sequence offset in serial-number arithmetic, as a plain int (see _serial)."""
     offset %= SEQ_SPACE
     return offset - SEQ_SPACE if offset >= SEQ_SPACE // 2 else offset

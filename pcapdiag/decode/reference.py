@@ -225,9 +225,11 @@ class PacketWalker:
         if depth >= MAX_DEPTH:
             row["too_deep"] = True
             raise TooDeep()
-        # a tunnel carried by an IP header between the outermost tunnel's own two addresses: the nodes put
-        # their tunnel packets back into the tunnel (a VTEP misconfiguration or a routing loop)
-        if chain and {row["inner_src"], row["inner_dst"]} == {row["outer_src"], row["outer_dst"]}:
+        # a tunnel carried by an IP header between the outermost tunnel's own two nodes: the nodes put their
+        # tunnel packets back into the tunnel (a VTEP misconfiguration or a routing loop); a tunnel from an
+        # address to itself (test captures over loopback) is no pair of nodes
+        if chain and row["outer_src"] != row["outer_dst"] and \
+                {row["inner_src"], row["inner_dst"]} == {row["outer_src"], row["outer_dst"]}:
             row["nested_loop"] = True
         chain.append(name)
 

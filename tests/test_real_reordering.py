@@ -13,10 +13,8 @@ import pytest
 
 from test_findings_minimal import (MSS_BIG, POD_A, POD_B, a_to_b, analyze_json, data_segment, handshake, native, pcap,
                                    the)
-from pcapdiag.analyzers import make_analyzers, merge_all, results, update_all
-from pcapdiag.decode import ReferenceDecoder
-from pcapdiag.decode.facts import Facts
-from pcapdiag.capture import open_capture
+from pcapdiag.analyzers import results
+from test_merge import facts_of, split_and_merge
 
 SIZE, PAYLOAD = 1450, 1410
 
@@ -56,13 +54,6 @@ def test_reordering_beside_an_mtu_error_is_not_cited_as_full_size_retransmission
     assert (flow_of(report)["retransmits"], flow_of(report)["reordered"]) == (0, 1)
 
 
-def _facts(path):
-    with open_capture(str(path)) as capture:
-        facts = Facts.concat([ReferenceDecoder().decode_batch(batch) for batch in capture.batches()]).frame()
-    facts["duplicate"] = False
-    return facts
-
-
 def _counts(state) -> list:
     table = results(state)["flows"].table
     return sorted(table[["inner_src", "sport", "retransmits", "reordered", "max_retransmit_len"]]
@@ -79,15 +70,5 @@ def test_any_split_counts_as_one_pass(tmp_path_factory, cuts):
     path = tmp_path_factory.getbasetemp() / "reorder-split.pcap"
     if not path.exists():
         pcap(path.parent, handshake() + segments(ORDER), name=path.name)
-    facts = _facts(path)
-    whole = make_analyzers()
-    update_all(whole, Facts.of_frame(facts))
-    parts, previous = [], 0
-    for cut in cuts + [len(facts)]:
-        part = make_analyzers(continuation=bool(parts))
-        update_all(part, Facts.of_frame(facts.iloc[previous:cut]))
-        parts.append(part)
-        previous = cut
-    for part in parts[1:]:
-        merge_all(parts[0], part)
-    assert _counts(parts[0]) == _counts(whole)
+    merged, whole = split_and_merge(facts_of(path), cuts)
+    assert _counts(merged) == _counts(whole)

@@ -18,14 +18,16 @@ ETH_TYPE_IP, ETH_TYPE_IP6 = 0x0800, 0x86DD
 ETH_TYPE_ARP = 0x0806
 ETH_TYPE_8021Q = 0x8100
 ETH_TYPE_TEB = 0x6558      # transparent Ethernet bridging: the payload is an Ethernet frame
+ETH_TYPE_ERSPAN, ETH_TYPE_ERSPAN3 = 0x88BE, 0x22EB   # GRE protocols of a port mirror: ERSPAN types I/II, III
 IP_VERSION_OF_ETHERTYPE = {ETH_TYPE_IP: 4, ETH_TYPE_IP6: 6}
 ETHERTYPE_OF_IP_VERSION = {4: ETH_TYPE_IP, 6: ETH_TYPE_IP6}
 
 # IP protocol numbers, and the names reports give them
 IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP = 1, 4, 6, 17
 IPPROTO_IPV6, IPPROTO_GRE, IPPROTO_AH, IPPROTO_ICMPV6 = 41, 47, 51, 58
+ARP_PROTO = 0x0806         # not an IP protocol: the inner_proto of ARP inside a tunnel (its ethertype, above 255)
 PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "icmpv6",
-               89: "ospf", 112: "vrrp", 132: "sctp"}
+               89: "ospf", 112: "vrrp", 132: "sctp", ARP_PROTO: "arp"}
 
 # UDP and TCP ports
 DEFAULT_VXLAN_PORTS = frozenset({4789, 8472, 4790})  # IANA, Linux/flannel/Cilium default, VXLAN-GPE

@@ -20,15 +20,11 @@ def test_mtu_broken_names_the_pods(lab_reports):
     assert "10.168.14.37" in fragmented["summary"] and "10.168.14.0/24" in fragmented["summary"]
     assert fragmented["count"] == 12  # tshark: 12 inner IP fragments
     assert "1450" in fragmented["summary"] and fragmented["fix"] == "set the pod MTU to 1450"
-    # the same error carries the other two symptoms: the SYN MSS and the retransmitted full-size segments
+    # the same error carries the SYN MSS. The pod's full-size segments died inside the sending node, before
+    # the capture point: their resends are the first sighting of those ranges on the wire, arriving behind a
+    # later segment, so they are reordered, not retransmitted, and are not cited (issue 19, item 4)
     assert "MSS 1460 in SYNs against a 1410-byte budget" in fragmented["summary"]
-    assert "6 full-size segments retransmitted" in fragmented["summary"]
-    [retransmitted] = fragmented["evidence"]["retransmissions"]
-    assert (retransmitted["proto"], retransmitted["src"], retransmitted["sport"], retransmitted["dst"],
-            retransmitted["dport"], retransmitted["retransmits"], retransmitted["segment_len"]) == (
-        "tcp", "10.168.14.37", 40179, "10.168.162.27", 5284, 6, 1450)
-    assert fragmented["evidence"]["text"][-1] == (
-        "retransmission: tcp 10.168.14.37:40179 > 10.168.162.27:5284: 6 full-size (1450-byte) segments retransmitted")
+    assert "retransmitted" not in fragmented["summary"] and "retransmissions" not in fragmented["evidence"]
     mss = findings["mtu.mss-too-big"]
     assert "MSS 1460" in mss["summary"] and "1410-byte budget" in mss["summary"]
     assert report["verdict"].startswith("PROBLEM")
@@ -38,9 +34,15 @@ def test_mtu_broken_names_the_pods(lab_reports):
 
 
 def test_mtu_broken_retransmissions_are_counted(lab_reports):
+    """iperf3 (and tshark, by timing) count 6 retransmissions; on this wire each of those ranges appears once,
+    behind a later segment: out of order. The node's -i any view saw the first transmissions on the pod's veth,
+    so there the pod flow counts them retransmitted."""
     report = lab_reports("vxlan-mtu-broken.pcap")
     truth_retransmissions = 6  # observed_tshark.tcp_retransmissions
-    assert sum(f["retransmits"] for f in report["flows"]) == truth_retransmissions
+    assert sum(f["retransmits"] for f in report["flows"]) == 0
+    assert sum(f["reordered"] for f in report["flows"]) == truth_retransmissions
+    any_view = lab_reports("vxlan-mtu-broken.node1-any.pcap")
+    assert sum(f["retransmits"] for f in any_view["flows"] if f["encap"] == "native") == truth_retransmissions
 
 
 def test_node_any_view_quotes_the_pod_flow(lab_reports):

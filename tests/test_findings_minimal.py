@@ -14,6 +14,7 @@ underlay, so a 1450-byte VXLAN overlay and a 1410-byte TCP MSS budget.
 from __future__ import annotations
 
 import json
+import struct
 
 import pytest
 from click.testing import CliRunner
@@ -1238,6 +1239,19 @@ def test_packet_loss_near_miss_a_healthy_rate(tmp_path):
 # every catalogue entry is covered here, and both decoders agree on every capture
 # ======================================================================================
 
+def looped_tunnel_capture(tmp_path):
+    """B's VXLAN to A carrying A's VXLAN to B (the nodes loop tunnel packets back in): tests/test_real_nested.py."""
+    data = pod_tcp(flags="PA", seq=1, ack=1, payload=100)
+    return pcap(tmp_path, handshake() + [ethernet(vxlan_packet(NODE_B, NODE_A, vxlan_packet(NODE_A, NODE_B, data)))])
+
+
+def erspan_capture(tmp_path):
+    """A switch mirroring the healthy conversation to a collector in ERSPAN type II: tests/test_real_mirror.py."""
+    body = [struct.pack(">HHI", 0x1000, 0x88BE, n) + struct.pack(">HHI", 0x1000, 7, n) + frame
+            for n, frame in enumerate(healthy_conversation())]
+    return pcap(tmp_path, [ethernet(ipv4("10.0.0.1", "10.0.0.9", gre, proto=47)) for gre in body])
+
+
 TRIGGERS = {
     "mtu.inner-too-big": lambda p: (too_big_from_pod_capture(p), ()),
     "mtu.inner-fragmented": lambda p: (inner_fragments_capture(p, 2000, cuts=(1500, 1450)), ()),
@@ -1259,6 +1273,8 @@ TRIGGERS = {
     "tunnel.one-way": lambda p: (pcap(p, one_way_udp(10)), ()),
     "tunnel.nonstandard-port": lambda p: (port_9999_capture(p), ()),
     "tunnel.bad-outer-checksum": lambda p: (pcap(p, handshake() + [a_to_b(data_segment(200), checksum=0x1234)]), ()),
+    "tunnel.nested-loop": lambda p: (looped_tunnel_capture(p), ()),
+    "tunnel.port-mirror": lambda p: (erspan_capture(p), ()),
     "topology.pod-ip-conflict": lambda p: (conflict_capture(p, second_vni=1), ()),
     "mtu.path-blackhole": lambda p: (silent_blackhole_capture(p), ()),
     "path.packet-loss": lambda p: (lossy_capture(p), ()),

@@ -7,7 +7,7 @@ MTU and the overheads are known.
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -23,6 +23,8 @@ LARGE_INNER = 1200     # inner sizes at or above this are kept exactly (MTU deci
 ETHERNET_MTU = 1500
 NO_BUDGET = 1 << 40  # "no ICMP told this flow anything": larger than any packet
 MAX_TUNNEL_OVERHEAD = 200  # the most a tunnel adds (Geneve with generous options)
+LINK_HEADER_MAX = 22       # the longest link header before IP here (Ethernet with two VLAN tags)
+AGGREGATE_SIZE_CAP = 1 << 16   # offload frames at least this big are kept as this size: larger than any link
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 # The facts' record number (from 1 in each work unit), when the decoder gives it: every evidence row keeps
 # the first frame of its group, so a finding can point at a packet in the file. Read only where present.
@@ -43,13 +45,28 @@ class MtuEvidence:
     with count, max_len, first and last (times) and, when the facts number frames, frame (its first)."""
     max_outer_len: int        # largest outer IP packet that was a real wire packet
     max_outer_len_any: int    # largest outer IP packet, offload super-frames included
-    offload_frames: int
+    offload_frames: int       # frames the decoder marked offload: super-frames and partial checksums alike
     inner_fragments: pd.DataFrame | None    # by class, node, inner source and destination (+ refragmented)
     outer_fragments: pd.DataFrame | None    # by class and node pair (+ inner_len, example)
     large_inner: pd.DataFrame | None        # by class, node, pods, inner length and own overhead
     after_icmp: pd.DataFrame | None         # by five-tuple: packets larger than an ICMP told the flow (told_mtu)
     icmp_events: list                       # the first EVENT_CAP ICMP too-big messages
     icmp_total: int
+    offload_sizes: dict = field(default_factory=dict)   # offload frames larger than the Ethernet MTU: size -> frames
+    given_underlay: int | None = None                   # the underlay MTU given to the analysis, if any
+
+    @property
+    def link_mtu(self) -> int:
+        """The most a link of this capture carries in one frame: given, or the largest real outer packet (at
+        least the Ethernet 1500)."""
+        return self.given_underlay or max(self.max_outer_len, ETHERNET_MTU)
+
+    @property
+    def aggregate_frames(self) -> int:
+        """Offload frames larger than the link carries: GSO/GRO/TSO aggregates, whose sizes are not wire sizes.
+        A partially checksummed packet that fits the link (tx checksum offload) is a wire packet."""
+        link = self.link_mtu
+        return sum(count for size, count in self.offload_sizes.items() if size > link)
 
 
 class MtuAnalyzer:
@@ -58,7 +75,7 @@ class MtuAnalyzer:
     reads = ("offload", "outer_ipv", "outer_len", "outer_class", "inner_mf", "inner_frag_off", "outer_mf",
              "outer_frag_off", "inner_src", "outer_src", "inner_dst", "inner_ip_id", "inner_len", "outer_dst",
              "ts", "icmp_mtu", "inner_ipv", "encap", "quoted_encap", "quoted_proto", "quoted_src", "quoted_sport",
-             "quoted_dst", "quoted_dport", "quoted_len", "inner_proto", "sport", "dport", FRAME)
+             "quoted_dst", "quoted_dport", "quoted_len", "inner_proto", "sport", "dport", "wirelen", FRAME)
 
     def __init__(self, underlay_mtu: int | None = None, continuation: bool = False):
         self.underlay_mtu = underlay_mtu
@@ -68,6 +85,7 @@ class MtuAnalyzer:
         self.max_outer_len = 0            # largest outer IP packet that was a real wire packet
         self.max_outer_len_any = 0
         self.offload_frames = 0
+        self.offload_sizes: dict = {}     # size -> offload frames, for sizes some link could not carry
         self.inner_fragment_rows = _capped_table(_INNER_FRAGMENT_KEY)
         self.outer_fragment_rows = FoldedTable(_outer_fragment_group)   # per (class, node pair)
         self.large_inner_rows = _capped_table(_LARGE_INNER_KEY)
@@ -90,6 +108,8 @@ class MtuAnalyzer:
         if has_ip.any():
             self.max_outer_len_any = max(self.max_outer_len_any, int(outer_len[has_ip].max()))
         self.offload_frames += int(offload.sum())
+        if offload.any():
+            self._offload_sizes(facts, offload, outer_len)
         tunnel = np.isin(keys_of(facts, "outer_class"), TUNNEL_KEYS)
         inner_frag = facts["inner_mf"] | (facts["inner_frag_off"] > 0)
         outer_frag = facts["outer_mf"] | (facts["outer_frag_off"] > 0)
@@ -98,6 +118,16 @@ class MtuAnalyzer:
         self._outer_fragments(_rows(facts, tunnel & outer_frag, _FRAGMENT_COLUMNS + list(_frames(facts))))
         self._large_inner(facts, np.flatnonzero(self._may_be_too_big(facts, tunnel, real, outer_len)))
         self._icmp(facts)
+
+    def _offload_sizes(self, facts, offload, outer_len) -> None:
+        """Count offload frames by size, where the size could exceed a link: whether a frame is an aggregate
+        is decided per frame once the link MTU is known (MtuEvidence.aggregate_frames). A frame's wire length
+        bounds its IP packet too (an IP length of 0 leaves only the captured bytes to measure)."""
+        size = np.maximum(outer_len[offload], facts["wirelen"][offload] - LINK_HEADER_MAX)
+        size = np.minimum(size, AGGREGATE_SIZE_CAP)
+        sizes, counts = np.unique(size[size > min(self.underlay_mtu or ETHERNET_MTU, ETHERNET_MTU)], return_counts=True)
+        for value, count in zip(sizes.tolist(), counts.tolist()):
+            self.offload_sizes[value] = self.offload_sizes.get(value, 0) + count
 
     def _may_be_too_big(self, facts, tunnel, real, outer_len):
         """Rows that could still exceed the underlay MTU decided at the end: that MTU is the one given, or
@@ -270,6 +300,8 @@ class MtuAnalyzer:
         self.max_outer_len = max(self.max_outer_len, other.max_outer_len)
         self.max_outer_len_any = max(self.max_outer_len_any, other.max_outer_len_any)
         self.offload_frames += other.offload_frames
+        for size, count in other.offload_sizes.items():
+            self.offload_sizes[size] = self.offload_sizes.get(size, 0) + count
         self.icmp_total += other.icmp_total
         self._explain_later(other)
         self.icmp_events = (self.icmp_events + other.icmp_events)[:EVENT_CAP]
@@ -295,7 +327,7 @@ class MtuAnalyzer:
     def result(self) -> MtuEvidence:
         return MtuEvidence(self.max_outer_len, self.max_outer_len_any, self.offload_frames, self.inner_fragments,
                            self.outer_fragments, self.large_inner, self.after_icmp, list(self.icmp_events),
-                           self.icmp_total)
+                           self.icmp_total, dict(self.offload_sizes), self.underlay_mtu)
 
 
 # the evidence tables' keys: what a finding can name (pods, nodes, sizes)

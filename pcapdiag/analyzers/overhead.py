@@ -33,7 +33,7 @@ class OverheadResult:
 class OverheadAnalyzer:
     name = "overhead"
     distinct_only = False    # every frame: a tunnel's own counters include an `-i any` copy's view
-    reads = ("outer_len", "inner_len", "outer_mf", "wirelen", "by_plausibility", "offload", "outer_ipv",
+    reads = ("outer_len", "inner_len", "outer_mf", "nested_loop", "wirelen", "by_plausibility", "offload", "outer_ipv",
              "encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni")
 
     def __init__(self):
@@ -51,7 +51,9 @@ class OverheadAnalyzer:
         outer_len, inner_len = facts["outer_len"], facts["inner_len"]
         has_inner = (outer_len >= 0) & (inner_len >= 0)
         overhead = np.where(has_inner, np.maximum(outer_len - inner_len, 0), 0)
-        whole = has_inner & ~facts["outer_mf"]  # a first outer fragment's size is the fragment's
+        # a first outer fragment's size is the fragment's; a tunnel looped into itself adds its overhead twice
+        # and says nothing of the class's own (tunnel.nested-loop reports it)
+        whole = has_inner & ~facts["outer_mf"] & ~facts["nested_loop"]
         # One grouping per batch (integer keys) over every key this analyzer reports by; the small result
         # feeds them all.
         size = np.where(whole, overhead, -1)

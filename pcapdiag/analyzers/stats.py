@@ -1,7 +1,7 @@
 """Capture-wide counters: packets, time span, damage, checksums, plausibility-only tunnels."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,7 @@ class StatsResult:
     counts: dict          # counter name -> frames
     examples: dict        # counter name -> a few {"ts", "packet"}
     plausibility_ports: dict   # (class, port) -> packets recognised by plausibility
+    mirrors: dict = field(default_factory=dict)   # port mirror (the facts' mirror text) -> frames it carried
 
 
 class CaptureStats:
@@ -30,7 +31,7 @@ class CaptureStats:
     distinct_only = False    # counts every frame, duplicates included
     reads = ("ts", "wirelen", "caplen", "outer_class", "outer_udp_csum", "truncated", "malformed", "too_deep",
              "offload", "duplicate", "by_plausibility", "tunnel_port", "outer_ipv", "encap", "outer_src",
-             "outer_dst", "inner_src", "inner_dst")
+             "outer_dst", "inner_src", "inner_dst", "nested_loop", "mirror")
 
     def __init__(self):
         self.packets = 0
@@ -39,9 +40,10 @@ class CaptureStats:
         self.start = None
         self.end = None
         self.counts = {"truncated": 0, "malformed": 0, "too_deep": 0, "offload": 0, "duplicates": 0,
-                       "bad_outer_checksum": 0, "checked_outer_checksum": 0}
+                       "bad_outer_checksum": 0, "checked_outer_checksum": 0, "nested_loop": 0}
         self.examples: dict[str, list] = {}   # counter -> a few (ts, description)
         self.plausibility_ports: dict = {}    # (class, port) -> packets
+        self.mirrors: dict = {}               # port mirror -> frames
 
     def update(self, facts: Facts) -> None:
         if facts.empty:
@@ -56,7 +58,7 @@ class CaptureStats:
         csum = facts["outer_udp_csum"]
         masks = {
             "truncated": facts["truncated"], "malformed": facts["malformed"],
-            "too_deep": facts["too_deep"], "offload": facts["offload"],
+            "too_deep": facts["too_deep"], "offload": facts["offload"], "nested_loop": facts["nested_loop"],
             "duplicates": facts["duplicate"] if "duplicate" in facts else None,
             "bad_outer_checksum": tunnel & (csum == CSUM_BAD),
             "checked_outer_checksum": tunnel & (csum >= 1),
@@ -72,6 +74,10 @@ class CaptureStats:
                 examples = facts.frame(rows=np.flatnonzero(mask)[:EXAMPLE_CAP - len(kept)])
                 for row in examples.itertuples(index=False):
                     kept.append({"ts": row.ts, "packet": _describe(row)})
+        mirrored = facts["mirror"] != ""
+        if mirrored.any():
+            for mirror, count in zip(*np.unique(facts.take("mirror", mirrored).astype(str), return_counts=True)):
+                self.mirrors[str(mirror)] = self.mirrors.get(str(mirror), 0) + int(count)
         plausible = facts["by_plausibility"]
         if plausible.any():
             rows = facts.frame(["outer_class", "tunnel_port"], np.flatnonzero(plausible))
@@ -91,11 +97,13 @@ class CaptureStats:
             self.examples[name] = (self.examples.get(name, []) + items)[:EXAMPLE_CAP]
         for key, count in other.plausibility_ports.items():
             self.plausibility_ports[key] = self.plausibility_ports.get(key, 0) + count
+        for mirror, count in other.mirrors.items():
+            self.mirrors[mirror] = self.mirrors.get(mirror, 0) + count
 
     def result(self) -> StatsResult:
         return StatsResult(self.packets, self.bytes, self.captured_bytes, self.start, self.end, dict(self.counts),
                            {name: list(items) for name, items in self.examples.items()},
-                           dict(self.plausibility_ports))
+                           dict(self.plausibility_ports), dict(self.mirrors))
 
 
 def _describe(row) -> str:

@@ -35,7 +35,7 @@ class TopologyAnalyzer:
     name = "topology"
     distinct_only = False
     reads = ("outer_class", "inner_ipv", "inner_src", "inner_dst", "outer_src", "outer_dst", "vni", "inner_smac",
-             "sport", "dport", "inner_proto", "bgp_prefixes")
+             "sport", "dport", "inner_proto", "bgp_prefixes", "nested_loop")
 
     def __init__(self, cap: int = ADDRESS_CAP):
         self.cap = cap
@@ -57,8 +57,17 @@ class TopologyAnalyzer:
     def update(self, facts: Facts) -> None:
         outer_class = keys_of(facts, "outer_class")
         inner_src = keys_of(facts, "inner_src")
-        tunnel = np.flatnonzero(np.isin(outer_class, TUNNEL_KEYS) & (facts["inner_ipv"] > 0)
-                                & (inner_src != keys_of(facts, "outer_src")))
+        tunnelled = np.isin(outer_class, TUNNEL_KEYS)
+        # every tunnel endpoint is a node, whatever its tunnel carries (ARP, or the node's own packets)
+        ends = np.flatnonzero(tunnelled)
+        if len(ends):
+            first = group_codes(facts, ["outer_src", "outer_dst"], ends)[1]
+            self._add(self.peers, dict.fromkeys(zip(facts.take("outer_src", ends[first]).tolist(),
+                                                    facts.take("outer_dst", ends[first]).tolist())))
+        # a tunnel looped into itself (nested_loop) carries its pods behind an inner level's nodes, not the
+        # outer one's: only the tunnel.nested-loop finding speaks of those packets
+        tunnel = np.flatnonzero(tunnelled & (facts["inner_ipv"] > 0) & (inner_src != keys_of(facts, "outer_src"))
+                                & ~facts["nested_loop"])
         if len(tunnel):
             # one de-duplication per batch (on integer keys); the few distinct rows feed every set
             first = group_codes(facts, _TUNNEL_COLUMNS, tunnel)[1]
@@ -67,7 +76,6 @@ class TopologyAnalyzer:
             self._add(self.pods, dict.fromkeys(zip(node, vni, seen["inner_src"])))
             self._add(self.receivers, dict.fromkeys(zip(peer, vni, seen["inner_dst"])))
             self._add(self.macs, dict.fromkeys((ip, mac) for ip, mac in zip(node, seen["inner_smac"]) if mac))
-            self._add(self.peers, dict.fromkeys(zip(node, peer)))
         native = outer_class == NATIVE_KEY
         if native.any():
             rows = np.flatnonzero(native)
@@ -100,10 +108,14 @@ class TopologyAnalyzer:
                                          "advertised": set()})
 
         senders = {(vni, pod) for _, vni, pod in self.pods}
+        # a node's own address is no pod, even where a tunnel inside a tunnel (a loop) carries it as inner
+        endpoints = {address for pair in self.peers for address in pair}
         # a destination is behind the node it was tunnelled to, unless it is seen sending from elsewhere
         # (mirrored or hairpinned traffic carries both directions inside one tunnel direction)
-        receivers = {item for item in self.receivers if (item[1], item[2]) not in senders}
-        for node_ip, vni, pod in self.pods | receivers:
+        receivers = {item for item in self.receivers if (item[1], item[2]) not in senders
+                     and is_pod_address(item[2], sender=False) and item[2] not in endpoints}
+        for node_ip, vni, pod in {item for item in self.pods if is_pod_address(item[2]) and item[2] not in endpoints} \
+                | receivers:
             entry = node(node_ip)
             entry["pods"].add(pod)
             if vni >= 0:
@@ -116,7 +128,7 @@ class TopologyAnalyzer:
         for speaker, prefix in self.bgp_routes:
             node(speaker)["advertised"].add(prefix)
         self._native_pods(nodes)
-        conflicts = self._conflicts()
+        conflicts = self._conflicts(endpoints)
         _infer_pod_cidrs(nodes)
         out = []
         for ip in sorted(nodes, key=_address_sort_key):
@@ -144,22 +156,38 @@ class TopologyAnalyzer:
         if not routes:
             return
         for address in self.native_addresses:
-            try:
-                parsed = ipaddress.ip_address(address)
-            except ValueError:
+            if not is_pod_address(address):
                 continue
+            parsed = ipaddress.ip_address(address)
             for network, speaker in routes:
                 if parsed.version == network.version and parsed in network and address != speaker:
                     nodes[speaker]["pods"].add(address)
 
-    def _conflicts(self) -> list[dict]:
+    def _conflicts(self, endpoints: set) -> list[dict]:
         """A pod address *sending* from behind two nodes in one VNI: the strongest evidence there is."""
         behind: dict = {}
         for node_ip, vni, pod in self.pods:
+            if not is_pod_address(pod) or pod in endpoints:
+                continue
             behind.setdefault((pod, vni), set()).add(node_ip)
         return [{"pod": pod, "vni": vni if vni >= 0 else None, "nodes": sorted(nodes_)}
                 for (pod, vni), nodes_ in sorted(behind.items(), key=lambda kv: (_address_sort_key(kv[0][0]), kv[0][1]))
                 if len(nodes_) > 1]
+
+
+def is_pod_address(address: str, sender: bool = True) -> bool:
+    """Whether an address can be a pod's: not multicast, broadcast, link-local, loopback, unspecified or
+    reserved. A destination ending in .255 that never sends is a subnet's broadcast (a pod at the top of a
+    block, as Calico assigns them, also sends)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if parsed.is_multicast or parsed.is_unspecified or parsed.is_loopback or parsed.is_link_local:
+        return False
+    if parsed.version == 4:
+        return not parsed.is_reserved and (sender or not address.endswith(".255"))
+    return True
 
 
 def _cidr_overlaps(nodes: list) -> list[dict]:

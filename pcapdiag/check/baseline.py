@@ -87,8 +87,8 @@ def render_toml(report, fail_on: str = "warning", source: str | None = None, ver
     key("udp_port", exp.udp_port,
         "UDP destination ports of the tunnel traffic (VXLAN: 8472 Linux/flannel, 4789 IANA; Geneve: 6081).",
         disabled_note="no UDP tunnel in this capture")
-    key("vni", exp.vni, "VXLAN/Geneve network identifiers (VNIs) seen on the tunnel traffic.",
-        disabled_note="no VXLAN or Geneve in this capture")
+    key("vni", exp.vni, "VXLAN/Geneve network identifiers (VNIs, 24 bits) and GRE keys (32 bits) seen on the "
+        "tunnel traffic.", disabled_note="no VXLAN, Geneve or keyed GRE in this capture")
     key("nodes", exp.nodes,
         "Number of nodes: underlay addresses carrying tunnel traffic (or BGP peers when routing natively).")
     key("node_addresses", exp.node_addresses,

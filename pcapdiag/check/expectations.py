@@ -25,7 +25,7 @@ from ..catalogue import CATALOGUE, ENCAP_CLASSES, SEVERITIES
 KEYS = {
     "encap": "encapsulation classes carrying pod traffic",
     "udp_port": "UDP ports of the tunnel traffic",
-    "vni": "VXLAN/Geneve network identifiers",
+    "vni": "VXLAN/Geneve network identifiers and GRE keys",
     "nodes": "number of nodes",
     "node_addresses": "node (underlay) addresses",
     "pod_cidrs": "pod CIDRs per node address",
@@ -218,7 +218,7 @@ def _pod_cidrs(key, value):
 
 
 _PORT = _integer(1, 65535, "a UDP port")
-_VNI = _integer(0, 2 ** 24 - 1, "a 24-bit VNI")
+_VNI = _integer(0, 2 ** 32 - 1, "a VNI (24 bits) or GRE key (32 bits)")
 _MTU = _integer(68, 65535, "an MTU")
 _VALIDATORS = {
     "encap": lambda k, v: _as_list(k, v, _encap_class, allow_empty=False),

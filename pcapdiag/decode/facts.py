@@ -41,7 +41,7 @@ COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("inner_ipv", "i", 0),
     ("inner_src", "s", ""),
     ("inner_dst", "s", ""),
-    ("inner_proto", "i", -1),
+    ("inner_proto", "i", -1),    # IP protocol; ARP_PROTO for ARP inside a tunnel (then inner_ipv 0)
     ("inner_len", "i", -1),
     ("inner_ip_id", "i", -1),
     ("inner_df", "b", False),
@@ -76,6 +76,8 @@ COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("malformed", "b", False),   # a header that does not parse
     ("offload", "b", False),     # GSO/GRO/TSO/BIG TCP super-frame: IP length 0, partial checksum, > jumbo
     ("too_deep", "b", False),    # nesting beyond MAX_DEPTH
+    ("nested_loop", "b", False),  # a tunnel inside a tunnel between the same two addresses (a VTEP loop)
+    ("mirror", "s", ""),         # the port mirror (ERSPAN) this frame arrived in, unwrapped: "erspan-2 A > B session N"
     ("bgp_prefixes", "s", ""),   # BGP UPDATE NLRI announced in this segment, space-separated
     # set after decoding (decoders leave the missing value)
     ("duplicate", "b", False),   # the same packet seen again on another interface (analyzers/duplicates.py)

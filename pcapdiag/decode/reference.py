@@ -14,10 +14,11 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 import dpkt
-from dpkt import ah, bgp, ip, ip6, tcp, udp
+from dpkt import ah, arp, bgp, ip, ip6, tcp, udp
 
-from ..protocols import (BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, CSUM_UNCHECKED, DEFAULT_VXLAN_PORTS,
-                         ETH_TYPE_IP, ETH_TYPE_IP6, ETH_TYPE_TEB, GENEVE_PORTS, ICMP6_FIRST_INFO_TYPE,
+from ..protocols import (ARP_PROTO, BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CSUM_PARTIAL, CSUM_UNCHECKED, DEFAULT_VXLAN_PORTS,
+                         ETH_TYPE_ARP, ETH_TYPE_ERSPAN, ETH_TYPE_ERSPAN3, ETH_TYPE_IP, ETH_TYPE_IP6,
+                         ETH_TYPE_TEB, GENEVE_PORTS, LINKTYPE_ETHERNET, ICMP6_FIRST_INFO_TYPE,
                          ICMP6_PACKET_TOO_BIG, ICMP_ECHO_TYPES, ICMP_ERROR_TYPES, ICMP_FRAG_NEEDED,
                          IP_VERSION_OF_ETHERTYPE, IPPROTO_AH, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP,
                          IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, JUMBO_FRAME_MAX, SEQ_SPACE, TCP_OPT_EOL, TCP_OPT_MSS,
@@ -28,7 +29,7 @@ from .facts import MAX_DEPTH, new_row, rows_to_facts
 from .plausible import PLAUSIBILITY
 from .plausible import (_ethernet_plausible, bare_ip_plausible, geneve_plausible,  # noqa: F401 (the tests
                         gue_plausible, ip_header_plausible, vxlan_plausible)       # read them from here)
-from .tunnels import NSH, NSH_NEXT_PROTO, VXLAN, Geneve
+from .tunnels import ERSPAN2, ERSPAN3, NSH, NSH_NEXT_PROTO, VXLAN, Geneve
 
 # Earlier names other modules import from here (decap.py: IP_ETHERTYPES, _ShallowGRE, link_to_network, ETH_TYPE_TEB;
 # correlate/: DEFAULT_VXLAN_PORTS); new code takes them from protocols.py and dpkt_layers.py.
@@ -101,6 +102,14 @@ class FragmentAttribution:
             row.update(self.first_fragments[key])
 
 
+class Mirrored(Exception):
+    """A port mirror's frame was found (ERSPAN): its decoded row stands for the record."""
+
+    def __init__(self, row: dict):
+        super().__init__("mirrored frame")
+        self.row = row
+
+
 class Upper(NamedTuple):
     """What an IP header says of the layer above it."""
 
@@ -134,6 +143,8 @@ class PacketWalker:
             network = self.networks.get(ethertype)
             if network:
                 network(payload, row, chain, 0, outer=True)
+        except Mirrored as mirrored:
+            return mirrored.row
         except TooDeep:
             pass  # too_deep is set; the chain so far is kept
         except RecursionError:
@@ -214,6 +225,12 @@ class PacketWalker:
         if depth >= MAX_DEPTH:
             row["too_deep"] = True
             raise TooDeep()
+        # a tunnel carried by an IP header between the outermost tunnel's own two nodes: the nodes put their
+        # tunnel packets back into the tunnel (a VTEP misconfiguration or a routing loop); a tunnel from an
+        # address to itself (test captures over loopback) is no pair of nodes
+        if chain and row["outer_src"] != row["outer_dst"] and \
+                {row["inner_src"], row["inner_dst"]} == {row["outer_src"], row["outer_dst"]}:
+            row["nested_loop"] = True
         chain.append(name)
 
     def _ip_in_ip(self, payload, upper, row, chain, depth):
@@ -230,6 +247,8 @@ class PacketWalker:
         # the bytes after the GRE header as captured: dpkt's GRE would parse the inner packet, and
         # re-serialising it rewrites an inner IPv4 header whose checksum is 0 (length, checksums)
         header = parse(ShallowGRE, payload)
+        if header.p in (ETH_TYPE_ERSPAN, ETH_TYPE_ERSPAN3) and not chain:
+            self._mirror(header, row)
         self._tunnel("gre", row, chain, depth)
         if len(chain) == 1 and getattr(header, "key", None) is not None:
             row["vni"] = header.key
@@ -248,6 +267,38 @@ class PacketWalker:
         network = self.networks.get(ethertype)
         if network:
             network(inner, row, chain, depth)
+        elif ethertype == ETH_TYPE_ARP:
+            self._arp(inner, row)
+
+    @staticmethod
+    def _arp(message_bytes, row):
+        """ARP inside a tunnel: no inner IP header (the tunnel's own is not the inner one), its protocol
+        addresses as the inner addresses."""
+        message = parse(arp.ARP, message_bytes)
+        row.update(inner_ipv=0, inner_proto=ARP_PROTO, inner_len=-1, inner_ip_id=-1, inner_df=False, inner_mf=False,
+                   inner_frag_off=0, inner_src="", inner_dst="")
+        if message.pln == 4 and len(message.spa) == len(message.tpa) == 4:
+            row["inner_src"], row["inner_dst"] = address_text(message.spa), address_text(message.tpa)
+
+    def _mirror(self, header, row):
+        """An ERSPAN port mirror (outermost GRE): the mirrored frame is decoded as if it had been captured
+        itself, and the row says which mirror brought it. Type I has no header of its own (no GRE sequence
+        number), type II one of 8 bytes, type III one of 12 (and a platform subheader)."""
+        data = bytes(header.data)
+        if header.p == ETH_TYPE_ERSPAN3:
+            session, kind = parse(ERSPAN3, data), 3
+        elif getattr(header, "seq", None) is not None:
+            session, kind = parse(ERSPAN2, data), 2
+        else:
+            session, kind = None, 1
+        frame = bytes(session.data) if session is not None else data
+        cut = max(row["wirelen"] - row["caplen"], 0)      # bytes the snaplen took off the end
+        mirrored = self.decode(row["ts"], len(frame), len(frame) + cut, LINKTYPE_ETHERNET, frame)
+        # the record's own lengths and link type: the capture's byte counts are the record's
+        mirrored.update(caplen=row["caplen"], wirelen=row["wirelen"], linktype=row["linktype"])
+        mirrored["mirror"] = (f"erspan-{kind} {row['outer_src']} > {row['outer_dst']}"
+                              + (f" session {session.session}" if session is not None else ""))
+        raise Mirrored(mirrored)
 
     # -- UDP and the tunnels it carries ------------------------------------
     def _udp(self, payload, upper, row, chain, depth):

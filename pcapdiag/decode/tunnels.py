@@ -1,8 +1,10 @@
 """Tunnel headers dpkt 1.9.8 lacks, declared the way dpkt declares its own.
 
 VXLAN (RFC 7348 section 5), VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe), Geneve
-(RFC 8926 section 3.4) and NSH (RFC 8300 section 2.2): the header is data, the
-only code is where the layout is not fixed (Geneve and NSH lengths).
+(RFC 8926 section 3.4), NSH (RFC 8300 section 2.2) and ERSPAN types II and III
+(draft-foschiano-erspan section 4; type I has no header of its own): the header
+is data, the only code is where the layout is not fixed (Geneve, NSH and the
+ERSPAN III platform subheader lengths).
 """
 import dpkt
 
@@ -91,3 +93,43 @@ class NSH(dpkt.Packet):
         if header_len < self.__hdr_len__ or len(buf) < header_len:
             raise dpkt.UnpackError("NSH length out of range")
         self.data = buf[header_len:]
+
+
+class ERSPAN2(dpkt.Packet):
+    """ERSPAN type II (GRE protocol 0x88BE with a sequence number): version 1, the mirrored frame follows."""
+
+    __hdr__ = (
+        ("_ver_vlan", "H", 0x1000),
+        ("_cos_en_t_session", "H", 0),
+        ("_reserved_index", "I", 0),
+    )
+    __bit_fields__ = {
+        "_ver_vlan": (("ver", 4), ("vlan", 12)),
+        "_cos_en_t_session": (("cos", 3), ("en", 2), ("t", 1), ("session", 10)),
+        "_reserved_index": (("reserved", 12), ("index", 20)),
+    }
+
+
+class ERSPAN3(dpkt.Packet):
+    """ERSPAN type III (GRE protocol 0x22EB): version 2; an 8-byte platform subheader follows when O is set."""
+
+    __hdr__ = (
+        ("_ver_vlan", "H", 0x2000),
+        ("_cos_bso_t_session", "H", 0),
+        ("timestamp", "I", 0),
+        ("sgt", "H", 0),
+        ("_flags", "H", 0),
+    )
+    __bit_fields__ = {
+        "_ver_vlan": (("ver", 4), ("vlan", 12)),
+        "_cos_bso_t_session": (("cos", 3), ("bso", 2), ("t", 1), ("session", 10)),
+        "_flags": (("p", 1), ("ft", 5), ("hw_id", 6), ("d", 1), ("gra", 2), ("o", 1)),
+    }
+    PLATFORM_SUBHEADER = 8
+
+    def unpack(self, buf):
+        dpkt.Packet.unpack(self, buf)
+        if self.o:
+            if len(self.data) < self.PLATFORM_SUBHEADER:
+                raise dpkt.NeedData("ERSPAN III platform subheader runs past the end")
+            self.data = self.data[self.PLATFORM_SUBHEADER:]

@@ -124,6 +124,17 @@ SPECS = (   # each: id, severity, title; counts_what, check; doc (two lines); fi
                 "outer UDP checksums fail (never with offload "
                 "present); only trustworthy on the receiving side",
                 fix="look for a NIC or middlebox rewriting tunnel packets; compare with a capture on the receiver"),
+    FindingSpec("tunnel.nested-loop", "error", "tunnel inside a tunnel between the same nodes",
+                "packets", "nested_loop",
+                "a tunnel packet carries a tunnel between the same two "
+                "addresses (vxlan>vxlan A<>B): the nodes loop tunnel packets back into the tunnel",
+                fix="route the peers' underlay addresses out of the underlay interface, not the tunnel device "
+                    "(ip route get PEER; the VTEP's FDB/remote entries must name underlay addresses only)"),
+    FindingSpec("tunnel.port-mirror", "info", "port mirror, not a tunnel",
+                "frames", "port_mirror",
+                "ERSPAN (types I-III) frames, unwrapped and analysed as the frames they mirror; "
+                "or a one-way tunnel carrying both directions of its conversations (a GRE/TEB mirror)",
+                fix=""),
     FindingSpec("topology.pod-ip-conflict", "error", "pod IP behind two nodes",
                 "addresses", "pod_ip_conflict",
                 "one inner source address sending "

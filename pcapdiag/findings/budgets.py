@@ -16,6 +16,22 @@ def mss_budget(underlay_mtu: int, overhead: int, address: str) -> int:
     return underlay_mtu - overhead - TCP_IP_HEADERS[6 if ":" in address else 4]
 
 
+def native_path_mtu(flows: pd.DataFrame, underlay_mtu: int, given: bool) -> int:
+    """The MTU of the native (untunnelled, not pod-side) path: the underlay's when given; else the largest of the
+    inferred underlay and the evidence of the capture's native handshakes, each the smaller MSS of its two ends
+    plus their TCP/IP headers (60 bytes on IPv6): both ends' links carry that much (a jumbo-frame LAN)."""
+    if given or flows.empty:
+        return underlay_mtu
+    native = flows[flows["encap"] == "native"]
+    # a handshake is two flow rows (SYN one way, SYN-ACK the other): pair each SYN with its answer
+    answers = native[native["synack_mss"] > 0].groupby(["inner_src", "inner_dst", "sport", "dport"])["synack_mss"]
+    synack = answers.max().to_dict()
+    agreed = [min(row.syn_mss, answer) + TCP_IP_HEADERS[6 if ":" in row.inner_src else 4]
+              for row in native[native["syn_mss"] > 0].itertuples(index=False)
+              if (answer := synack.get((row.inner_dst, row.inner_src, row.dport, row.sport), 0)) > 0]
+    return max([underlay_mtu, *agreed])
+
+
 def super_segment_flows(flows: pd.DataFrame) -> list[dict]:
     """TCP flows carrying segments larger than the MSS their receiver advertised: TSO/GSO/GRO merged them,
     so these frames were never on the wire at that size (veth GSO makes 2-3 MSS frames with a real length).
@@ -43,7 +59,8 @@ def super_segment_text(item: dict) -> str:
 def mtu_model(overhead, mtu, underlay_mtu: int | None, super_flows=()) -> dict:
     """Underlay MTU (given, or inferred from the largest real outer packet) and overlay MTU per class;
     super_flows: super_segment_flows() of the capture."""
-    reliable = mtu.offload_frames == 0 and not super_flows
+    # only aggregates make sizes unreliable: a partially checksummed packet that fits the link is a wire packet
+    reliable = mtu.aggregate_frames == 0 and not super_flows
     contradicted = None
     if underlay_mtu:
         basis = "given with --underlay-mtu"

@@ -17,9 +17,13 @@ def offload(b):
         what.append(f"{frames} GSO/GRO/TSO super-frames or partially checksummed packets")
     if super_flows:
         what.append(f"{len(super_flows)} TCP flow(s) with segments larger than the negotiated MSS")
+    consequence = "sizes in this capture are not wire sizes, so MTU findings are marked unreliable"
+    if b.model["sizes_reliable"]:   # partial checksums only (tx checksum offload): every frame fits the link
+        what = [f"{frames} partially checksummed packets (tx checksum offload)"]
+        consequence = "none is larger than the link carries, so their sizes are wire sizes"
     examples = [packet(e) for e in b.stats.examples.get("offload", [])]
     b.add("capture.offload",
-          f"{' and '.join(what)}: sizes in this capture are not wire sizes, so MTU findings are marked unreliable"
+          f"{' and '.join(what)}: {consequence}"
           + (f"; {artefacts} outer checksums fail as an offload artefact, not a fault" if artefacts else ""),
           frames + len(super_flows),
           with_text({"largest_outer_ip": b.mtu.max_outer_len_any, "offload_frames": frames,

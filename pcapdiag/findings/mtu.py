@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from ..analyzers.mtu import flow_text, quoted_overhead
 from ..catalogue import TUNNEL_CLASSES
-from .budgets import mss_budget
 from . import path as path_checks
+from .budgets import TCP_IP_HEADERS, mss_budget, native_path_mtu
 from .evidence import (EXAMPLES, flow, frame_of, frame_suffix, instant, node_pair, pairs_text, span, table_flow,
                        with_text)
 
@@ -192,10 +192,14 @@ def mss_hits(b) -> list:
     flows = b.flows
     if flows.empty:
         return []
-    hits = []
+    hits, native_path = [], None
     for row in flows[(flows["syn_mss"] > 0) | (flows["synack_mss"] > 0)].itertuples(index=False):
         overlay = b.overlay_for(row.encap.split(">")[0], row.inner_src)
-        budget = mss_budget(b.underlay, overlay["overhead"] if overlay else 0, row.inner_src)
+        path = b.underlay
+        if _native_host(b, row):
+            native_path = native_path or native_path_mtu(flows, b.underlay, b.mtu.given_underlay is not None)
+            path = native_path
+        budget = mss_budget(path, overlay["overhead"] if overlay else 0, row.inner_src)
         mss = max(row.syn_mss, row.synack_mss)
         if mss > budget:
             hits.append((row, mss, budget, "SYN" if row.syn_mss > 0 else "SYN-ACK"))
@@ -209,15 +213,31 @@ def mss_too_big(b):
     row, mss, budget, kind = hits[0]
     flows = [table_flow(h[0], handshake=h[3], mss=int(h[1]), budget=int(h[2]), **frame_of(h[0]))
              for h in hits[:EXAMPLES]]
+    path = (f"{budget + TCP_IP_HEADERS[6 if ':' in row.inner_src else 4]} native path MTU" if _native_host(b, row)
+            else f"{b.underlay} underlay - overhead")
     b.add("mtu.mss-too-big",
-          f"{b.pods_text([h[0].inner_src for h in hits])} advertise TCP MSS {mss} in {kind}s against a "
-          f"{budget}-byte budget ({b.underlay} underlay - overhead - TCP/IP headers)" + _one_sided(b, hits),
+          f"{_senders_text(b, [h[0] for h in hits])} advertise TCP MSS {mss} in {kind}s against a "
+          f"{budget}-byte budget ({path} - TCP/IP headers)" + _one_sided(b, hits),
           len(hits),
           with_text({**span(min(h[0].first for h in hits), max(h[0].last for h in hits)),
                      "budget": budget, "underlay_mtu": b.underlay, "flows": flows},
                     ("flow", [f"{flow_text(6, h[0].inner_src, h[0].sport, h[0].inner_dst, h[0].dport)} {h[3]} MSS "
                               f"{h[1]}" + frame_suffix(item) for h, item in zip(hits, flows)])),
           fix=b.fix("mtu.mss-too-big", budget=budget), mtu_finding=True)
+
+
+def _native_host(b, row) -> bool:
+    """A host off the pod side talking untunnelled (the node itself, a LAN or Internet host): judged by its own
+    (native) path, and not called a pod."""
+    return row.encap == "native" and row.inner_src not in b.node_of_pod
+
+
+def _senders_text(b, rows) -> str:
+    """The flows' sources: the pod-side ones as pods_text names them, then the other (native) hosts."""
+    pods = sorted({row.inner_src for row in rows if not _native_host(b, row)})
+    hosts = sorted({row.inner_src for row in rows if _native_host(b, row)})
+    hosts_text = "hosts " + b.pods_text(hosts).removeprefix("pods ") if hosts else ""
+    return " and ".join(text for text in (b.pods_text(pods) if pods else "", hosts_text) if text)
 
 
 def _one_sided(b, hits) -> str:

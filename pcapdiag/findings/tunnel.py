@@ -1,4 +1,5 @@
-"""The tunnel.* checks: traffic that goes one way, tunnels on unexpected ports, failing outer checksums."""
+"""The tunnel.* checks: traffic that goes one way, tunnels on unexpected ports, failing outer checksums,
+tunnels looped into themselves, and port mirrors (which are not broken tunnels)."""
 from __future__ import annotations
 
 from .evidence import EXAMPLES, node_pair, packet, packet_text, table_flow, with_text
@@ -6,13 +7,39 @@ from .evidence import EXAMPLES, node_pair, packet, packet_text, table_flow, with
 ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to call a tunnel one-way
 
 
+def mirror_pairs(b) -> dict:
+    """One-way tunnel node pairs that carry both directions of their conversations: a port mirror (GRE
+    transparent Ethernet bridging, say), not a tunnel whose return path is broken. (class, src, dst) ->
+    (packets, conversations seen both ways)."""
+    pairs = {(p["type"], p["src"], p["dst"]): p["packets"] for p in b.overhead.node_pairs}
+    lonely = {k: n for k, n in pairs.items() if (k[0], k[2], k[1]) not in pairs}
+    flows = b.flows
+    if not lonely or flows.empty:
+        return {}
+    found = {}
+    tunnelled = flows[flows["encap"] != "native"]
+    for (src, dst), group in tunnelled.groupby(["outer_src", "outer_dst"], sort=False):
+        inside = set(zip(group["inner_src"], group["inner_dst"]))
+        both_ways = len({frozenset(pair) for pair in inside if pair[::-1] in inside and pair[0] != pair[1]})
+        for key in (k for k in lonely if k[1:] == (src, dst)):
+            if both_ways:
+                found[key] = (lonely[key], both_ways)
+    return found
+
+
 def one_way(b):
     pairs = {(p["type"], p["src"], p["dst"]): p["packets"] for p in b.overhead.node_pairs}
-    lonely = [(k, n) for k, n in pairs.items() if n >= ONE_WAY_MIN_PACKETS and (k[0], k[2], k[1]) not in pairs]
+    mirrors = mirror_pairs(b)
+    lonely = [(k, n) for k, n in pairs.items() if n >= ONE_WAY_MIN_PACKETS and (k[0], k[2], k[1]) not in pairs
+              and k not in mirrors]
     unanswered, unanswered_flows = [], []
     flows = b.flows
     if not flows.empty:
         tunnelled = flows[flows["encap"] != "native"]
+        if mirrors:    # a mirror's SYNs are answered, if at all, inside it
+            mirrored = {key[1:] for key in mirrors}
+            tunnelled = tunnelled[[pair not in mirrored for pair in zip(tunnelled["outer_src"],
+                                                                         tunnelled["outer_dst"])]]
         # anything coming back answers a SYN: a SYN-ACK, or an RST refusing the connection
         rows = list(zip(*(tunnelled[name].tolist() for name in ("inner_src", "inner_dst", "sport", "dport",
                                                                  "packets", "syn"))))
@@ -61,3 +88,37 @@ def bad_outer_checksum(b):
           bad, with_text({"checked": counts["checked_outer_checksum"], "examples": examples},
                          ("example", [packet_text(item) for item in examples])),
           fix=b.fix("tunnel.bad-outer-checksum"))
+
+
+def nested_loop(b):
+    count = b.stats.counts["nested_loop"]
+    if not count:
+        return
+    examples = [packet(e) for e in b.stats.examples.get("nested_loop", [])]
+    loops = sorted({chain for chain in b.overhead.chains if ">" in chain})
+    b.add("tunnel.nested-loop",
+          f"{count} tunnel packets carry a tunnel between the same two nodes inside them"
+          + (f" ({', '.join(loops)})" if loops else "") + ": the nodes send their tunnel packets back into the "
+          "tunnel (a VTEP misconfiguration or a routing loop); the inner addresses of the outer level are these "
+          "nodes, not pods",
+          count, with_text({"chains": loops, "examples": examples},
+                           ("example", [packet_text(item) for item in examples])),
+          fix=b.fix("tunnel.nested-loop"))
+
+
+def port_mirror(b):
+    erspan = b.stats.mirrors
+    pairs = mirror_pairs(b)
+    if not erspan and not pairs:
+        return
+    parts = [f"{mirror.replace('erspan-', 'ERSPAN type ')}: {frames} frames, unwrapped and analysed as the "
+             f"frames they mirror" for mirror, frames in sorted(erspan.items())]
+    parts += [f"{cls.upper()} {src} > {dst} carries both directions of {conversations} conversation(s) one way "
+              f"({packets} packets): a port mirror, not a broken tunnel" for (cls, src, dst), (packets, conversations)
+              in sorted(pairs.items())]
+    mirrors = [{"mirror": mirror, "frames": frames} for mirror, frames in sorted(erspan.items())] + \
+        [node_pair(cls, src, dst, packets=packets, conversations_both_ways=conversations)
+         for (cls, src, dst), (packets, conversations) in sorted(pairs.items())]
+    b.add("tunnel.port-mirror", "; ".join(parts[:3]),
+          sum(erspan.values()) + sum(packets for packets, _ in pairs.values()),
+          with_text({"mirrors": mirrors}, ("mirror", parts)))

@@ -11,8 +11,7 @@ from ..analyzers.stats import StatsResult
 from ..analyzers.topology import TopologyResult
 from ..catalogue import CONTRACT, severity_rank
 
-PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "icmpv6",
-               89: "ospf", 112: "vrrp", 132: "sctp"}
+from ..protocols import PROTO_NAMES   # noqa: F401 (findings.evidence reads it from here)
 
 
 def _iso(ts):
@@ -194,10 +193,10 @@ def _contract_columns(frame: pd.DataFrame) -> dict:
         "proto": [PROTO_NAMES.get(proto, str(proto)) for proto in plain("inner_proto")],
         "sport": present("sport"), "dport": present("dport"),
         "packets": plain("packets"), "bytes": plain("bytes"), "inner_bytes": plain("inner_bytes"),
-        "max_ip_len": plain("max_ip_len"),
+        "max_ip_len": present("max_ip_len"),     # null for ARP (no IP header)
         "first": [_iso(ts) for ts in plain("first")], "last": [_iso(ts) for ts in plain("last")],
         "syn": plain("syn"), "synack": plain("synack"), "fin": plain("fin"), "rst": plain("rst"),
-        "retransmits": plain("retransmits"),
+        "retransmits": plain("retransmits"), "reordered": plain("reordered"),
         "syn_mss": present("syn_mss"), "synack_mss": present("synack_mss"),
     }
 
@@ -217,7 +216,7 @@ _ENDPOINT_DTYPES = {"address": object, "role": object, "node": object, "largest_
 
 _FLOW_COLUMNS = ("encap", "outer_src", "outer_dst", "vni", "src", "dst", "proto", "sport", "dport", "packets",
                  "bytes", "inner_bytes", "max_ip_len", "first", "last", "syn", "synack", "fin", "rst", "retransmits",
-                 "syn_mss", "synack_mss")
+                 "reordered", "syn_mss", "synack_mss")
 
 
 def _linktype_name(linktype: int) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
+from ..analyzers.flows import MAX_HOLES, serial_offset, walk_segments
 from ..analyzers.groups import TUNNEL_KEYS, group_codes
 from ..decode.facts import Facts, grouping_column, keys_of
 
@@ -34,6 +35,7 @@ class RetransmitMarker:
 
     def __init__(self):
         self.state: dict = {}     # flow hash -> (sequence base, highest end reached, relative to the base)
+        self.holes: dict = {}     # flow hash -> absolute sequence ranges below its end not seen yet
 
     def mark(self, facts: Facts) -> np.ndarray:
         marks = np.zeros(len(facts), dtype=bool)
@@ -63,6 +65,17 @@ class RetransmitMarker:
         before = np.where(same_flow, before, NOTHING)
         before = np.maximum(before, high[codes[order]])
         marks[data[order]] = end[order] <= before
+        # the flow table's rule: a segment filling a gap a later one jumped over is reordered, not retransmitted
+        gapped = codes[order][(before > NOTHING) & (relative[order] > before)]
+        held = [code for code, key in enumerate(hashes.tolist()) if key in self.holes]
+        for code in np.union1d(gapped, held).astype(np.int64).tolist():
+            rows, key, at = np.flatnonzero(codes == code), int(hashes[code]), int(base[code])
+            holes = [(serial_offset(low - at), serial_offset(top - at), False) for low, top in self.holes.pop(key, ())]
+            *walk, holes = walk_segments(relative[rows].tolist(), end[rows].tolist(),
+                                         -1 if high[code] == NOTHING else int(high[code]), holes)
+            marks[data[rows]] = walk[0]
+            if holes:
+                self.holes[key] = [((at + low) % SEQ_SPACE, (at + top) % SEQ_SPACE) for low, top, _ in holes][-MAX_HOLES:]
         reached = high.copy()
         np.maximum.at(reached, codes, end)
         for code, key in enumerate(hashes.tolist()):
@@ -70,7 +83,9 @@ class RetransmitMarker:
             self.state.pop(key, None)
             self.state[key] = (int((base[code] + reached[code]) % SEQ_SPACE), 0)
         while len(self.state) > FLOW_STATE_CAP:
-            self.state.pop(next(iter(self.state)))
+            oldest = next(iter(self.state))
+            del self.state[oldest]
+            self.holes.pop(oldest, None)
         return marks
 
 
@@ -225,6 +240,7 @@ class SeriesCollector:
     def forget_carry(self) -> None:
         """Nothing merges after this state: the TCP sequence state is no longer needed."""
         self.retransmits.state.clear()
+        self.retransmits.holes.clear()
 
     def result(self) -> SeriesResult:
         width = self.bin_seconds

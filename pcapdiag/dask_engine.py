@@ -147,17 +147,16 @@ def unit_packets(part) -> int:
 
 
 def merge_tree(submit, parts: list, same_file: bool, name: str):
-    """The parts merged in order, as a tree of adjacent pairs (depth log2 of their number): submit is
-    client.submit (parts are futures), or any call that runs submit(merge_pair, earlier, later, same_file,
-    key=...)."""
-    level = 0
-    while len(parts) > 1:
-        merged = [submit(merge_pair, parts[at], parts[at + 1], same_file,
-                         key=f"pcapdiag-merge-{name}-{int(same_file)}-{level}-{at}")
-                  for at in range(0, len(parts) - 1, 2)]
-        parts = merged + parts[len(parts) - len(parts) % 2:]
-        level += 1
-    return parts[0]
+    """The parts merged in order on the workers, each into the merge of all before it: submit is client.submit
+    (parts are futures), or any call that runs submit(merge_pair, earlier, later, same_file, key=...).
+
+    A chain, not a tree of pairs: the flow table's merge judges a later part's segments against the
+    sequence holes of everything before it (reordering vs retransmission), which is exact only when the
+    earlier side is the whole prefix; a tree of pairs gave other retransmission counts than one pass."""
+    merged = parts[0]
+    for at, later in enumerate(parts[1:], 1):
+        merged = submit(merge_pair, merged, later, same_file, key=f"pcapdiag-merge-{name}-{int(same_file)}-{at}")
+    return merged
 
 
 def merge_pair(earlier, later, same_file: bool):

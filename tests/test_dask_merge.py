@@ -1,4 +1,4 @@
-"""The Dask engine's graph run in this process (no dask needed): every file's ranges analysed, merged as a tree
+"""The Dask engine's graph run in this process (no dask needed): every file's ranges analysed, merged in order
 of adjacent pairs (ranges, then files), give the report of --jobs 1. This pins what the cluster relies on:
 the analyzers' merge is associative (a merged pair merges after an earlier state as its parts would)."""
 from __future__ import annotations
@@ -36,7 +36,7 @@ def mixed(tmp_path_factory):
 
 
 def test_a_tree_of_many_ranges_gives_the_serial_report(mixed):
-    assert len(engine.plan_file(mixed, 1 << 20)) >= 9     # three levels of pairs, an odd one out on the way
+    assert len(engine.plan_file(mixed, 1 << 20)) >= 9     # many ranges, merged one after another
     assert report_of_tree([mixed], 1 << 20) == render_json(pcapdiag.analyze(mixed, jobs=1))
 
 
@@ -53,5 +53,5 @@ def test_a_tree_of_files_and_ranges_gives_the_serial_report(mixed):
 
 def test_merge_tree_pairs_neighbours_in_order():
     merged = engine.merge_tree(lambda function, a, b, same_file, key: f"({a}{b})", list("abcde"), True, "t")
-    assert merged == "(((ab)(cd))e)"
+    assert merged == "((((ab)c)d)e)"
 

@@ -22,8 +22,11 @@ from pcapdiag.testing.packets import ethernet, ipv4, tcp, udp, vxlan_packet
 TSHARK = shutil.which("tshark")
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed (apt-get install tshark)")
 # findings whose count counts packets (fragments, ICMP messages, records): the file holds exactly that many
+# (mtu.pmtud-blackhole is left out since reordering is told from retransmission (issue 19): its selector
+# re-marks retransmitted oversize segments per packet and can find more than the flow table's count; the
+# file still holds only such segments of the finding's flows)
 COUNTS_PACKETS = {"mtu.inner-too-big", "mtu.inner-fragmented", "mtu.outer-fragmented", "mtu.icmp-too-big",
-                  "mtu.pmtud-blackhole", "capture.truncated", "capture.malformed", "capture.too-deep",
+                  "capture.truncated", "capture.malformed", "capture.too-deep",
                   "capture.out-of-order", "tunnel.nonstandard-port", "tunnel.bad-outer-checksum"}
 WITH_FINDINGS = [SAMPLES / "vxlan-mtu-broken.pcap", SAMPLES / "vxlan-mtu-broken.node1-any.pcap"] + [
     p for p in corpus_files(LAB) if p.name.startswith(("vxlan-mtu", "vxlan-flannel-offload", "vxlan-flannel.node2"))]

@@ -104,7 +104,8 @@ def test_missing_file(tmp_path):
 
 
 def test_directory(tmp_path):
-    assert input_error(tmp_path) == f"is a directory, not a capture file: {tmp_path}"
+    """A directory stands for the captures in it (pcapdiag.inputs); one with none is an input error."""
+    assert input_error(tmp_path) == f"no capture file in directory {tmp_path}"
 
 
 def test_permission_denied(tmp_path, monkeypatch):

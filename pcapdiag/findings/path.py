@@ -18,8 +18,8 @@ LOSS_MIN_PERCENT = 2.0
 
 def blackhole(b):
     windows = b.delivery["size_windows"]
-    if not windows:
-        return
+    if not windows or any(f["id"].startswith("mtu.") and f["severity"] == "error" for f in b.findings):
+        return   # not silent: the packets' own size or an ICMP message already explains what vanished
     pairs, texts, sends, times = [], [], 0, []
     for window in windows:
         pair = _window_evidence(window)

@@ -51,7 +51,8 @@ def test_lab_captures_give_the_correlation(merged):
     assert found["path.rewritten"]["count"] == TRUTH["kernel"]["rewritten_dscp_node2_to_node1"]
     for finding in (found[i] for i in ("path.loss-between-captures", "node.dropped-inside", "path.rewritten")):
         assert finding["counts_what"] == "packets" and finding["evidence"]["text"][0].startswith("flow: ")
-    assert merged["verdict"].startswith("PROBLEM: 2 error(s), ")     # and the retransmissions' path.packet-loss
+    assert merged["verdict"].startswith("PROBLEM: packets dropped inside a node")
+    assert [f["id"] for f in merged["findings"][:2]] == ["node.dropped-inside", "path.loss-between-captures"]
 
 
 def test_each_packet_counted_once_at_its_sender(merged, alone):
@@ -96,14 +97,16 @@ def test_a_copy_of_a_capture_adds_only_its_non_ip_frames(tmp_path):
 
 @needs_corpus
 def test_broken_mtu_lab_underlay_and_any_capture_no_longer_double_count():
+    """Merged without matching, the two reported 116 retransmitted full-size segments; the node1 `-i any`
+    capture is at the sender of every resent segment and sees both views: the pair counts what it counts."""
     underlay, any_capture = LAB / "vxlan-mtu-broken.pcap", LAB / "vxlan-mtu-broken.node1-any.pcap"
-    retransmits = {path: sum(f["retransmits"] for f in pcapdiag.analyze(path).to_dict()["flows"])
-                   for path in (underlay, any_capture)}
+
+    def resends(report):
+        return [sum(f[key] or 0 for f in report["flows"]) for key in ("retransmits", "reordered")]
+
     both = pcapdiag.analyze([underlay, any_capture]).to_dict()
-    assert sum(f["retransmits"] for f in both["flows"]) == retransmits[any_capture] == 2 * retransmits[underlay]
-    fragmented = next(f for f in both["findings"] if f["id"] == "mtu.inner-fragmented")
-    assert f"{retransmits[underlay]} full-size segments retransmitted" in fragmented["summary"]
-    assert "116 full-size" not in json.dumps(both["findings"])      # what merging the two without matching said
+    assert resends(both) == resends(pcapdiag.analyze(any_capture).to_dict())
+    assert resends(both)[0] < 116 and "116 full-size" not in json.dumps(both["findings"])
 
 
 def test_processes_and_stdin_give_the_same_report(merged):

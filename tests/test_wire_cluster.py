@@ -67,7 +67,8 @@ def test_cross_checks_are_findings_of_the_report(tmp_path):
     finding, = report["findings"]
     assert finding["id"] == "cluster.stale-vtep-mac" and finding["counts_what"] == "nodes"
     assert finding["evidence"]["text"][0].startswith("example: n2")
-    assert report["verdict"].startswith("PROBLEM: 1 error(s), 0 warning(s); first: cluster.stale-vtep-mac")
+    assert report["verdict"].startswith("PROBLEM: VTEP MAC differs from the node's annotation - fix: restart the "
+                                        "flannel pod on n2")
 
 
 def test_text_names_nodes_and_flows_and_has_a_cluster_section():

@@ -39,6 +39,17 @@ def test_a_capture_with_no_ip_packets_fails_check_by_default(tmp_path, records):
     assert verdict.startswith("NO IP TRAFFIC") and "OK" not in verdict
 
 
+def test_the_baseline_of_a_capture_without_ip_allows_it(tmp_path):
+    """What baseline writes, check passes: a baseline taken from an IP-less capture says so."""
+    path, expect = write_pcap(tmp_path / "arp.pcap", [arp_frame()]), tmp_path / "expect.toml"
+    assert run_cli("baseline", path, "-q", "-o", expect).exit_code == 0
+    assert "\nallow_empty = true\n" in expect.read_text()
+    assert run_cli("check", path, "-q", "--expect", expect).exit_code == 0
+    healthy = tmp_path / "healthy.toml"
+    assert run_cli("baseline", BROKEN, "-q", "-o", healthy, "--fail-on", "error").exit_code == 0
+    assert "allow_empty" not in healthy.read_text()
+
+
 def test_a_capture_with_ip_packets_shows_no_capture_line():
     result = run_cli("check", BROKEN, "-q", "--fail-on", "error")
     assert "capture:" not in result.stdout and result.exit_code == 1

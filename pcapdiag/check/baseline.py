@@ -43,6 +43,8 @@ def _baseline(obs: Observed, fail_on: str):
         exp.overlay_mtu = overlay_values[0]
     elif overlay_values:
         notes["overlay_mtu"] = f"several overlays with different MTUs ({list_text(overlay_values)})"
+    if not obs.entries_with_ip():
+        exp.allow_empty = True   # what this capture shows: checking it against its own baseline must pass
     flows = obs.inner_flows()
     if flows:
         size = max(int(f["max_ip_len"]) for f in flows)
@@ -114,6 +116,9 @@ def render_toml(report, fail_on: str = "warning", source: str | None = None, ver
            f"{list_text(sorted({f['id'] for f in present}))}.",
            "Checking it against this file fails until you fix the capture, raise fail_on or ignore them."]
           if present else ["This capture has none."]))
+    if exp.allow_empty:
+        key("allow_empty", True, "This capture holds no IP packets, and a capture without any fails a check unless "
+            "this is true:", "delete it if the captures to check must carry traffic.")
     others = sorted({f["id"] for f in obs.findings})
     key("ignore_findings", [],
         "Finding ids exempt from fail_on, e.g. [\"tunnel.bad-outer-checksum\"].",

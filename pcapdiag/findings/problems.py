@@ -16,8 +16,10 @@ from typing import Callable
 from ..catalogue import severity_rank
 from . import SPEC_BY_ID
 
+# what a too-large pod or tunnel device MTU shows; mtu.path-blackhole (big packets vanish silently) too: with
+# no pod or device MTU at fault it is a problem of its own (a path whose MTU is smaller than the underlay's)
 _MTU_SYMPTOMS = ("mtu.inner-too-big", "mtu.inner-fragmented", "mtu.outer-fragmented", "mtu.icmp-too-big",
-                 "mtu.pmtud-blackhole", "mtu.mss-too-big")
+                 "mtu.pmtud-blackhole", "mtu.mss-too-big", "mtu.path-blackhole")
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,7 @@ def _contract_columns(frame: pd.DataFrame) -> dict:
 
 _FLOW_DTYPES = {"encap": object, "outer_src": object, "outer_dst": object, "vni": "Int64", "src": object,
                 "dst": object, "proto": object, "sport": "Int64", "dport": "Int64", "packets": "int64",
-                "bytes": "int64", "inner_bytes": "int64", "max_ip_len": "int64", "first": "datetime64[ns, UTC]",
+                "bytes": "int64", "inner_bytes": "int64", "max_ip_len": "Int64", "first": "datetime64[ns, UTC]",
                 "last": "datetime64[ns, UTC]", "syn": "int64", "synack": "int64", "fin": "int64", "rst": "int64",
                 "retransmits": "int64", "syn_mss": "Int64", "synack_mss": "Int64"}
 _ENCAPSULATION_DTYPES = {"type": object, "udp_port": "Int64", "packets": "int64", "wire_bytes": "int64",

@@ -15,7 +15,8 @@ a join).
 
 Engines are plain functions (units, settings, ...) -> iterator of (state, info) in unit order: serially in
 this process, or in a local process pool. A cluster's engine runs the whole analysis instead (analyze's
-`engine`: pcapdiag.dask_engine), with the units and merge functions from here.
+`engine`: pcapdiag.dask_engine), with the units and merge functions from here, several captures correlated
+as here.
 """
 from __future__ import annotations
 
@@ -260,13 +261,6 @@ def _analyze_files(paths: list, settings: Settings, jobs: int, progress, copies)
     return merge_states(run_serially(units, settings, progress))
 
 
-def merged_as_they_are(paths: list, settings: Settings, progress=None):
-    """An engine for analyze(engine=...): the captures' states merged as they are (not correlated), in this
-    process -- what a cluster engine computes, to compare it with."""
-    state, info = _analyze_files(paths, settings, 1, progress, [None] * len(paths))
-    return results(state), info
-
-
 def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: str = "fast",
             jobs: int | None = 1, flow_cap: int | None = None, address_cap: int | None = None,
             progress=None, engine=None, cluster=None) -> Report:
@@ -288,8 +282,8 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
     progress: called as progress(bytes read, bytes of the file(s), packets) after every batch read in this
         process, and a few times a second while worker processes read (their numbers summed).
     engine: run the analysis elsewhere (jobs then unused): called as engine(paths, settings, progress), it
-        returns (the analyzers' results, the capture facts); dask_engine.cluster_engine is one. Several
-        captures are then merged as they are, not correlated.
+        returns (the analyzers' results, the capture facts, the correlation of several captures or None, the
+        paths analysed), the report of the serial run; dask_engine.cluster_engine is one.
     Raises CaptureError for a file that cannot be read as a capture, ClusterError for a cluster dump it
     cannot use, ValueError for no path.
     """
@@ -306,7 +300,7 @@ def analyze(paths, *, vxlan_ports=(), underlay_mtu: int | None = None, decoder: 
     jobs = jobs or 1
     correlation = None
     if engine is not None:
-        found, info = engine(paths, settings, progress)
+        found, info, correlation, paths = engine(paths, settings, progress)
     elif len(paths) == 1:
         state, info = _analyze_file(paths[0], settings, jobs, progress)
         found = results(state)

@@ -1,8 +1,10 @@
 """The Dask engine on a LocalCluster of 2 worker processes: the captures of the repository (and the lab's, with
-the corpus), plus a generated one split into several tasks, give the report of --jobs 1; also when a worker
-is killed during the run. Skipped where dask.distributed is not installed (pip install '.[dask]')."""
+the corpus), plus a generated one split into several tasks, give the report of --jobs 1, several captures of
+one incident correlated as there; also when a worker is killed during the run. Skipped where
+dask.distributed is not installed (pip install '.[dask]')."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -11,7 +13,6 @@ import threading
 import pytest
 
 import pcapdiag
-from pcapdiag.runner import merged_as_they_are
 from conftest import LAB, SAMPLES, run_cli
 from pcapdiag.report.machine import render_json
 from test_parallel import _bench_generator
@@ -41,13 +42,37 @@ def captures(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def serial_json(captures):
-    # the cluster merges captures as they are; the serial run would also correlate them (runner.analyze)
-    return render_json(pcapdiag.analyze(captures, jobs=1, engine=merged_as_they_are))
+    return render_json(pcapdiag.analyze(captures, jobs=1))
 
 
 def test_the_cluster_gives_the_serial_report(client, captures, serial_json):
     assert len(pcapdiag.runner.plan_chunks(captures[-1], 1 << 20, CHUNK_BYTES)) >= 4
+    assert json.loads(serial_json)["correlation"]["paths"]      # the captures of one incident were matched
     assert render_json(pcapdiag.analyze(captures, client=client, chunk_bytes=CHUNK_BYTES)) == serial_json
+
+
+def vantage_sets() -> list:
+    """Captures of one incident at several vantage points: the multi-capture lab, and the lab's underlay and
+    `-i any` captures of one run (with the corpus)."""
+    sets = [sorted(SAMPLES.glob("multi/*.pcap")), [SAMPLES / "vxlan-mtu-broken.pcap",
+                                                   SAMPLES / "vxlan-mtu-broken.node1-any.pcap"]]
+    if LAB.is_dir():
+        sets += [[LAB / "vxlan-flannel.pcap", LAB / "vxlan-flannel.node2-any.pcap"],
+                 [LAB / "vxlan-mtu-broken.pcap", LAB / "vxlan-mtu-broken.node1-any.pcap"]]
+    return [[str(path) for path in paths] for paths in sets]
+
+
+@pytest.mark.parametrize("paths", vantage_sets(), ids=lambda paths: os.path.basename(paths[-1]))
+def test_several_vantage_points_count_each_packet_once_on_the_cluster(client, paths):
+    serial = render_json(pcapdiag.analyze(paths, jobs=1))
+    document = json.loads(serial)
+    assert document["capture"]["packets"] < sum(point["records"] for point in document["correlation"]["vantage_points"])
+    assert render_json(pcapdiag.analyze(paths, client=client)) == serial
+
+
+def test_a_file_given_twice_is_read_once_on_the_cluster(client):
+    path = str(SAMPLES / "multi" / "node1-eth0.pcap")
+    assert render_json(pcapdiag.analyze([path, path], client=client)) == render_json(pcapdiag.analyze(path))
 
 
 class KillOnce(distributed.WorkerPlugin):
@@ -113,5 +138,4 @@ def test_cli_scheduler_local(tmp_path):
     result = run_cli("analyze", SAMPLES / "silent-loss", "--scheduler", "local", "-j", "1", "-q", "--format",
                      "json", "-o", out)
     assert result.exit_code in (0, 1), result.output
-    assert out.read_text() == render_json(pcapdiag.analyze(str(SAMPLES / "silent-loss"), jobs=1,
-                                                           engine=merged_as_they_are))
+    assert out.read_text() == render_json(pcapdiag.analyze(str(SAMPLES / "silent-loss"), jobs=1))

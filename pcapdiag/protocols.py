@@ -25,6 +25,7 @@ ETHERTYPE_OF_IP_VERSION = {4: ETH_TYPE_IP, 6: ETH_TYPE_IP6}
 # IP protocol numbers, and the names reports give them
 IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP = 1, 4, 6, 17
 IPPROTO_IPV6, IPPROTO_GRE, IPPROTO_AH, IPPROTO_ICMPV6 = 41, 47, 51, 58
+IPPROTO_ESP = 50
 ARP_PROTO = 0x0806         # not an IP protocol: the inner_proto of ARP inside a tunnel (its ethertype, above 255)
 PROTO_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "icmpv6",
                89: "ospf", 112: "vrrp", 132: "sctp", ARP_PROTO: "arp"}

@@ -6,15 +6,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..catalogue import NOMINAL_OVERHEAD, TUNNEL_CLASSES
-from ..decode.facts import Facts
-from .groups import as_frame, group_codes, rows_of, sums_by
+from ..catalogue import ENCRYPTED_CLASSES, NOMINAL_OVERHEAD, OVERHEAD_PADDING, TUNNEL_CLASSES
+from ..decode.encrypted import ESP_CBC_OVERHEAD, ESP_GCM_OVERHEAD, esp_block_estimate
+from ..decode.facts import Facts, keys_of
+from .groups import as_frame, class_keys, group_codes, rows_of, sums_by
 
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
 _BATCH_KEY = ["encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni", "size"]
 PENDING_BATCHES, PENDING_ROWS = 32, 200_000  # fold pending batches when either is reached (bounded memory)
 _SUMS = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]
+_ENCRYPTED_KEYS = class_keys(ENCRYPTED_CLASSES)
+UDP_HEADER = 8
 
 
 def _sum_tables(table, more, keys):
@@ -33,7 +36,8 @@ class OverheadResult:
 class OverheadAnalyzer:
     name = "overhead"
     distinct_only = False    # every frame: a tunnel's own counters include an `-i any` copy's view
-    reads = ("outer_len", "inner_len", "outer_mf", "nested_loop", "wirelen", "by_plausibility", "offload", "outer_ipv",
+    reads = ("outer_len", "inner_len", "outer_mf", "outer_frag_off", "nested_loop", "wirelen", "by_plausibility",
+             "offload", "outer_ipv",
              "encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni")
 
     def __init__(self):
@@ -44,6 +48,9 @@ class OverheadAnalyzer:
         self.per_packet: dict = {}    # (class, port) -> {overhead bytes: packets}: Geneve options vary per packet
         self.pending: list = []       # batches' grouped rows not yet folded into the above
         self.pending_rows = 0
+        # (class, port) -> the distinct inner lengths of encrypted packets (capped): what their sizes say of
+        # the cipher (ESP) and of the sender's device MTU (WireGuard)
+        self.encrypted_sizes: dict = {}
 
     def update(self, facts: Facts) -> None:
         if facts.empty:
@@ -57,6 +64,10 @@ class OverheadAnalyzer:
         # One grouping per batch (integer keys) over every key this analyzer reports by; the small result
         # feeds them all.
         size = np.where(whole, overhead, -1)
+        encrypted = np.isin(keys_of(facts, "outer_class"), _ENCRYPTED_KEYS)
+        if encrypted.any():
+            # first outer fragments too: a WireGuard packet's size is in its UDP header
+            self._encrypted_sizes(facts, np.flatnonzero(encrypted & (inner_len >= 0) & (facts["outer_frag_off"] == 0)))
         codes, first = group_codes(facts, _BATCH_KEY[:-1] + [size])
         grouped = rows_of(facts, _BATCH_KEY[:-1], first)
         grouped["size"] = size[first]
@@ -72,6 +83,12 @@ class OverheadAnalyzer:
         self.pending_rows += len(grouped)
         if len(self.pending) >= PENDING_BATCHES or self.pending_rows >= PENDING_ROWS:
             self._compact()
+
+    def _encrypted_sizes(self, facts: Facts, at) -> None:
+        first = group_codes(facts, ["outer_class", "tunnel_port", "inner_len"], at)[1]
+        for cls, port, length in zip(facts.take("outer_class", at[first]).tolist(),
+                                     facts["tunnel_port"][at[first]].tolist(), facts["inner_len"][at[first]].tolist()):
+            _count_into(self.encrypted_sizes.setdefault((cls, port), {}), length, 1)
 
     def _compact(self) -> None:
         """Fold the batches' grouped rows into the tables: once per many batches, as pandas' cost per call
@@ -115,6 +132,9 @@ class OverheadAnalyzer:
             self.vnis.setdefault(key, set()).update(vnis)
         for chain, count in other.chains.items():
             self.chains[chain] = self.chains.get(chain, 0) + count
+        for key, sizes in other.encrypted_sizes.items():
+            for size in sizes:
+                _count_into(self.encrypted_sizes.setdefault(key, {}), size, 1)
         for key, histogram in other.per_packet.items():
             for size, count in histogram.items():
                 _count_into(self.per_packet.setdefault(key, {}), size, count)
@@ -142,6 +162,9 @@ class OverheadAnalyzer:
                     "by_plausibility": int(record["by_plausibility"]),
                     "offload_frames": int(record["offload"]),
                 })
+                if cls in ENCRYPTED_CLASSES:
+                    rows[-1].update(_encrypted_overhead(cls, port, rows[-1]["nominal_overhead"],
+                                                        self.encrypted_sizes.get((cls, port), {})))
         pairs = [] if self.by_pair is None else [
             {"type": r["outer_class"], "src": r["outer_src"], "dst": r["outer_dst"], "packets": int(r["packets"]),
              "wire_bytes": int(r["wire_bytes"]), "overhead_bytes": int(r["overhead_bytes"])}
@@ -171,3 +194,27 @@ def _nominal(cls: str, ipv6_packets: int, packets: int):
         return None
     version = 6 if ipv6_packets * 2 > packets else 4
     return table.get(version)
+
+
+def _encrypted_overhead(cls: str, port: int, nominal: int, sizes: dict) -> dict:
+    """An encrypted class's overhead as the range its padding makes (overhead_range: nominal .. + padding),
+    and what its sizes tell. ESP: the cipher family, from the step between its lengths (esp_block_estimate):
+    a 16-byte step means a block cipher (AES-CBC with a 16-byte ICV: 8 bytes more than AES-GCM and padding to
+    16), otherwise AES-GCM is assumed; ESP-in-UDP adds the UDP header. WireGuard: the sender's device MTU,
+    when some packet shows it (a padded plaintext that is no multiple of 16 was cut short of its padding by
+    that MTU)."""
+    padding = OVERHEAD_PADDING[cls]
+    extra = {}
+    if cls == "esp":
+        estimate = esp_block_estimate(sizes)
+        block = estimate is not None and estimate["step"] % 16 == 0
+        nominal += (ESP_CBC_OVERHEAD - ESP_GCM_OVERHEAD if block else 0) + (UDP_HEADER if port >= 0 else 0)
+        padding = 15 if block else padding
+        extra["esp_cipher"] = (estimate["family"] if estimate else
+                               "not measurable (fewer than two packet sizes): AES-GCM assumed")
+    else:
+        unpadded = [size for size in sizes if size % 16]
+        extra["device_mtu_seen"] = max(unpadded) if unpadded else None
+    return {"nominal_overhead": nominal, "overhead_range": [nominal, nominal + padding],
+            "pods_hidden": "the pod packets are encrypted: the nodes are the tunnel's ends, the pods behind them are "
+                           "not visible", **extra}

@@ -29,9 +29,19 @@ NAT_KEEPALIVE = b"\xff"
 ESP_FIRST_SPI = 256             # SPIs 1-255 are reserved (RFC 4303 2.1), 0 is for local use only
 ESP_MIN_LEN = 8 + 20 + 2        # header, the smallest inner IP packet, pad length and next header
 IKE_HEADER_LEN = 28
+TUNNEL_KINDS = ("wireguard", "esp")   # the kinds that carry pod packets (the class names too); IKE and NAT
+                                      # keepalives are the nodes' own control traffic
 IKE_EXCHANGES = {2: "ikev1-identity", 4: "ikev1-aggressive", 5: "ikev1-informational", 32: "ikev1-quick",
                  34: "ike_sa_init", 35: "ike_auth", 36: "create_child_sa", 37: "informational"}
 IKE_FLAG_RESPONSE = 0x20        # RFC 7296 3.1: the R bit
+# What ESP adds around the inner packet besides the outer IP (and UDP) header, for the cipher assumed when
+# the sizes cannot tell (one packet alone never can): AES-GCM-128 as RFC 4106 runs it, an 8-byte IV and a
+# 16-byte ICV, the default of Cilium's IPsec and of flannel's ipsec backend.  ESP header 8 + IV 8 + pad
+# length and next header 2 + ICV 16; the padding to 4 bytes (0-3) comes on top.
+ESP_GCM_OVERHEAD = 8 + 8 + 2 + 16
+# AES-CBC-128 with HMAC-SHA-256-128, the block-cipher suite a 16-byte step in the sizes points to: IV 16 and
+# ICV 16, padding to 16 bytes (0-15)
+ESP_CBC_OVERHEAD = 8 + 16 + 2 + 16
 
 
 # The messages' fixed fields up to the indices and counter: the rest (keys, timestamps, MACs, cookie,
@@ -175,6 +185,30 @@ def classify_udp(sport: int, dport: int, payload: bytes, payload_len: int | None
     if IKE_PORT in ports:
         return ike_message(payload, payload_len)
     return wireguard_message(payload, payload_len, by_port=bool(ports & WIREGUARD_PORTS))
+
+
+def crypto_columns(found: Encrypted) -> dict:
+    """The facts columns (crypto_*, decode/facts.py) of a classified payload: -1 where a value is absent."""
+    counter = found.counter if found.counter is not None and found.counter < 1 << 63 else None
+    values = {"crypto_kind": found.kind, "crypto_msg": found.message,
+              "crypto_sender": found.sender, "crypto_receiver": found.receiver if found.spi is None else found.spi,
+              "crypto_seq": counter if found.seq is None else found.seq,
+              "crypto_reply": found.message == "response" or bool(found.response)}
+    return {name: -1 if value is None else value for name, value in values.items()}
+
+
+def hidden_inner_length(found: Encrypted, payload_len: int) -> int:
+    """The inner_len fact of a WireGuard or ESP packet whose payload (UDP payload, or IP payload for ESP) is
+    payload_len bytes on the wire: the largest inner IP packet it can carry, -1 for none.
+
+    WireGuard: the padded plaintext (the top of wireguard_inner_range; the inner packet is 0-15 bytes less);
+    a handshake carries no inner packet.  ESP: the payload less ESP_GCM_OVERHEAD (the default cipher: with
+    AES-CBC the inner packet is 8-23 bytes less; the overhead analyzer measures which from the sizes)."""
+    if found.kind == "wireguard":
+        return found.inner_range[1] if found.inner_range else -1
+    if found.kind == "esp":
+        return payload_len - ESP_GCM_OVERHEAD if payload_len >= ESP_GCM_OVERHEAD else -1
+    return -1
 
 
 def esp_block_estimate(esp_lengths) -> dict | None:

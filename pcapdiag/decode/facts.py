@@ -25,6 +25,14 @@ COLUMNS: tuple[tuple[str, str, object], ...] = (
     ("tunnel_port", "i", -1),    # UDP dst port of the outermost UDP tunnel
     ("vni", "i", -1),            # VXLAN VNI / Geneve VNI / GRE key of the outermost tunnel
     ("by_plausibility", "b", False),  # outermost tunnel recognised by header plausibility, not port
+    # encrypted overlays and their control traffic (decode/encrypted.py), of the innermost one recognised
+    ("crypto_kind", "s", ""),    # "wireguard", "esp", "ike", "nat-keepalive"
+    ("crypto_msg", "s", ""),     # WireGuard message (encrypted.WIREGUARD_MESSAGES), "esp", the IKE exchange,
+                                 # "keepalive"
+    ("crypto_sender", "i", -1),  # WireGuard sender index (initiation, response)
+    ("crypto_receiver", "i", -1),  # WireGuard receiver index (response, cookie reply, data); ESP: the SPI
+    ("crypto_seq", "i", -1),     # WireGuard transport counter (-1 beyond int64); ESP sequence number
+    ("crypto_reply", "b", False),  # a WireGuard response, an IKE message with the R (response) flag
     # outer (underlay) IP header
     ("outer_ipv", "i", 0),
     ("outer_src", "s", ""),

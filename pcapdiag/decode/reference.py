@@ -21,10 +21,11 @@ from ..protocols import (ARP_PROTO, BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CS
                          ETH_TYPE_TEB, GENEVE_PORTS, LINKTYPE_ETHERNET, ICMP6_FIRST_INFO_TYPE,
                          ICMP6_PACKET_TOO_BIG, ICMP_ECHO_TYPES, ICMP_ERROR_TYPES, ICMP_FRAG_NEEDED,
                          IP_VERSION_OF_ETHERTYPE, IPPROTO_AH, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP,
-                         IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, JUMBO_FRAME_MAX, SEQ_SPACE, TCP_OPT_EOL, TCP_OPT_MSS,
+                         IPPROTO_ESP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, JUMBO_FRAME_MAX, SEQ_SPACE, TCP_OPT_EOL, TCP_OPT_MSS,
                          TCP_OPT_SACK, TH_ACK, TH_SYN)
 from .dpkt_layers import (Ethernet, ShallowGRE, TooDeep, Truncated, address_text, ethernet_payload,
                           link_to_network, mac_text, parse)
+from .encrypted import TUNNEL_KINDS, classify_udp, crypto_columns, esp_packet, hidden_inner_length
 from .facts import MAX_DEPTH, new_row, rows_to_facts
 from .plausible import PLAUSIBILITY
 from .plausible import (_ethernet_plausible, bare_ip_plausible, geneve_plausible,  # noqa: F401 (the tests
@@ -128,6 +129,7 @@ class PacketWalker:
         self.tunnel_payloads = {**self.networks, ETH_TYPE_TEB: self._bridged}
         self.protocols = {IPPROTO_IPIP: self._ip_in_ip, IPPROTO_IPV6: self._ip_in_ip, IPPROTO_AH: self._ah,
                           IPPROTO_GRE: self._gre, IPPROTO_UDP: self._udp, IPPROTO_TCP: self._tcp,
+                          IPPROTO_ESP: self._esp,
                           IPPROTO_ICMP: self._icmp, IPPROTO_ICMPV6: self._icmp}
         self.tunnel_ports = udp_tunnel_ports(self.vxlan_ports)
         self.tunnel_headers = {"vxlan": self._vxlan, "geneve": self._geneve, "bare-ip": self._bare_ip,
@@ -193,8 +195,13 @@ class PacketWalker:
             frag_off = frag.frag_off * 8 if frag else 0
             more_frags = bool(frag.m_flag) if frag else False
             dont_frag, ident, ttl = False, frag.id if frag else -1, packet.hlim
-            proto = packet.p
-            header_len = 40 + sum(ext.length for ext in packet.all_extension_headers)
+            extensions = packet.all_extension_headers
+            if extensions and isinstance(extensions[-1], ip6.IP6ESPHeader):
+                # dpkt takes ESP for an extension header (and sets no .p): it is the upper layer here
+                extensions, proto = extensions[:-1], IPPROTO_ESP
+            else:
+                proto = packet.p
+            header_len = 40 + sum(ext.length for ext in extensions)
             # the bytes after the extension headers, bounded by the payload length (0: jumbo/BIG TCP)
             payload = buf[header_len:40 + packet.plen] if packet.plen else buf[header_len:]
         if total_len == 0:
@@ -310,18 +317,45 @@ class PacketWalker:
         kind = self.tunnel_ports.get(header.dport)
         by_port = kind is not None
         if not by_port:
+            # sized by the UDP length: a first outer fragment holds only the start of the datagram
+            found = classify_udp(header.sport, header.dport, body, header.ulen - 8)
+            if found is not None:
+                if found.kind in TUNNEL_KINDS and not chain:
+                    self._outer_udp(header, payload, row, found.by_port)
+                self._encrypted(found, header.ulen - 8, row, chain, depth)
+                return
             kind = next((detector.header for detector in PLAUSIBILITY if detector.test(body)), None)
             if kind is None:
                 return
         if not chain:
-            row["tunnel_port"] = header.dport
-            row["by_plausibility"] = not by_port
-            row["outer_udp_csum"] = udp_checksum_state(header.sum, payload, row)
-            if row["outer_udp_csum"] == CSUM_PARTIAL:
-                row["offload"] = True
+            self._outer_udp(header, payload, row, by_port)
         self._tunnel(UDP_TUNNEL_CLASS[kind], row, chain, depth)
         row["sport"] = row["dport"] = -1
         self.tunnel_headers[kind](body, row, chain, depth)
+
+    def _outer_udp(self, header, datagram, row, by_port):
+        """The outermost UDP tunnel's columns: its port, how it was recognised, its checksum."""
+        row["tunnel_port"] = header.dport
+        row["by_plausibility"] = not by_port
+        row["outer_udp_csum"] = udp_checksum_state(header.sum, datagram, row)
+        if row["outer_udp_csum"] == CSUM_PARTIAL:
+            row["offload"] = True
+
+    def _esp(self, payload, upper, row, chain, depth):
+        found = esp_packet(payload, upper.length)
+        if found is not None:
+            # a first fragment (the carrying header's MF) holds only the start of the ESP packet, and ESP has
+            # no length of its own: its size, and so the inner one, is unknown there
+            self._encrypted(found, -1 if row["inner_mf"] else upper.length, row, chain, depth)
+
+    def _encrypted(self, found, payload_len, row, chain, depth):
+        """WireGuard and ESP are tunnels whose inner packet is hidden: the innermost header seen stays the
+        carrying one (its addresses are the nodes', never the pods'), inner_len the most the tunnel packet can
+        hold (encrypted.hidden_inner_length) and no L4 ports.  IKE and NAT keepalives stay the nodes' UDP."""
+        row.update(crypto_columns(found))
+        if found.kind in TUNNEL_KINDS:
+            self._tunnel(found.kind, row, chain, depth)
+            row.update(inner_len=hidden_inner_length(found, payload_len), sport=-1, dport=-1)
 
     def _vxlan(self, body, row, chain, depth):
         header = parse(VXLAN, body)

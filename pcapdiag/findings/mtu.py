@@ -5,7 +5,7 @@ one finding; corroborate() then ties the other symptoms of a too-large pod MTU t
 from __future__ import annotations
 
 from ..analyzers.mtu import flow_text, quoted_overhead
-from ..catalogue import TUNNEL_CLASSES
+from ..catalogue import ENCRYPTED_CLASSES, TUNNEL_CLASSES
 from . import path as path_checks
 from .budgets import TCP_IP_HEADERS, mss_budget, native_path_mtu
 from .evidence import (EXAMPLES, flow, frame_of, frame_suffix, instant, node_pair, pairs_text, span, table_flow,
@@ -42,7 +42,7 @@ def inner_too_big(b):
                   packets=int(r.count), inner_len=int(r.inner_len), **frame_of(r))
              for r, _ in sorted(hits, key=lambda h: -h[0].count)[:EXAMPLES]]
     b.add("mtu.inner-too-big",
-          f"{b.pods_text(r.inner_src for r, _ in hits)} send {largest}-byte packets, more than the "
+          f"{_senders(b, [r for r, _ in hits])} send {largest}-byte packets, more than the "
           f"{overlay['overlay_mtu']} bytes a {overlay['type'].upper()} packet can carry ({b.underlay} underlay - "
           f"{overlay['overhead']} overhead)",
           count,
@@ -54,6 +54,15 @@ def inner_too_big(b):
           fix=b.fix("mtu.inner-too-big", overlay_mtu=overlay["overlay_mtu"],
                     underlay_needed=largest + overlay["overhead"]),
           mtu_finding=True)
+
+
+def _senders(b, rows) -> str:
+    """Who sent these evidence rows' packets: the pods, or, where encryption hides them, the nodes' tunnels."""
+    hidden = sorted({r.outer_src for r in rows if r.outer_class in ENCRYPTED_CLASSES})
+    pods = [r.inner_src for r in rows if r.outer_class not in ENCRYPTED_CLASSES]
+    tunnels = (f"pods behind {', '.join(hidden[:EXAMPLES])} (hidden by the encryption; {len(hidden)} node(s))"
+               if hidden else "")
+    return " and ".join(text for text in (b.pods_text(pods) if pods else "", tunnels) if text)
 
 
 def inner_fragmented(b):
@@ -111,8 +120,9 @@ def outer_fragmented(b):
              for r in table.head(EXAMPLES).itertuples()]
     examples = sorted({e for e in table["example"] if e})[:EXAMPLES]   # "inner source > inner destination"
     flows = [flow(*example.split(" > ", 1), encap=cls) for example in examples]
+    rule = " (RFC 7348 4.3 forbids VTEP fragmentation)" if cls in ("vxlan", "geneve") else ""
     b.add("mtu.outer-fragmented",
-          f"the nodes fragment outer {cls.upper()} packets (RFC 7348 4.3 forbids VTEP fragmentation)" + explanation,
+          f"the nodes fragment outer {cls.upper()} packets{rule}" + explanation,
           int(table["count"].sum()),
           with_text({**span(table["first"].min(), table["last"].max()), "largest_inner": largest_inner,
                      "underlay_mtu": b.underlay, "node_pairs": pairs, "flows": flows},

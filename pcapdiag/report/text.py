@@ -46,8 +46,7 @@ def render_text(report: Report, top: int = 10, detail: bool = True) -> str:
     lines += _findings(report.findings)
     lines += ["", "Encapsulation"]
     rows = [[e["type"], e["udp_port"] or "", e["packets"], _size(e["wire_bytes"]), _size(e["overhead_bytes"]),
-             f"{e['overhead_pct']:.1f}%", e["overhead_per_packet"], e["nominal_overhead"] if e["nominal_overhead"]
-             is not None else "", " ".join(map(str, e["vnis"][:5])) + (" ..." if len(e["vnis"]) > 5 else "")]
+             f"{e['overhead_pct']:.1f}%", e["overhead_per_packet"], _nominal_text(e), " ".join(map(str, e["vnis"][:5])) + (" ..." if len(e["vnis"]) > 5 else "")]
             for e in data["encapsulation"]]
     lines.append(tabulate(rows, headers=["class", "udp port", "packets", "wire", "overhead", "share",
                                          "per packet", "nominal", "VNIs"]))
@@ -144,9 +143,13 @@ def _overhead_notes(data) -> list[str]:
     lines = []
     for entry in data["encapsulation"]:
         nominal, observed = entry["nominal_overhead"], entry["overhead_per_packet"]
+        name = entry["type"] + (f"/{entry['udp_port']}" if entry["udp_port"] else "")
+        if "overhead_range" in entry:
+            lines.append(_encrypted_note(name, entry))
+            if not outer:     # its frames' overhead is measured against an assumed inner size
+                continue
         if not nominal or abs(observed - nominal) < 0.5:
             continue
-        name = entry["type"] + (f"/{entry['udp_port']}" if entry["udp_port"] else "")
         if outer and observed < nominal:
             why = (f"{_plural(outer['count'], 'frame')} are outer fragments, and a fragmented datagram's tunnel "
                    f"header is not measured frame by frame")
@@ -156,6 +159,26 @@ def _overhead_notes(data) -> list[str]:
             why = "some frames carry no whole tunnel header of their own (fragments, truncated or offload frames)"
         lines.append(f"{name}: {observed} bytes of overhead per frame on average, not the nominal {nominal}: {why}")
     return lines
+
+
+def _nominal_text(entry) -> str:
+    """The nominal overhead, or the range padding makes of it (encrypted classes)."""
+    if "overhead_range" in entry:
+        return "{}-{}".format(*entry["overhead_range"])
+    return "" if entry["nominal_overhead"] is None else str(entry["nominal_overhead"])
+
+
+def _encrypted_note(name: str, entry) -> str:
+    """What an encrypted class's sizes say, and what they cannot."""
+    low, high = entry["overhead_range"]
+    text = (f"{name}: encrypted - {low}-{high} bytes of overhead per packet (padding hides the exact inner size; "
+            f"inner sizes are the most a packet can hold); the nodes are the tunnel's ends, the pods behind them "
+            f"are hidden")
+    if entry.get("esp_cipher"):
+        text += f"; cipher by the ESP sizes: {entry['esp_cipher']}"
+    if entry.get("device_mtu_seen"):
+        text += f"; WireGuard device MTU seen: {entry['device_mtu_seen']}"
+    return text
 
 
 def _top_flows(report: Report, top: int) -> list[str]:

@@ -29,7 +29,8 @@ used. A row that fails any check -- a header cut short, outer IP
 fragments (the reference's FragmentAttribution table must see all of them, in order),
 IPv6 extension headers, ICMPv6, tunnels over an IPv6 underlay, 6in4, GRE, Geneve carrying
 IP directly, BGP, ICMP errors, UDP whose payload might pass one of the reference's
-plausibility tests, malformed headers, anything unknown -- is decoded by the reference
+plausibility tests, encrypted overlays (ESP, UDP on IKE's ports 500 and 4500, UDP starting
+with WireGuard's type and reserved bytes), malformed headers, anything unknown -- is decoded by the reference
 decoder (one ReferenceDecoder per FastDecoder, so its fragment table persists across
 batches) and merged back in record order.
 

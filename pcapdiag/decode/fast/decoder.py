@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...protocols import (BGP_PORT, DEFAULT_VXLAN_PORTS, ETH_TYPE_8021Q, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IP6,
+from ...protocols import (BGP_PORT, DEFAULT_VXLAN_PORTS, IKE_PORT, NAT_T_PORT, ETH_TYPE_8021Q, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IP6,
                           ETH_TYPE_TEB, ICMP_ECHO_TYPES, ICMP_ERROR_TYPES, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP,
                           IPPROTO_UDP, LINKTYPE_ETHERNET, LINKTYPE_SLL, LINKTYPE_SLL2, LINKTYPES_RAW, SEQ_SPACE,
                           TCP_OPT_EOL, TCP_OPT_MSS, TCP_OPT_NOP, TCP_OPT_SACK, TH_ACK, TH_SYN)
+from ..encrypted import wireguard_screen
 from ..facts import Facts, rows_to_facts
 from ..plausible import PLAUSIBILITY, SCREEN_BYTES
 from ..reference import ReferenceDecoder, udp_tunnel_ports
@@ -35,6 +36,8 @@ _ICMP_ECHO = np.array(ICMP_ECHO_TYPES[IPPROTO_ICMP], dtype=_I64)
 _NOP_NOP_TIMESTAMP = 0x0101080A
 _TCP_WINDOW = TCP.size + 4               # the fixed header and the first option word
 _UDP_WINDOW = UDP.size + max(SCREEN_BYTES, VXLAN_HEADER.size + ETHERNET.size)   # what _udp and _udp_tunnels read
+_IKE_PORTS = np.zeros(65536, dtype=bool)     # IKE, ESP-in-UDP and NAT keepalives: the reference tells them apart
+_IKE_PORTS[[IKE_PORT, NAT_T_PORT]] = True
 
 
 class FastDecoder:
@@ -322,7 +325,8 @@ class FastDecoder:
     def _udp(self, out, enc, rows, window, plen):
         """UDP (window: from its header on) that is no tunnel by port and fails every plausibility screen."""
         udp = UDP.read(window)
-        good = (plen >= UDP.size) & ~self._is_tunnel_port[udp.dport] & ~_maybe_tunnel(window, plen - UDP.size)
+        good = (plen >= UDP.size) & ~self._is_tunnel_port[udp.dport] & ~_maybe_tunnel(window, plen - UDP.size) \
+            & ~_maybe_encrypted(udp, window)
         k = np.flatnonzero(good)
         rows = rows[k]
         out["sport", rows] = udp.sport[k]
@@ -381,6 +385,14 @@ def _maybe_tunnel(window, size):
     for detector in PLAUSIBILITY[1:]:
         maybe |= detector.screen(peek, size)
     return maybe
+
+
+def _maybe_encrypted(udp, window):
+    """False where the reference's encrypted.classify_udp surely finds nothing in a UDP datagram (window: from
+    its header on): neither of IKE's ports, nor WireGuard's type and reserved bytes (encrypted.wireguard_screen,
+    sized by the UDP length as the reference sizes it). WireGuard and ESP-in-UDP rows are the reference's."""
+    return _IKE_PORTS[udp.sport] | _IKE_PORTS[udp.dport] | wireguard_screen(
+        lambda offset, width: uint_at(window, UDP.size + offset, width), udp.ulen - UDP.size)
 
 
 def _later_sequence(best, edge):

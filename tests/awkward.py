@@ -290,7 +290,29 @@ def _base_packets() -> dict[str, bytes]:
     P["eth-ipv6-type-v4-packet"] = ethernet(inner_tcp(), 0x86DD)
     P["mpls"] = ethernet(b"\x00\x01\x01\x40" + inner_tcp(), 0x8847)
     P["pppoe"] = ethernet(b"\x11\x00\x00\x01\x00\x16\x00\x21" + inner_tcp()[:20], 0x8864)
+    _encrypted_packets(P)
     return P
+
+
+def _encrypted_packets(P: dict) -> None:
+    """WireGuard, ESP, ESP-in-UDP, IKE and NAT keepalives: the reference's (decode/encrypted.py), which the
+    fast decoder must hand over whatever their cut."""
+    wg = build.wireguard
+    P["wg-data"] = ethernet(build.wireguard_packet(NODE_A, NODE_B, wg(4, 1400, counter=1 << 40), checksum="good"))
+    P["wg-data-unpadded-off-port"] = ethernet(build.wireguard_packet(NODE_A, NODE_B, wg(4, 1400)[:-4], port=40000,
+                                                                     sport=40000))
+    P["wg-initiation-off-port"] = ethernet(build.wireguard_packet(NODE_A, NODE_B, wg(1), port=40000, sport=41000))
+    P["wg-response-v6"] = ethernet(build.wireguard_packet(POD6_A, POD6_B, wg(2), port=51821))
+    P["wg-cookie-wrong-size"] = ethernet(build.wireguard_packet(NODE_A, NODE_B, wg(3) + b"x", port=40000))
+    P["wg-counter-past-int64"] = ethernet(build.wireguard_packet(NODE_A, NODE_B, wg(4, 16, counter=(1 << 64) - 1)))
+    P["esp"] = ethernet(build.esp_packet(NODE_A, NODE_B, 1400))
+    P["esp-v6"] = ethernet(build.esp_packet(POD6_A, POD6_B, 100))
+    P["esp-reserved-spi"] = ethernet(build.esp_packet(NODE_A, NODE_B, 100, spi=255))
+    P["esp-in-udp"] = ethernet(build.esp_packet(NODE_A, NODE_B, 1300, udp_port=4500))
+    P["nat-keepalive"] = ethernet(ipv4(NODE_A, NODE_B, 17, udp(4500, 4500, b"\xff")))
+    ike = struct.pack(">8s8sBBBBII", b"\x01" * 8, b"\x02" * 8, 33, 0x20, 35, 0x20, 1, 28)
+    P["ike-4500"] = ethernet(ipv4(NODE_A, NODE_B, 17, udp(4500, 4500, bytes(4) + ike)))
+    P["ike-500"] = ethernet(ipv4(NODE_A, NODE_B, 17, udp(500, 500, ike)))
 
 
 def _geneve_packets(P: dict) -> None:
@@ -388,7 +410,8 @@ def gso_super_frame() -> bytes:
 CUT_EVERYWHERE = ("vxlan-tcp", "vxlan-tcp-csum-good-101", "vxlan-syn-mss", "vxlan-vlan", "vxlan-udp",
                   "vxlan-icmp-echo", "ipip-tcp", "ipip-syn", "syn-linux", "tcp", "udp-dns", "vxlan-outer-options",
                   "bgp-update", "icmp-frag-needed-vxlan", "outer-frag-1", "ipv6-syn-mss", "ipv6-udp-dns",
-                  "vxlan-ipv6-syn", "vxlan-ipv6-udp", "geneve-options", "geneve-inner-ipv6")
+                  "vxlan-ipv6-syn", "vxlan-ipv6-udp", "geneve-options", "geneve-inner-ipv6", "wg-data",
+                  "wg-initiation-off-port", "esp", "esp-in-udp", "ike-4500")
 
 
 def mutants(packets: dict[str, bytes], count: int, seed: int = 7) -> list[tuple[bytes, int]]:

@@ -78,6 +78,11 @@ def _ah(inner: bytes) -> bytes:
     return P.ipv4(A, B, header + inner, proto=51)
 
 
+def _ike_sa_init() -> bytes:
+    """An IKEv2 IKE_SA_INIT request header with 40 bytes of payloads (RFC 7296 3.1)."""
+    return struct.pack(">8s8sBBBBII", b"\x01" * 8, bytes(8), 33, 0x20, 34, 0x08, 0, 68) + bytes(40)
+
+
 def ip_seeds() -> list[bytes]:
     syn = P.ipv4(POD1, POD2, P.tcp(40000, 80, flags="S", mss=1460))
     data = P.ipv4(POD1, POD2, P.tcp(40000, 80, flags="PA", seq=1000, payload=1400))
@@ -107,6 +112,15 @@ def ip_seeds() -> list[bytes]:
         P.ipv6(B6, A6, P.icmp6_too_big(1280, P.vxlan_packet(A6, B6, v6_syn, port=4789))),
         P.ipv4(A, B, P.tcp(179, 40000, flags="PA", payload=_bgp_update())),
         P.ipv4(POD1, POD2, P.tcp(40000, 80, flags="PA", payload=60000), total_length=0),     # offload
+        # encrypted overlays: WireGuard on and off its ports, ESP, ESP-in-UDP, IKE and NAT keepalives
+        P.wireguard_packet(A, B, P.wireguard(4, 1400, counter=9)),
+        P.wireguard_packet(A, B, P.wireguard(1), port=40000, sport=40001),
+        P.wireguard_packet(A6, B6, P.wireguard(2), port=51821),
+        P.vxlan_packet(A, B, P.wireguard_packet(POD1, POD2, P.wireguard(4, 100))),
+        P.esp_packet(A, B, 1400), P.esp_packet(A6, B6, 200), P.esp_packet(A, B, 600, udp_port=4500),
+        P.ipv4(A, B, P.udp(4500, 4500, bytes(4) + _ike_sa_init())),
+        P.ipv4(A, B, P.udp(500, 500, _ike_sa_init())),
+        P.ipv4(A, B, P.udp(4500, 4500, b"\xff")),
         _deep_vxlan(syn, MAX_DEPTH + 2),
     ]
     seeds += P.fragments(P.ipv4(POD1, POD2, P.udp(1, 2, 3000), df=False), 1400)[:2]

@@ -37,8 +37,7 @@ class OverheadAnalyzer:
     name = "overhead"
     distinct_only = False    # every frame: a tunnel's own counters include an `-i any` copy's view
     reads = ("outer_len", "inner_len", "outer_mf", "outer_frag_off", "nested_loop", "wirelen", "by_plausibility",
-             "offload", "outer_ipv",
-             "encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni")
+             "offload", "outer_ipv", "encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni")
 
     def __init__(self):
         self.by_class: pd.DataFrame | None = None

@@ -296,3 +296,33 @@ def udp_ip_packet(outer_src, outer_dst, inner_ip: bytes, *, port: int = 8285, sp
 def ipip_packet(outer_src, outer_dst, inner_ip: bytes, *, df: bool = False, ident: int | None = None) -> bytes:
     """IPv4 protocol 4 (Calico IPIP)."""
     return ipv4(outer_src, outer_dst, inner_ip, proto=4, df=df, ident=ident)
+
+
+def wireguard(kind: int, inner_len: int = 0, *, sender: int = 0x11223344, receiver: int = 0x55667788,
+              counter: int = 1) -> bytes:
+    """A WireGuard message (little-endian fields, the opaque rest zeros): 1 initiation (148 bytes),
+    2 response (92), 3 cookie reply (64), 4 transport data carrying inner_len bytes padded to 16 + the tag."""
+    fields = {1: struct.pack("<I", sender), 2: struct.pack("<II", sender, receiver), 3: struct.pack("<I", receiver),
+              4: struct.pack("<IQ", receiver, counter)}[kind]
+    size = {1: 148, 2: 92, 3: 64}.get(kind) or 16 + -(-inner_len // 16) * 16 + 16
+    head = bytes([kind, 0, 0, 0]) + fields
+    return head + bytes(size - len(head))
+
+
+def wireguard_packet(outer_src, outer_dst, message: bytes, *, port: int = 51820, sport: int = 51820,
+                     checksum="zero", df: bool = False, ident: int | None = None) -> bytes:
+    """Outer IP / UDP / a WireGuard message (wireguard())."""
+    return _udp_tunnel(outer_src, outer_dst, message, port=port, sport=sport, checksum=checksum, df=df, ident=ident,
+                       total_length=None)
+
+
+def esp_packet(outer_src, outer_dst, inner_len: int, *, spi: int = 0xC0000001, seq: int = 1,
+               udp_port: int | None = None) -> bytes:
+    """ESP with AES-GCM-128's sizes (8-byte IV, padding to 4, 16-byte ICV) around inner_len hidden bytes:
+    IP protocol 50, or ESP-in-UDP (RFC 3948) to udp_port."""
+    padded = -(-(inner_len + 2) // 4) * 4
+    body = struct.pack(">II", spi, seq) + bytes(8 + padded + 16)
+    if udp_port is not None:
+        return _udp_tunnel(outer_src, outer_dst, body, port=udp_port, sport=udp_port, checksum="zero", df=False,
+                           ident=None, total_length=None)
+    return ip_packet(outer_src, outer_dst, body, **({"nxt": 50} if ip_version(outer_src) == 6 else {"proto": 50}))

@@ -24,7 +24,8 @@ from pcapdiag.decode.facts import Facts
 from pcapdiag.decode.fast import FastDecoder
 
 CORPUS_FILES = corpus_files(CORPUS) + corpus_files(LAB)
-SAMPLE_FILES = sorted(SAMPLES.glob("*.pcap")) + sorted(SAMPLES.glob("*.pcapng")) + sorted(SAMPLES.glob("encrypted/*.pcap"))
+SAMPLE_FILES = (sorted(SAMPLES.glob("*.pcap")) + sorted(SAMPLES.glob("*.pcapng"))
+                + sorted(SAMPLES.glob("encrypted/*.pcap")))
 
 
 def assert_same_facts(got, expected, where: str = "") -> None:

@@ -21,8 +21,8 @@ from ..protocols import (ARP_PROTO, BGP_PORT, CSUM_BAD, CSUM_GOOD, CSUM_NONE, CS
                          ETH_TYPE_TEB, GENEVE_PORTS, LINKTYPE_ETHERNET, ICMP6_FIRST_INFO_TYPE,
                          ICMP6_PACKET_TOO_BIG, ICMP_ECHO_TYPES, ICMP_ERROR_TYPES, ICMP_FRAG_NEEDED,
                          IP_VERSION_OF_ETHERTYPE, IPPROTO_AH, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP,
-                         IPPROTO_ESP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, JUMBO_FRAME_MAX, SEQ_SPACE, TCP_OPT_EOL, TCP_OPT_MSS,
-                         TCP_OPT_SACK, TH_ACK, TH_SYN)
+                         IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, JUMBO_FRAME_MAX, SEQ_SPACE, TCP_OPT_EOL, TCP_OPT_MSS,
+                         TCP_OPT_SACK, TH_ACK, TH_SYN, IPPROTO_ESP)
 from .dpkt_layers import (Ethernet, ShallowGRE, TooDeep, Truncated, address_text, ethernet_payload,
                           link_to_network, mac_text, parse)
 from .encrypted import TUNNEL_KINDS, classify_udp, crypto_columns, esp_packet, hidden_inner_length

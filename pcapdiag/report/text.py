@@ -46,7 +46,8 @@ def render_text(report: Report, top: int = 10, detail: bool = True) -> str:
     lines += _findings(report.findings)
     lines += ["", "Encapsulation"]
     rows = [[e["type"], e["udp_port"] or "", e["packets"], _size(e["wire_bytes"]), _size(e["overhead_bytes"]),
-             f"{e['overhead_pct']:.1f}%", e["overhead_per_packet"], _nominal_text(e), " ".join(map(str, e["vnis"][:5])) + (" ..." if len(e["vnis"]) > 5 else "")]
+             f"{e['overhead_pct']:.1f}%", e["overhead_per_packet"], _nominal_text(e),
+             " ".join(map(str, e["vnis"][:5])) + (" ..." if len(e["vnis"]) > 5 else "")]
             for e in data["encapsulation"]]
     lines.append(tabulate(rows, headers=["class", "udp port", "packets", "wire", "overhead", "share",
                                          "per packet", "nominal", "VNIs"]))

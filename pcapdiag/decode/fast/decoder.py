@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...protocols import (BGP_PORT, DEFAULT_VXLAN_PORTS, IKE_PORT, NAT_T_PORT, ETH_TYPE_8021Q, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IP6,
+from ...protocols import (BGP_PORT, DEFAULT_VXLAN_PORTS, ETH_TYPE_8021Q, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IP6,
                           ETH_TYPE_TEB, ICMP_ECHO_TYPES, ICMP_ERROR_TYPES, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP,
                           IPPROTO_UDP, LINKTYPE_ETHERNET, LINKTYPE_SLL, LINKTYPE_SLL2, LINKTYPES_RAW, SEQ_SPACE,
-                          TCP_OPT_EOL, TCP_OPT_MSS, TCP_OPT_NOP, TCP_OPT_SACK, TH_ACK, TH_SYN)
+                          TCP_OPT_EOL, TCP_OPT_MSS, TCP_OPT_NOP, TCP_OPT_SACK, TH_ACK, TH_SYN, IKE_PORT, NAT_T_PORT)
 from ..encrypted import wireguard_screen
 from ..facts import Facts, rows_to_facts
 from ..plausible import PLAUSIBILITY, SCREEN_BYTES

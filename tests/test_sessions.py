@@ -1,14 +1,22 @@
 """Encrypted tunnel sessions (analyzers/sessions.py) on fact batches built here: WireGuard handshakes answered,
 unanswered, answered in a later chunk, rekeys; ESP SAs, rekeys and sequence gaps and resets; IKE requests
-and responses; split states merging to the one-pass result; the caps keeping a hostile capture bounded."""
+and responses; split states merging to the one-pass result; the caps keeping a hostile capture bounded. Then
+the encrypted sample captures against their truth.json."""
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import pcapdiag
 from pcapdiag.analyzers import sessions
 from pcapdiag.analyzers.sessions import SessionsAnalyzer
+from pcapdiag.capture import open_capture
+from pcapdiag.decode import ReferenceDecoder
 from pcapdiag.decode.facts import Facts
+from pcapdiag.report.machine import render_json
 
 A, B, C = "192.168.71.11", "192.168.71.12", "192.168.71.13"
 COLUMNS = {"crypto_kind": "", "crypto_msg": "", "crypto_sender": -1, "crypto_receiver": -1, "crypto_seq": -1,
@@ -84,7 +92,8 @@ def test_answered_handshake_then_data_both_ways():
     pair = pair_of(analyze(packets))
     assert pair["peers"] == [A, B]
     assert (pair["initiations"], pair["handshakes"], pair["unanswered_initiations"], pair["rekeys"]) == (1, 1, 0, 0)
-    assert pair["sessions"] == 2 and pair["data_packets"] == 7 and pair["data_bytes"] == 7 * 1480
+    assert pair["sessions"] == ["0x00000022<->0x00000011"] and pair["receiver_indices"] == 2
+    assert pair["data_packets"] == 7 and pair["data_bytes"] == 7 * 1480
     forward = direction(pair, A, B)
     assert forward["answered_initiations"] == 1 and forward["unanswered"] == []
     assert forward["receiver_indices"] == ["0x00000022"] and forward["port"] == 51871
@@ -113,7 +122,7 @@ def test_rekeys_are_initiations_after_a_completed_handshake():
                + handshake(B, A, 4, 5) + handshake(A, B, 6, 7))
     pair = pair_of(analyze(packets))
     assert (pair["initiations"], pair["handshakes"], pair["rekeys"], pair["unanswered_initiations"]) == (4, 3, 2, 1)
-    assert pair["sessions"] == 1       # data only under the first session
+    assert len(pair["sessions"]) == 3 and pair["receiver_indices"] == 1    # data only under the first session
 
 
 def test_a_response_without_its_initiation_is_counted_not_matched():
@@ -179,3 +188,58 @@ def test_hostile_indices_and_peers_stay_bounded(monkeypatch):
     assert len(forward["receiver_indices"]) == sessions.INDEX_CAP
     assert forward["indices_dropped"] == count - sessions.INDEX_CAP
     assert result.dropped["expired_initiations"] == count - sessions.PENDING_CAP
+
+
+# -- the encrypted sample captures (sample_pcaps/encrypted: real WireGuard, byte-built ESP and IKE) --------------
+
+ENCRYPTED = Path(__file__).resolve().parent.parent / "sample_pcaps" / "encrypted"
+TRUTH = json.loads((ENCRYPTED / "truth.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(TRUTH))
+def test_sample_captures_raise_the_handshake_finding_where_truth_says(name):
+    truth = TRUTH[name]
+    report = json.loads(render_json(pcapdiag.analyze(ENCRYPTED / name)))
+    raised = {finding["id"]: finding for finding in report["findings"]}
+    if truth["expected"].get("finding") == "tunnel.handshake-incomplete":
+        assert raised["tunnel.handshake-incomplete"]["severity"] == "error"
+        (entry,) = raised["tunnel.handshake-incomplete"]["evidence"]["pairs"]
+        assert (entry["src"], entry["dst"]) == (truth["nodes"]["node1"], truth["nodes"]["node2"])
+    else:
+        assert "tunnel.handshake-incomplete" not in raised
+    (pair,) = report["sessions"]["pairs"]
+    measured = truth["measured"]
+    if truth["kind"] == "wireguard":
+        messages = measured["wireguard_messages"]
+        assert pair["sessions"] == sorted(measured["sessions_by_receiver_index"])
+        assert (pair["initiations"], pair["handshakes"], pair["cookie_replies"], pair["data_packets"]) == (
+            messages["initiation"], messages["response"], messages["cookie_reply"], messages["transport_data"])
+    else:
+        spis = sorted(sa["spi"] for direction in pair["directions"] for sa in direction["sas"])
+        assert spis == measured["spis"] and pair["esp_packets"] == measured["esp_packets"]
+        assert pair["rekeys"] == len(truth.get("child_sas", [])) - 1 if spis else pair["rekeys"] == 0
+        assert pair["ike_requests"] + pair["ike_responses"] == sum(measured["ike_messages_by_exchange_type_and_port"]
+                                                                   .values())
+        assert pair["nat_keepalives"] == measured["nat_keepalives"]
+        assert all(sa["missing"] == sa["resets"] == 0 for direction in pair["directions"] for sa in direction["sas"])
+
+
+@pytest.mark.parametrize("name", ["wg-healthy.pcap", "esp-tunnel.pcap", "esp-in-udp-4500.pcap"])
+def test_sample_capture_cut_in_chunks_merges_to_one_pass(name):
+    decoder = ReferenceDecoder()
+    with open_capture(str(ENCRYPTED / name)) as capture:
+        facts = Facts.concat([decoder.decode_batch(records) for records in capture.batches()])
+    whole = SessionsAnalyzer()
+    whole.update(facts)
+    cuts = [0, len(facts) // 3, len(facts) // 3 + 1, 2 * len(facts) // 3, len(facts)]
+    states = []
+    for start, stop in zip(cuts, cuts[1:]):
+        part = facts[np.arange(start, stop)]
+        part["frame"] = np.arange(1, stop - start + 1, dtype=np.int64)
+        state = SessionsAnalyzer()
+        state.update(part)
+        state.shift_frames(start)
+        states.append(state)
+    for later in states[1:]:
+        states[0].merge(later)
+    assert states[0].result() == whole.result() and whole.result().pairs

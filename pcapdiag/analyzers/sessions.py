@@ -5,7 +5,7 @@ this analyzer keeps, per direction (outer source > outer destination) and per ki
 
 - every message kind's tally: packets, outer IP bytes, first/last time and frame number (WireGuard message
   names; "esp"; "<IKE exchange> request|response"; "keepalive" for NAT-T keepalives);
-- WireGuard: the initiations not answered yet (sender index -> time, frame), matched by a later response's
+- WireGuard: the sessions its responses open (responder and initiator index); the initiations not answered yet (sender index -> time, frame), matched by a later response's
   or cookie reply's receiver index in the opposite direction; responses whose initiation this state never
   saw (kept for the merge, where an earlier chunk's initiation may take them); the distinct receiver
   indices of transport data (one per session and direction); per pair, the initiations sent after the
@@ -103,6 +103,7 @@ class _Direction:
         self.answered = 0                         # initiations a response or cookie reply matched
         self.orphans: dict[int, tuple] = {}       # responses / cookie replies whose initiation was not seen
         self.indices: dict[int, object] = {}      # WireGuard receiver index -> data packets; ESP SPI -> _SA
+        self.sessions: list[tuple] = []           # WireGuard responses sent: (sender, receiver), one per session
         self.dropped_indices = 0                  # receiver indices / SPIs beyond INDEX_CAP
         self.dropped_orphans = 0
 
@@ -120,6 +121,12 @@ class _Direction:
             self.orphans[receiver] = seen
         else:
             self.dropped_orphans += 1
+
+    def add_session(self, session: tuple) -> None:
+        if len(self.sessions) < INDEX_CAP:
+            self.sessions.append(session)
+        else:
+            self.dropped_indices += 1
 
     def add_index(self, index: int, value, combine) -> None:
         if index in self.indices:
@@ -281,7 +288,9 @@ class SessionsAnalyzer:
                 if sender[at] >= 0:
                     direction.add_pending(int(sender[at]), seen)
             elif name in (WG_RESPONSE, WG_COOKIE):
-                pair[0] = pair[0] or name == WG_RESPONSE
+                if name == WG_RESPONSE:
+                    pair[0] = True
+                    direction.add_session((int(sender[at]), int(receiver[at])))
                 self._answer(src[at], dst[at], int(receiver[at]), seen)
 
     def _answer(self, src: str, dst: str, receiver: int, seen: tuple) -> None:
@@ -307,6 +316,8 @@ class SessionsAnalyzer:
             mine.port = theirs.port if theirs.port >= 0 else mine.port
             for index, value in theirs.indices.items():
                 mine.add_index(index, value, _join_sa if isinstance(value, _SA) else int.__add__)
+            for session in theirs.sessions:
+                mine.add_session(session)
             mine.dropped_indices += theirs.dropped_indices
             mine.expired += theirs.expired
             mine.answered += theirs.answered
@@ -377,6 +388,8 @@ def _direction_json(tunnel: str, src: str, dst: str, direction: _Direction) -> d
     else:
         entry.update({
             "receiver_indices": [f"0x{index:08x}" for index in direction.indices],
+            # the responder's index <-> the initiator's, as `wg` and Wireshark pair them
+            "handshake_sessions": [f"0x{sender:08x}<->0x{receiver:08x}" for sender, receiver in direction.sessions],
             "answered_initiations": direction.answered,
             "unanswered_initiations": len(direction.pending) + direction.expired,
             "unanswered": [{"sender": f"0x{sender:08x}", "ts": ts, "frame": _frame(frame)}
@@ -395,7 +408,8 @@ def _wireguard_summary(directions: list, rekeys: int) -> dict:
             "cookie_replies": _count(directions, WG_COOKIE),
             "unanswered_initiations": sum(d["unanswered_initiations"] for d in directions),
             "rekeys": rekeys,
-            "sessions": len({index for d in directions for index in d["receiver_indices"]}),
+            "sessions": sorted({session for d in directions for session in d["handshake_sessions"]}),
+            "receiver_indices": len({index for d in directions for index in d["receiver_indices"]}),
             "data_packets": _count(directions, WG_DATA), "data_bytes": _count(directions, WG_DATA, "bytes")}
 
 

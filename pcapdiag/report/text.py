@@ -218,11 +218,11 @@ def _sessions(section: dict) -> list[str]:
         if pair["tunnel"] == "wireguard":
             handshakes = (f"{pair['handshakes']} of {pair['initiations']} answered" if pair["initiations"]
                           else f"{pair['handshakes']} responses")
-            sessions = f"{pair['sessions']} receiver indices, {pair['rekeys']} rekeys"
+            sessions = f"{_plural(len(pair['sessions']), 'session')}, {_plural(pair['rekeys'], 'rekey')}"
             traffic = f"{pair['data_packets']} data packets, {_size(pair['data_bytes'])}"
         else:
             handshakes = f"IKE {pair['ike_responses']} responses to {pair['ike_requests']} requests"
-            sessions = f"{pair['spis']} SPIs, {pair['rekeys']} rekeys"
+            sessions = f"{_plural(pair['spis'], 'SPI')}, {_plural(pair['rekeys'], 'rekey')}"
             traffic = f"{pair['esp_packets']} ESP packets, {_size(pair['esp_bytes'])}"
         rows.append([pair["tunnel"], " <> ".join(pair["peers"]), handshakes, sessions, traffic])
     if not rows:

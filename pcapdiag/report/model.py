@@ -181,8 +181,10 @@ def sessions_section(sessions) -> dict:
                     **{f"{k}_iso": _iso(item[k]) for k in ("first", "last", "ts") if k in item}}
         return [timed(v) for v in item] if isinstance(item, list) else item
 
-    if sessions is None:
-        return {"pairs": [], "dropped": {}}
+    if sessions is None:       # a Report made without the sessions analyzer: the section of no traffic
+        from ..analyzers.sessions import SessionsAnalyzer
+
+        sessions = SessionsAnalyzer().result()
     return {"pairs": timed(sessions.pairs), "dropped": dict(sessions.dropped)}
 
 

@@ -175,7 +175,7 @@ class SessionsAnalyzer:
     def update(self, facts: Facts) -> None:
         if facts.empty:
             return
-        rows = np.flatnonzero(facts["crypto_kind"] != "")
+        rows = facts.filled("crypto_kind")
         if not len(rows):
             return      # the common case: no encrypted overlay in the batch
         kind = facts.take("crypto_kind", rows)

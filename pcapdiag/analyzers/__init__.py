@@ -96,5 +96,6 @@ def results(analyzers: list) -> dict:
 
 __all__ = ["Analyzer", "CaptureStats", "CarriesState", "DUPLICATE_COLUMN", "DeliveryAnalyzer", "DeliveryResult", "DuplicateMarker", "FRAME_COLUMN",
            "FlowAnalyzer", "FlowsResult", "MtuAnalyzer", "MtuEvidence", "NOMINAL_OVERHEAD", "NumbersFrames",
-           "OverheadAnalyzer", "OverheadResult", "SessionsAnalyzer", "SessionsResult", "StatsResult", "TUNNEL_CLASSES", "TopologyAnalyzer", "TopologyResult",
+           "OverheadAnalyzer", "OverheadResult", "SessionsAnalyzer", "SessionsResult", "StatsResult", "TUNNEL_CLASSES",
+           "TopologyAnalyzer", "TopologyResult",
            "forget_carry", "make_analyzers", "merge_all", "results", "shift_frames", "update_all"]

@@ -5,8 +5,9 @@ this analyzer keeps, per direction (outer source > outer destination) and per ki
 
 - every message kind's tally: packets, outer IP bytes, first/last time and frame number (WireGuard message
   names; "esp"; "<IKE exchange> request|response"; "keepalive" for NAT-T keepalives);
-- WireGuard: the sessions its responses open (responder and initiator index); the initiations not answered yet (sender index -> time, frame), matched by a later response's
-  or cookie reply's receiver index in the opposite direction; responses whose initiation this state never
+- WireGuard: the sessions its responses open (responder and initiator index); the initiations not answered
+  yet (sender index -> time, frame), matched by a later response's or cookie reply's receiver index in the
+  opposite direction; responses whose initiation this state never
   saw (kept for the merge, where an earlier chunk's initiation may take them); the distinct receiver
   indices of transport data (one per session and direction); per pair, the initiations sent after the
   first completed handshake (rekeys);

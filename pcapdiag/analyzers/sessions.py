@@ -7,10 +7,9 @@ this analyzer keeps, per direction (outer source > outer destination) and per ki
   names; "esp"; "<IKE exchange> request|response"; "keepalive" for NAT-T keepalives);
 - WireGuard: the sessions its responses open (responder and initiator index); the initiations not answered
   yet (sender index -> time, frame), matched by a later response's or cookie reply's receiver index in the
-  opposite direction; responses whose initiation this state never
-  saw (kept for the merge, where an earlier chunk's initiation may take them); the distinct receiver
-  indices of transport data (one per session and direction); per pair, the initiations sent after the
-  first completed handshake (rekeys);
+  opposite direction; responses whose initiation this state never saw (kept for the merge, where an
+  earlier chunk's initiation may take them); the distinct receiver indices of transport data (one per
+  session and direction); per pair, the initiations sent after the first completed handshake (rekeys);
 - ESP: per SPI (an SA; a new SPI in a direction is a rekey) its tally and its sequence numbers as runs: a
   run ends where the number falls back by more than the anti-replay window (a reset), and a run's missing
   numbers are its span less its packets (reordering inside a run costs nothing).

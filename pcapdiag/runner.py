@@ -322,11 +322,13 @@ def build_report(file: str, found: dict, info: dict, underlay_mtu=None) -> Repor
               "evicted_packets": flows.evicted_packets, "address_cap": topology.cap,
               "addresses_dropped": topology.dropped}
     delivery = summarize_delivery(found["delivery"], flows.table)
-    builder = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits, delivery=delivery)
+    builder = FindingBuilder(model, overhead, topology, flows.table, mtu, stats, info, limits, delivery=delivery,
+                             sessions=found["sessions"])
     findings = builder.build()
     return Report(version=__version__, file=file, info=info, stats=stats, overhead=overhead,
                   topology=topology, flows=flows.table, mtu=model, findings=findings, delivery=delivery,
-                  endpoints=mtu_by_endpoint(builder), vantage=capture_vantage(flows.table))
+                  endpoints=mtu_by_endpoint(builder), vantage=capture_vantage(flows.table),
+                  sessions=found["sessions"])
 
 
 __all__ = ["BATCH_RECORDS", "CaptureError", "MIN_CHUNK_BYTES", "Settings", "WorkUnit", "analyze", "build_report",

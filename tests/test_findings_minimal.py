@@ -1239,6 +1239,43 @@ def test_packet_loss_near_miss_a_healthy_rate(tmp_path):
 # every catalogue entry is covered here, and both decoders agree on every capture
 # ======================================================================================
 
+def wireguard_handshake(src, dst, message: int, sender: int, receiver: int = 0) -> bytes:
+    """A WireGuard handshake message (whitepaper 5.4.2-5.4.7: type, three zero bytes, little-endian indices, then
+    opaque bytes to the message's fixed size) between two nodes on Cilium's port 51871, in Ethernet."""
+    size = {1: 148, 2: 92, 3: 64}[message]
+    indices = struct.pack("<I", sender) if message == 1 else struct.pack("<II", sender, receiver) if message == 2 \
+        else struct.pack("<I", receiver)
+    body = bytes([message, 0, 0, 0]) + indices
+    return ethernet(ipv4(src, dst, udp(51871, 51871, body + bytes(size - len(body)))))
+
+
+def unanswered_wireguard_capture(tmp_path, answered: bool = False):
+    """Node A asks node B for a WireGuard handshake three times, 5 s apart (the retry timer); B answers the
+    third when `answered`."""
+    frames = [(BASE_TS + 5 * n, wireguard_handshake(NODE_A, NODE_B, 1, 0x100 + n)) for n in range(3)]
+    if answered:
+        frames.append((BASE_TS + 10.001, wireguard_handshake(NODE_B, NODE_A, 2, 0x900, 0x102)))
+    return pcap(tmp_path, frames)
+
+
+def test_handshake_incomplete_wireguard_peer_never_answers(tmp_path):
+    finding = assert_triggers(analyze_json(unanswered_wireguard_capture(tmp_path)), "tunnel.handshake-incomplete", 3)
+    (pair,) = finding["evidence"]["pairs"]
+    assert {key: pair[key] for key in ("tunnel", "src", "dst", "port", "sent", "unanswered", "severity", "frames")} == \
+        {"tunnel": "wireguard", "src": NODE_A, "dst": NODE_B, "port": 51871, "sent": 3, "unanswered": 3,
+         "severity": "error", "frames": [1, 2, 3]}
+    assert (pair["first"], pair["last"], pair["first_iso"]) == (BASE_TS, BASE_TS + 10, iso(BASE_TS))
+    assert finding["fix"].startswith(f"let UDP 51871 through from {NODE_A} to {NODE_B}")
+
+
+def test_handshake_incomplete_near_miss_retries_then_answered(tmp_path):
+    """Two lost initiations before the peer answers the third: a peer coming up, not a blocked port."""
+    report = analyze_json(unanswered_wireguard_capture(tmp_path, answered=True))
+    assert ids(report) == set()
+    (pair,) = report["sessions"]["pairs"]
+    assert (pair["initiations"], pair["handshakes"], pair["unanswered_initiations"]) == (3, 1, 2)
+
+
 def looped_tunnel_capture(tmp_path):
     """B's VXLAN to A carrying A's VXLAN to B (the nodes loop tunnel packets back in): tests/test_real_nested.py."""
     data = pod_tcp(flags="PA", seq=1, ack=1, payload=100)
@@ -1275,6 +1312,7 @@ TRIGGERS = {
     "tunnel.bad-outer-checksum": lambda p: (pcap(p, handshake() + [a_to_b(data_segment(200), checksum=0x1234)]), ()),
     "tunnel.nested-loop": lambda p: (looped_tunnel_capture(p), ()),
     "tunnel.port-mirror": lambda p: (erspan_capture(p), ()),
+    "tunnel.handshake-incomplete": lambda p: (unanswered_wireguard_capture(p), ()),
     "topology.pod-ip-conflict": lambda p: (conflict_capture(p, second_vni=1), ()),
     "mtu.path-blackhole": lambda p: (silent_blackhole_capture(p), ()),
     "path.packet-loss": lambda p: (lossy_capture(p), ()),

@@ -14,6 +14,7 @@ from .duplicates import DUPLICATE_COLUMN, DuplicateMarker
 from .flows import FlowAnalyzer, FlowsResult
 from .mtu import FRAME as FRAME_COLUMN, MtuAnalyzer, MtuEvidence
 from .overhead import NOMINAL_OVERHEAD, OverheadAnalyzer, OverheadResult, TUNNEL_CLASSES
+from .sessions import SessionsAnalyzer, SessionsResult
 from .stats import CaptureStats, StatsResult
 from .topology import TopologyAnalyzer, TopologyResult
 
@@ -55,7 +56,8 @@ def make_analyzers(flow_cap=None, continuation: bool = False, underlay_mtu=None,
             OverheadAnalyzer(),
             TopologyAnalyzer(**({"cap": address_cap} if address_cap else {})),
             MtuAnalyzer(underlay_mtu, continuation=continuation),
-            DeliveryAnalyzer()]
+            DeliveryAnalyzer(),
+            SessionsAnalyzer()]
 
 
 def update_all(analyzers: list, facts) -> None:
@@ -94,5 +96,6 @@ def results(analyzers: list) -> dict:
 
 __all__ = ["Analyzer", "CaptureStats", "CarriesState", "DUPLICATE_COLUMN", "DeliveryAnalyzer", "DeliveryResult", "DuplicateMarker", "FRAME_COLUMN",
            "FlowAnalyzer", "FlowsResult", "MtuAnalyzer", "MtuEvidence", "NOMINAL_OVERHEAD", "NumbersFrames",
-           "OverheadAnalyzer", "OverheadResult", "StatsResult", "TUNNEL_CLASSES", "TopologyAnalyzer", "TopologyResult",
+           "OverheadAnalyzer", "OverheadResult", "SessionsAnalyzer", "SessionsResult", "StatsResult", "TUNNEL_CLASSES",
+           "TopologyAnalyzer", "TopologyResult",
            "forget_carry", "make_analyzers", "merge_all", "results", "shift_frames", "update_all"]

@@ -166,6 +166,16 @@ class Facts:
         """The values of a column at some rows (a mask or positions)."""
         return self.columns[name][rows]
 
+    def filled(self, name: str):
+        """The positions of the rows whose text column `name` is not "": a TextColumn is read through its table
+        of distinct texts (one truth value per text), not row by row."""
+        import numpy as np
+
+        values = self.columns[name]
+        if isinstance(values, TextColumn):
+            return np.flatnonzero(values.texts.astype(bool)[values.codes])
+        return np.flatnonzero(values != "")
+
     def __setitem__(self, name: str, values) -> None:
         self.columns[name] = values
 

@@ -135,6 +135,13 @@ SPECS = (   # each: id, severity, title; counts_what, check; doc (two lines); fi
                 "ERSPAN (types I-III) frames, unwrapped and analysed as the frames they mirror; "
                 "or a one-way tunnel carrying both directions of its conversations (a GRE/TEB mirror)",
                 fix=""),
+    FindingSpec("tunnel.handshake-incomplete", "error", "encrypted tunnel handshakes go unanswered",
+                "handshake messages", "handshake_incomplete",
+                "WireGuard initiations or IKE requests get no response: error when a peer never answers (at least 2, "
+                "no response and nothing coming back), warning when at least 3 and a quarter of a direction's "
+                "initiations go unanswered, or an IKE exchange is never answered while others are",
+                fix="let {what} through from {src} to {dst} (firewall, security group, nftables on {dst}); if it "
+                    "is open, check {config} on both nodes"),
     FindingSpec("topology.pod-ip-conflict", "error", "pod IP behind two nodes",
                 "addresses", "pod_ip_conflict",
                 "one inner source address sending "

@@ -34,11 +34,12 @@ def check_of(spec):
 
 class FindingBuilder:
     def __init__(self, model, overhead, topology, flows: pd.DataFrame, mtu, stats, capture_info: dict,
-                 limits: dict | None = None, delivery: dict | None = None):
+                 limits: dict | None = None, delivery: dict | None = None, sessions=None):
         self.model, self.overhead, self.topology = model, overhead, topology
         self.limits = limits or {}
         self.flows, self.mtu, self.stats = flows, mtu, stats
         self.delivery = delivery or {"pairs": [], "size_windows": []}
+        self.sessions = sessions       # analyzers/sessions.py's SessionsResult (None: not analysed)
         self.capture_damage = capture_info.get("damage", {})
         self.capture_warnings = capture_info.get("warnings", [])
         self.findings: list[dict] = []

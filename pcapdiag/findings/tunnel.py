@@ -1,8 +1,9 @@
 """The tunnel.* checks: traffic that goes one way, tunnels on unexpected ports, failing outer checksums,
-tunnels looped into themselves, and port mirrors (which are not broken tunnels)."""
+tunnels looped into themselves, port mirrors (which are not broken tunnels), and encrypted tunnels whose
+handshakes go unanswered."""
 from __future__ import annotations
 
-from .evidence import EXAMPLES, node_pair, packet, packet_text, table_flow, with_text
+from .evidence import EXAMPLES, node_pair, packet, packet_text, span, table_flow, with_text
 
 ONE_WAY_MIN_PACKETS = 10   # fewer packets than this one way is too little to call a tunnel one-way
 
@@ -122,3 +123,75 @@ def port_mirror(b):
     b.add("tunnel.port-mirror", "; ".join(parts[:3]),
           sum(erspan.values()) + sum(packets for packets, _ in pairs.values()),
           with_text({"mirrors": mirrors}, ("mirror", parts)))
+
+
+# A peer that never answers: at least this many initiations (a retry, not one sent as the capture ended).
+NEVER_ANSWERED_MIN = 2
+# Some handshakes complete but many fail (a flapping path, a rekey the peer refuses): at least this many
+# unanswered, and at least this share of the direction's initiations.
+FAILING_MIN, FAILING_SHARE = 3, 0.25
+_TUNNEL_NAMES = {"wireguard": "WireGuard", "ipsec": "IKE"}
+
+
+def handshake_incomplete(b):
+    """Encrypted tunnels whose handshakes go unanswered (analyzers/sessions.py's pairs): the first thing
+    that breaks when a firewall drops the tunnel's port, or when a peer's key or endpoint is wrong."""
+    failing = [entry for pair in (b.sessions.pairs if b.sessions else ()) for entry in _unanswered(pair)]
+    if not failing:
+        return
+    failing.sort(key=lambda e: (e["severity"] != "error", e["src"], e["dst"]))
+    parts = [f"{_TUNNEL_NAMES[e['tunnel']]} {e['src']} > {e['dst']}"
+             + (f" ({e['exchange']})" if e.get("exchange") else "")
+             + f": {e['unanswered']} of {e['sent']} {'initiations' if e['tunnel'] == 'wireguard' else 'requests'} "
+             f"unanswered over {e['last'] - e['first']:.1f} s"
+             + (", and nothing comes back" if e["severity"] == "error" else "") for e in failing]
+    first = failing[0]
+    wireguard = first["tunnel"] == "wireguard"
+    what = (f"UDP {first['port']}" if first.get("port") else "the WireGuard port") if wireguard else \
+        "UDP 500 and 4500 and IP protocol 50 (ESP)"
+    config = ("the peer's public key, allowed IPs and endpoint (wg show)" if wireguard
+              else "the IKE proposals, identities and PSK or certificates")
+    b.add("tunnel.handshake-incomplete",
+          "; ".join(parts[:3]) + ": the tunnel's handshake port is blocked (firewall, security group) or the peer "
+          "does not accept the sender (key, endpoint or identity wrong)",
+          sum(e["unanswered"] for e in failing),
+          with_text({"pairs": failing},
+                    ("unanswered", [f"{e['src']} > {e['dst']} frames "
+                                    + ", ".join(str(f) for f in e["frames"]) for e in failing if e["frames"]])),
+          fix=b.fix("tunnel.handshake-incomplete", what=what, src=first["src"], dst=first["dst"], config=config),
+          severity="error" if first["severity"] == "error" else "warning")
+
+
+def _unanswered(pair: dict) -> list[dict]:
+    """The evidence entries of one tunnel pair's unanswered handshakes, one per direction (and IKE exchange)."""
+    back = {(d["dst"], d["src"]): d for d in pair["directions"]}
+    found = []
+    for direction in pair["directions"]:
+        returned = back.get((direction["src"], direction["dst"]), {"messages": {}})["messages"]
+        nothing_back = not returned or set(returned) <= {"initiation"}   # only its own initiations come back
+        if pair["tunnel"] == "wireguard":
+            sent, unanswered = direction["messages"].get("initiation"), direction["unanswered_initiations"]
+            if sent is None or not unanswered:
+                continue
+            frames = [u["frame"] for u in direction["unanswered"] if u["frame"]]
+            severity = ("error" if unanswered >= NEVER_ANSWERED_MIN and nothing_back else
+                        "warning" if unanswered >= FAILING_MIN and unanswered >= FAILING_SHARE * sent["packets"]
+                        else None)
+            if severity:
+                found.append(_entry(pair, direction, sent, unanswered, severity, frames))
+            continue
+        for name, sent in direction["messages"].items():
+            exchange = name[:-len(" request")]
+            if (not name.endswith(" request") or sent["packets"] < NEVER_ANSWERED_MIN
+                    or f"{exchange} response" in returned):
+                continue
+            answered_back = any(other.endswith(" response") or other == "esp" for other in returned)
+            found.append(_entry(pair, direction, sent, sent["packets"], "warning" if answered_back else "error",
+                                [f for f in (sent["first_frame"], sent["last_frame"]) if f], exchange=exchange))
+    return found
+
+
+def _entry(pair, direction, sent, unanswered, severity, frames, **more) -> dict:
+    return {"tunnel": pair["tunnel"], "src": direction["src"], "dst": direction["dst"], "port": direction["port"],
+            **more, "sent": sent["packets"], "unanswered": unanswered, "severity": severity,
+            **span(sent["first"], sent["last"]), "frames": sorted(set(frames))}

@@ -39,6 +39,7 @@ class Report:
     context: object = None     # report/context.py's Context (several captures, a cluster dump); None: neither
     endpoints: list = field(default_factory=list)   # per pod and node, sizes against the MTU
     vantage: dict | None = None   # the node an `-i any` capture was taken on (findings/endpoints.py)
+    sessions: object = None       # encrypted tunnel sessions per peer pair (analyzers/sessions.py's SessionsResult)
 
     # -- views ----------------------------------------------------------------
     @property
@@ -121,6 +122,7 @@ class Report:
             "problems": self.problems,
             "findings": self.findings,
             "delivery": self.delivery,
+            "sessions": sessions_section(self.sessions),
             "verdict": self.verdict(),
         }
         return data if self.context is None else self.context.extend(data)
@@ -169,6 +171,21 @@ class Report:
                                                                            else "")
                          for c in sorted(self.overhead.classes, key=lambda c: c["type"] == "native")
                          if c["type"] != "non-ip") or "no IP traffic"
+
+
+def sessions_section(sessions) -> dict:
+    """The JSON `sessions` section: the tunnel pairs (times with ISO-8601 beside them) and what the caps left out."""
+    def timed(item):
+        if isinstance(item, dict):
+            return {**{k: timed(v) for k, v in item.items()},
+                    **{f"{k}_iso": _iso(item[k]) for k in ("first", "last", "ts") if k in item}}
+        return [timed(v) for v in item] if isinstance(item, list) else item
+
+    if sessions is None:       # a Report made without the sessions analyzer: the section of no traffic
+        from ..analyzers.sessions import SessionsAnalyzer
+
+        sessions = SessionsAnalyzer().result()
+    return {"pairs": timed(sessions.pairs), "dropped": dict(sessions.dropped)}
 
 
 def _plural(count: int, noun: str) -> str:

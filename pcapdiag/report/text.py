@@ -65,6 +65,7 @@ def render_text(report: Report, top: int = 10, detail: bool = True) -> str:
                  + _cidr_source(n["pod_cidr_source"]), " ".join(n["macs"][:2]), " ".join(n["peers"][:3])]
                 for n in data["nodes"]]
         lines.append(tabulate(rows, headers=["node", "pods", "pod CIDR", "VTEP MAC", "peers"]))
+    lines += _sessions(data["sessions"])
     lines += cluster_lines(report)
     lines += _top_flows(report, top)
     lines += correlation_lines(report)
@@ -208,6 +209,26 @@ def _copy_label(flow: dict, pod_side: set) -> str:
     key = (flow["src"], flow["dst"], proto, -1 if flow["sport"] is None else flow["sport"],
            -1 if flow["dport"] is None else flow["dport"])
     return "pod side" if key in pod_side else "native"
+
+
+def _sessions(section: dict) -> list[str]:
+    """Encrypted tunnels per peer pair: handshakes and sessions (WireGuard), SAs and IKE exchanges (IPsec)."""
+    rows = []
+    for pair in section["pairs"]:
+        if pair["tunnel"] == "wireguard":
+            handshakes = (f"{pair['handshakes']} of {pair['initiations']} answered" if pair["initiations"]
+                          else f"{pair['handshakes']} responses")
+            sessions = f"{_plural(len(pair['sessions']), 'session')}, {_plural(pair['rekeys'], 'rekey')}"
+            traffic = f"{pair['data_packets']} data packets, {_size(pair['data_bytes'])}"
+        else:
+            handshakes = f"IKE {pair['ike_responses']} responses to {pair['ike_requests']} requests"
+            sessions = f"{_plural(pair['spis'], 'SPI')}, {_plural(pair['rekeys'], 'rekey')}"
+            traffic = f"{pair['esp_packets']} ESP packets, {_size(pair['esp_bytes'])}"
+        rows.append([pair["tunnel"], " <> ".join(pair["peers"]), handshakes, sessions, traffic])
+    if not rows:
+        return []
+    return ["", "Encrypted tunnels per peer pair",
+            tabulate(rows, headers=["tunnel", "peers", "handshakes", "sessions", "traffic"])]
 
 
 def _short(items, limit=4) -> str:

@@ -115,7 +115,8 @@ def test_a_flow_evicted_at_a_merge_forgets_its_sequence_state_as_in_one_pass():
         chunk.update(part)
     for chunk in chunks[1:]:
         chunks[0].merge(chunk)
-    expected, merged = one_pass.result().table.frame().set_index("sport"), chunks[0].result().table.frame().set_index("sport")
+    expected = one_pass.result().table.frame().set_index("sport")
+    merged = chunks[0].result().table.frame().set_index("sport")
     assert list(merged.index) == list(expected.index) == [2]
     assert merged.loc[2, "retransmits"] == expected.loc[2, "retransmits"] == 0
     assert merged.loc[2, "packets"] == expected.loc[2, "packets"] == 4

@@ -1,8 +1,8 @@
 """pcapdiag: find out from a packet capture why pod traffic between Kubernetes nodes misbehaves.
 
 Library first: ``pcapdiag.analyze(paths, **options)`` returns a Report (``.to_dict()``,
-``.flows_table`` as a pandas DataFrame, ``.findings``). Heavy imports (pandas, numpy)
-happen on first use so that the CLI starts fast.
+``.flows_table`` as a pandas DataFrame, ``.findings``). numpy is imported on first use, so
+that the CLI starts fast, and pandas only where a DataFrame is handed out (``.flows_table``, CSV).
 """
 __version__ = "0.1.0"
 

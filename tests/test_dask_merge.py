@@ -101,7 +101,8 @@ def three_ranges(tmp_path_factory):
 
 def flows_of(state) -> list:
     table = results(state)["flows"].table
-    return table[["inner_src", "sport", "inner_dst", "dport", "packets", "retransmits", "reordered"]].values.tolist()
+    columns = ["inner_src", "sport", "inner_dst", "dport", "packets", "retransmits", "reordered"]
+    return table[columns].frame().values.tolist()
 
 
 def range_states(path, ranges) -> list:

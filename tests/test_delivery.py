@@ -116,8 +116,8 @@ def test_split_states_merge_to_one_pass(tmp_path, parts):
     whole, split = analyse(path), analyse(path, parts=parts)
     assert size_windows(split) == size_windows(whole)
     columns = ["flow_hash", "ack", "data_high", "segments", "ack_rows"]
-    assert split.flows[columns].sort_values("flow_hash").values.tolist() == \
-        whole.flows[columns].sort_values("flow_hash").values.tolist()
+    assert split.flows[columns].frame().sort_values("flow_hash").values.tolist() == \
+        whole.flows[columns].frame().sort_values("flow_hash").values.tolist()
 
 
 def test_a_flow_whose_sequence_wraps_merges_exactly(tmp_path):

@@ -5,6 +5,8 @@ The decoder's `frame` column and the analyzers that keep it arrive separately; h
 on the analyzer results a real analysis produced, the way those rows will carry it."""
 from __future__ import annotations
 
+import numpy as np
+
 from pcapdiag.analyzers import results
 from pcapdiag.runner import Settings, WorkUnit, build_report, run_unit
 from pcapdiag.report.text import render_text
@@ -35,7 +37,7 @@ def test_grouped_evidence_rows_carry_the_frame_of_their_first_packet(tmp_path):
     path = str(too_big_from_pod_capture(tmp_path))
     state, info = run_unit(WorkUnit(path), Settings.make())
     found = results(state)
-    found["mtu"].large_inner["frame"] = 4
+    found["mtu"].large_inner["frame"] = np.full(len(found["mtu"].large_inner), 4)
     report = build_report(path, found, info)
     too_big = finding(report, "mtu.inner-too-big")
     assert too_big["evidence"]["flows"][0]["frame"] == 4

@@ -20,13 +20,15 @@ from pcapdiag.analyzers.flows import FlowAnalyzer
 from pcapdiag.analyzers.groups import FoldedTable
 from pcapdiag.analyzers.mtu import _group_max
 from pcapdiag.analyzers.overhead import OverheadAnalyzer
+from pcapdiag.analyzers.table import Table
 from pcapdiag.decode.facts import new_row, rows_to_facts
 
 
 def evidence(rng, rows):
-    return pd.DataFrame({"pod": [f"10.0.0.{rng.randrange(40)}" for _ in range(rows)], "count": 1,
-                         "max_len": [rng.randrange(1200, 1500) for _ in range(rows)],
-                         "first": 1.0, "last": 2.0})
+    return Table({"pod": np.array([f"10.0.0.{rng.randrange(40)}" for _ in range(rows)], dtype=object),
+                  "count": np.ones(rows, dtype=np.int64),
+                  "max_len": np.array([rng.randrange(1200, 1500) for _ in range(rows)]),
+                  "first": np.full(rows, 1.0), "last": np.full(rows, 2.0)})
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -39,7 +41,7 @@ def test_a_capped_table_keeps_what_folding_every_batch_keeps(seed):
         frame = evidence(rng, rng.randrange(1, 6))
         lazy.add(frame)
         eager.add(frame)
-    pd.testing.assert_frame_equal(lazy.table.reset_index(drop=True), eager.table.reset_index(drop=True))
+    pd.testing.assert_frame_equal(lazy.table.frame(), eager.table.frame())
 
 
 def tunnel_rows(overheads, repeat):
@@ -93,7 +95,7 @@ def test_an_evicted_flow_returns_without_its_old_leading_segments():
     later.update(segments([i * 1000 for i in range(5)], 2000, 1000, 1040))        # B, bigger: A is evicted
     later.update(segments([5000 + i * 100 for i in range(20)], 1000, 100, 1000))  # A again, new data
     earlier.merge(later)
-    flow = earlier.result().table.set_index("sport").loc[1000]
+    flow = earlier.result().table.frame().set_index("sport").loc[1000]
     assert flow["packets"] == 30                 # the 3 resent segments went with the eviction...
     assert flow["retransmits"] == 0              # ...so they are not retransmissions of this row
 
@@ -113,7 +115,8 @@ def test_a_flow_evicted_at_a_merge_forgets_its_sequence_state_as_in_one_pass():
         chunk.update(part)
     for chunk in chunks[1:]:
         chunks[0].merge(chunk)
-    expected, merged = one_pass.result().table.set_index("sport"), chunks[0].result().table.set_index("sport")
+    expected = one_pass.result().table.frame().set_index("sport")
+    merged = chunks[0].result().table.frame().set_index("sport")
     assert list(merged.index) == list(expected.index) == [2]
     assert merged.loc[2, "retransmits"] == expected.loc[2, "retransmits"] == 0
     assert merged.loc[2, "packets"] == expected.loc[2, "packets"] == 4

@@ -60,13 +60,13 @@ def test_retransmissions_across_a_split_are_found():
     first_retransmit = data.index[3]  # split right before a data segment
     whole = make_analyzers()
     update_all(whole, Facts.of_frame(facts))
-    one_pass = int(results(whole)["flows"].table.set_index("sport").loc[40179]["retransmits"])
+    one_pass = int(results(whole)["flows"].table.frame().set_index("sport").loc[40179]["retransmits"])
     head, tail = make_analyzers(), make_analyzers(continuation=True)
     update_all(head, Facts.of_frame(facts.loc[:first_retransmit - 1]))
     resent = facts.loc[[data.index[2]]].copy()  # re-send a segment the head already carried
     update_all(tail, Facts.of_frame(pd.concat([resent, facts.loc[first_retransmit:]])))
     merge_all(head, tail)
-    flow = results(head)["flows"].table.set_index("sport").loc[40179]
+    flow = results(head)["flows"].table.frame().set_index("sport").loc[40179]
     assert int(flow["retransmits"]) == one_pass + 1
 
 

@@ -57,7 +57,7 @@ def test_reordering_beside_an_mtu_error_is_not_cited_as_full_size_retransmission
 def _counts(state) -> list:
     table = results(state)["flows"].table
     return sorted(table[["inner_src", "sport", "retransmits", "reordered", "max_retransmit_len"]]
-                  .itertuples(index=False, name=None))
+                  .frame().itertuples(index=False, name=None))
 
 
 ORDER = [0, 3, 1, 2, 2, 5, 4, 7, 6, 6, 9, 0, 8, 10]

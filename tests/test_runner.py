@@ -6,12 +6,12 @@ import dataclasses
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import pcapdiag
 from conftest import LAB, needs_corpus
 from pcapdiag.analyzers import DUPLICATE_COLUMN, FRAME_COLUMN, DuplicateMarker, make_analyzers, results, update_all
+from pcapdiag.analyzers.table import Table
 from pcapdiag.capture import open_capture
 from pcapdiag.decode import ReferenceDecoder
 from pcapdiag.decode.facts import COLUMN_NAMES, KEY_SUFFIX, KEYED, Facts
@@ -62,7 +62,7 @@ def test_every_analyzer_follows_the_contract(analyzer):
 
 
 def _plain(result) -> dict:
-    return {field.name: (value.to_dict("split") if isinstance(value, pd.DataFrame) else value)
+    return {field.name: (value.frame().to_dict("split") if isinstance(value, Table) else value)
             for field in dataclasses.fields(result) for value in [getattr(result, field.name)]}
 
 

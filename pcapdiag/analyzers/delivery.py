@@ -20,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..decode.facts import Facts, grouping_column
 from .flows import FLOW_KEY, TH_ACK, _flow_hashes, _serial
 from .groups import FoldedTable, group_codes
+from ..grouping import factorize, positions
+from .table import Table
 
 SEQ_SPACE = 1 << 32
 _LEN_SPAN = 1 << 32
@@ -52,22 +53,23 @@ _ECHO_KEY = ["encap", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner
 _ECHO_AGG = {"requests": "sum", "replies": "sum", "outer_len": "max", "first": "min", "last": "max"}
 
 
-def _fold_sizes(frame: pd.DataFrame) -> pd.DataFrame:
-    table = frame.groupby(_SIZE_KEY, sort=False).agg(_SIZE_AGG).reset_index()
-    return table.nlargest(SIZE_CAP, "sent") if len(table) > SIZE_CAP else table
+def _fold_sizes(frame: Table) -> Table:
+    table = frame.aggregate(_SIZE_KEY, _SIZE_AGG)
+    # the sizes sent most, most first (ties: the earlier), as pandas' nlargest keeps them
+    return table[np.argsort(-table["sent"], kind="stable")[:SIZE_CAP]] if len(table) > SIZE_CAP else table
 
 
-def _fold_echo(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.groupby(_ECHO_KEY, sort=False).agg(_ECHO_AGG).reset_index()
+def _fold_echo(frame: Table) -> Table:
+    return frame.aggregate(_ECHO_KEY, _ECHO_AGG)
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
     """flows: one row per TCP flow direction (key texts and state); sizes: per (flow_hash, inner_len);
     echo: per (direction, inner_len). Sequence values are relative to each flow's base."""
-    flows: pd.DataFrame
-    sizes: pd.DataFrame
-    echo: pd.DataFrame
+    flows: Table
+    sizes: Table
+    echo: Table
 
 
 class DeliveryAnalyzer:
@@ -99,7 +101,7 @@ class DeliveryAnalyzer:
         key_codes, firsts = group_codes(facts, FLOW_KEY, tcp)
         forward, backward = _hashes(facts, FLOW_KEY, tcp[firsts]), _hashes(facts, _SWAPPED, tcp[firsts])
         hashes = np.concatenate([forward[key_codes[is_data]], backward[key_codes[is_ack]]])
-        codes, flow_hashes = pd.factorize(hashes)
+        codes, flow_hashes = factorize(hashes)
         data_codes, ack_codes = codes[:len(data)], codes[len(data):]
         seq, ack_value = facts["tcp_seq"][data], facts["tcp_ack"][acks]
         base = self._bases(flow_hashes, data_codes, seq, ack_codes, ack_value)
@@ -139,7 +141,7 @@ class DeliveryAnalyzer:
         first_seq = _first_value(data_codes, seq, groups)
         base[:] = np.where(first_seq >= 0, first_seq, first_ack)
         if self.flows is not None:
-            position = pd.Index(self.flows["flow_hash"]).get_indexer(flow_hashes.astype(np.uint64))
+            position = positions(self.flows["flow_hash"], flow_hashes.astype(np.uint64))
             known = position >= 0
             base[known] = self.flows["base"][position[known]]
         return base
@@ -154,7 +156,7 @@ class DeliveryAnalyzer:
         from_data[data_codes] = True
         # the texts are read for the flows new to the table only (the rest have theirs)
         new = np.ones(len(flow_hashes), dtype=bool) if self.flows is None else \
-            pd.Index(self.flows["flow_hash"]).get_indexer(batch["flow_hash"]) < 0
+            positions(self.flows["flow_hash"], batch["flow_hash"]) < 0
         for name in _FLOW_TEXT + _FLOW_INT:
             values = facts.take(name, rows[new])
             mirrored = facts.take(_mirror(name), rows[new])
@@ -169,7 +171,7 @@ class DeliveryAnalyzer:
             self.flows = {name: np.asarray(values).copy() for name, values in batch.items()}
             return
         table = self.flows
-        position = pd.Index(table["flow_hash"]).get_indexer(batch["flow_hash"])
+        position = positions(table["flow_hash"], batch["flow_hash"])
         known = position >= 0
         at, theirs = position[known], np.flatnonzero(known)
         mine_ack, their_ack = table["ack"][at], batch["ack"][theirs]
@@ -197,9 +199,9 @@ class DeliveryAnalyzer:
             return
         # (flow, size) as one int64: a batch has far fewer than 2**31 flows, and an IP length (jumbograms
         # included) fits 32 bits
-        codes, uniques = pd.factorize(flow_codes * _LEN_SPAN + inner_len)
+        codes, uniques = factorize(flow_codes * _LEN_SPAN + inner_len)
         groups = len(uniques)
-        self.sizes.add(pd.DataFrame({
+        self.sizes.add(Table({
             "flow_hash": flow_hashes[uniques // _LEN_SPAN].astype(np.uint64), "inner_len": uniques % _LEN_SPAN,
             "sent": np.bincount(codes, minlength=groups).astype(np.int64),
             "min_end": -_group_max(codes, -end, groups, NO_ACK), "max_end": _group_max(codes, end, groups, NO_ACK),
@@ -219,14 +221,13 @@ class DeliveryAnalyzer:
             rows = np.flatnonzero(mask)
             if not len(rows):
                 continue
-            frame = pd.DataFrame({name: facts.take(_mirror(name) if swapped else name, rows)
-                                  for name in _ECHO_KEY})
-            frame["requests"] = np.int64(not swapped)
-            frame["replies"] = np.int64(swapped)
+            frame = Table({name: facts.take(_mirror(name) if swapped else name, rows) for name in _ECHO_KEY})
+            frame["requests"] = np.full(len(rows), int(not swapped), dtype=np.int64)
+            frame["replies"] = np.full(len(rows), int(swapped), dtype=np.int64)
             frame["outer_len"] = facts.take("outer_len", rows)
             frame["first"] = frame["last"] = facts.take("ts", rows)
             parts.append(frame)
-        self.echo.add(_fold_echo(pd.concat(parts, ignore_index=True)))
+        self.echo.add(_fold_echo(Table.concat(parts)))
 
     # -- merging ---------------------------------------------------------------------------------------
     def merge(self, other: "DeliveryAnalyzer") -> None:
@@ -236,7 +237,7 @@ class DeliveryAnalyzer:
             theirs = {name: values.copy() for name, values in other.flows.items()}
             shift = np.zeros(len(theirs["flow_hash"]), dtype=np.int64)
             if self.flows is not None:
-                position = pd.Index(self.flows["flow_hash"]).get_indexer(theirs["flow_hash"])
+                position = positions(self.flows["flow_hash"], theirs["flow_hash"])
                 known = position >= 0
                 shift[known] = _serial((theirs["base"][known] - self.flows["base"][position[known]]) % SEQ_SPACE)
             for name in ("ack", "data_high"):
@@ -245,22 +246,25 @@ class DeliveryAnalyzer:
             self._absorb(theirs)
             sizes = other.sizes.table
             if sizes is not None:
-                by_flow = pd.Series(shift, index=theirs["flow_hash"])
-                moved = by_flow.reindex(sizes["flow_hash"].to_numpy()).to_numpy()
-                self.sizes.add(sizes.assign(min_end=sizes["min_end"] + moved, max_end=sizes["max_end"] + moved))
+                at = positions(theirs["flow_hash"], sizes["flow_hash"])
+                # a size of a flow the later state evicted has no shift: NaN (its sequence values unknown)
+                moved = shift[at] if (at >= 0).all() else np.where(at >= 0, shift[at], np.nan)
+                sizes = Table(dict(sizes.columns))
+                sizes["min_end"], sizes["max_end"] = sizes["min_end"] + moved, sizes["max_end"] + moved
+                self.sizes.add(sizes)
         echo = other.echo.table
         if echo is not None:
             self.echo.add(echo)
 
     def result(self) -> DeliveryResult:
-        flows = pd.DataFrame(self.flows if self.flows is not None else {name: [] for name in
-                                                                         ["flow_hash"] + _FLOW_STATE + _FLOW_TEXT})
+        flows = Table(dict(self.flows)) if self.flows is not None else \
+            Table.empty_of(dict.fromkeys(["flow_hash"] + _FLOW_STATE + _FLOW_TEXT, object))
         sizes = self.sizes.table
         echo = self.echo.table
         return DeliveryResult(
             flows=flows,
-            sizes=sizes if sizes is not None else pd.DataFrame(columns=_SIZE_KEY + list(_SIZE_AGG)),
-            echo=echo if echo is not None else pd.DataFrame(columns=_ECHO_KEY + list(_ECHO_AGG)))
+            sizes=sizes if sizes is not None else Table.empty_of(dict.fromkeys(_SIZE_KEY + list(_SIZE_AGG), object)),
+            echo=echo if echo is not None else Table.empty_of(dict.fromkeys(_ECHO_KEY + list(_ECHO_AGG), object)))
 
 
 def _mirror(name: str) -> str:
@@ -310,7 +314,7 @@ def size_windows(result: DeliveryResult) -> list[dict]:
     flows, sizes = result.flows, result.sizes
     windows = {}
     if len(sizes) and len(flows):
-        joined = sizes.merge(flows, on="flow_hash", how="inner")
+        joined = sizes.join(flows, ["flow_hash"], suffix="_flow")
         acked = joined["ack"] != NO_ACK
         joined["delivered"] = acked & (joined["ack"] >= joined["min_end"])
         # segments of one size are mostly back to back: their distinct count is about the span of their ends
@@ -318,7 +322,7 @@ def size_windows(result: DeliveryResult) -> list[dict]:
         joined["repeats"] = joined["sent"] - distinct
         joined["never"] = acked & ~joined["delivered"] & (joined["repeats"] >= MIN_REPEATS) \
             & (joined["last"] - joined["first"] >= MIN_SPAN_S)
-        for pair, rows in joined.groupby(PAIR, sort=True):
+        for pair, rows in joined.groups(PAIR, sort=True):
             window = _tcp_window(rows)
             if window:
                 windows[pair] = window
@@ -327,13 +331,13 @@ def size_windows(result: DeliveryResult) -> list[dict]:
             for pair, window in sorted(windows.items()) if window.get("side")]
 
 
-def _tcp_window(rows: pd.DataFrame) -> dict:
+def _tcp_window(rows: Table) -> dict:
     delivered, never = rows[rows["delivered"]], rows[rows["never"]]
     largest = int(delivered["inner_len"].max()) if len(delivered) else None
     window = {"largest_delivered": largest,
               "largest_delivered_outer": int(delivered["outer_len"].max()) if len(delivered) else None,
-              "tcp_flows_acknowledged": int(rows.loc[rows["ack"] != NO_ACK, "flow_hash"].nunique()),
-              "tcp_flows_unacknowledged": int(rows.loc[rows["ack"] == NO_ACK, "flow_hash"].nunique())}
+              "tcp_flows_acknowledged": len(np.unique(rows["flow_hash"][rows["ack"] != NO_ACK])),
+              "tcp_flows_unacknowledged": len(np.unique(rows["flow_hash"][rows["ack"] == NO_ACK]))}
     if len(never) and largest is not None and int(never["inner_len"].min()) > largest:
         window.update(side="sender", lost=_lost_sizes(never), flows=_flow_keys(never))
         return window
@@ -344,19 +348,19 @@ def _tcp_window(rows: pd.DataFrame) -> dict:
                    & (rows["ack_repeats"] > RECEIVER_MIN_DUPACKS)
                    & (rows["data_last"] - rows["ack_since"] >= RECEIVER_MIN_STALL_S)]
     if len(stalled) and largest is not None:
-        seen = rows[rows["flow_hash"].isin(stalled["flow_hash"])]
+        seen = rows[np.isin(rows["flow_hash"], stalled["flow_hash"])]
         window.update(side="receiver", largest_delivered=int(seen["inner_len"].max()),
                       largest_delivered_outer=int(seen["outer_len"].max()), flows=_flow_keys(stalled),
                       stalled_since=float(stalled["ack_since"].min()), last=float(stalled["data_last"].max()))
     return window
 
 
-def _lost_sizes(never: pd.DataFrame) -> list[dict]:
-    by_size = never.groupby("inner_len", sort=True).agg(outer_len=("outer_len", "max"), sent=("sent", "sum"),
-                                                          repeats=("repeats", "sum"),
-                                                          first=("first", "min"), last=("last", "max"))
-    return [{"inner_len": int(size), "outer_len": int(row.outer_len), "sent": int(row.sent), "resent": int(row.repeats),
-             "first": float(row.first), "last": float(row.last)} for size, row in by_size.iterrows()]
+def _lost_sizes(never: Table) -> list[dict]:
+    by_size = never.aggregate(["inner_len"], {"outer_len": "max", "sent": "sum", "repeats": "sum", "first": "min",
+                                              "last": "max"}, sort=True)
+    return [{"inner_len": int(row.inner_len), "outer_len": int(row.outer_len), "sent": int(row.sent),
+             "resent": int(row.repeats), "first": float(row.first), "last": float(row.last)}
+            for row in by_size.itertuples()]
 
 
 def _by_size(lost: list) -> list:
@@ -373,19 +377,19 @@ def _by_size(lost: list) -> list:
     return list(merged.values())
 
 
-def _flow_keys(rows: pd.DataFrame) -> list[dict]:
-    seen = rows.drop_duplicates("flow_hash")
+def _flow_keys(rows: Table) -> list[dict]:
+    seen = rows.drop_duplicates(["flow_hash"])
     return [{"proto": "tcp", "src": row.inner_src, "sport": int(row.sport), "dst": row.inner_dst,
              "dport": int(row.dport), "encap": row.encap, "vni": None if row.vni < 0 else int(row.vni)}
             for row in seen.itertuples(index=False)]
 
 
-def _echo_windows(echo: pd.DataFrame, windows: dict) -> None:
+def _echo_windows(echo: Table, windows: dict) -> None:
     """Echo requests answered and unanswered by size, folded into each pair's window (requests are keyed
     by the requester's direction; replies were counted there too)."""
     if not len(echo):
         return
-    for pair, rows in echo.groupby(PAIR, sort=True):
+    for pair, rows in echo.groups(PAIR, sort=True):
         answered = rows[(rows["replies"] > 0) & (rows["requests"] > 0)]
         unanswered = rows[(rows["replies"] == 0) & (rows["requests"] >= MIN_ECHO_REQUESTS)]
         window = windows.setdefault(pair, {"largest_delivered": None, "largest_delivered_outer": None})
@@ -410,10 +414,10 @@ def _echo_windows(echo: pd.DataFrame, windows: dict) -> None:
             window.update(side="sender", lost=echo_lost, flows=[])
         if window["largest_delivered"] is None or largest > window["largest_delivered"]:
             window["largest_delivered"] = largest
-            window["largest_delivered_outer"] = int(answered.loc[answered["inner_len"] == largest, "outer_len"].max())
+            window["largest_delivered_outer"] = int(answered["outer_len"][answered["inner_len"] == largest].max())
 
 
-def pair_delivery(result: DeliveryResult, flows: pd.DataFrame) -> list[dict]:
+def pair_delivery(result: DeliveryResult, flows: Table) -> list[dict]:
     """Per node pair and direction (the data's direction): TCP data segments sent and retransmitted (from
     the flow table: a repeat of a range already seen), ACKs that carried SACK blocks (the receiver saw a
     hole), flows never acknowledged at all, and echo requests with and without replies."""
@@ -424,24 +428,28 @@ def pair_delivery(result: DeliveryResult, flows: pd.DataFrame) -> list[dict]:
                                              "tcp_flows": 0, "tcp_flows_unacknowledged": 0,
                                              "echo_requests": 0, "echo_replies": 0})
     if len(result.flows):
-        state = result.flows.assign(unacked=(result.flows["ack"] == NO_ACK) & (result.flows["segments"] > 0),
-                                    sending=result.flows["segments"] > 0)
-        for key, rows in state.groupby(PAIR, sort=False):
+        state = Table(dict(result.flows.columns))
+        state["unacked"] = (state["ack"] == NO_ACK) & (state["segments"] > 0)
+        state["sending"] = state["segments"] > 0
+        summed = state.aggregate(PAIR, dict.fromkeys(["segments", "sack_acks", "sending", "unacked"], "sum"))
+        for key, segments, sacks, sending, unacked in _rows_of(summed, PAIR, "segments", "sack_acks", "sending",
+                                                              "unacked"):
             counts = entry(key)
-            counts["tcp_segments"] += int(rows["segments"].sum())
-            counts["sack_acks"] += int(rows["sack_acks"].sum())
-            counts["tcp_flows"] += int(rows["sending"].sum())
-            counts["tcp_flows_unacknowledged"] += int(rows["unacked"].sum())
+            counts["tcp_segments"] += segments
+            counts["sack_acks"] += sacks
+            counts["tcp_flows"] += sending
+            counts["tcp_flows_unacknowledged"] += unacked
     if len(flows):
         tcp = flows[(flows["inner_proto"] == 6) & (flows["retransmits"] > 0)]
-        for key, total in tcp.groupby(PAIR, sort=False)["retransmits"].sum().items():
-            if tuple(key) in pairs:
-                pairs[tuple(key)]["retransmits"] += int(total)
+        for key, total in _rows_of(tcp.aggregate(PAIR, {"retransmits": "sum"}), PAIR, "retransmits"):
+            if key in pairs:
+                pairs[key]["retransmits"] += total
     if len(result.echo):
-        for key, rows in result.echo.groupby(PAIR, sort=False):
+        for key, requests, replies in _rows_of(result.echo.aggregate(PAIR, {"requests": "sum", "replies": "sum"}),
+                                               PAIR, "requests", "replies"):
             counts = entry(key)
-            counts["echo_requests"] += int(rows["requests"].sum())
-            counts["echo_replies"] += int(rows["replies"].sum())
+            counts["echo_requests"] += int(requests)
+            counts["echo_replies"] += int(replies)
     out = []
     for (encap, src, dst), counts in sorted(pairs.items()):
         segments = counts["tcp_segments"]
@@ -450,7 +458,12 @@ def pair_delivery(result: DeliveryResult, flows: pd.DataFrame) -> list[dict]:
     return out
 
 
-def summarize_delivery(result: DeliveryResult, flows: pd.DataFrame) -> dict:
+def _rows_of(table: Table, key: list, *values):
+    """Per row of a grouped table: its key as a tuple, then the named values (plain Python values)."""
+    return zip(zip(*(table[name].tolist() for name in key)), *(table[name].tolist() for name in values))
+
+
+def summarize_delivery(result: DeliveryResult, flows: Table) -> dict:
     """The report's `delivery` section: per node pair and direction, loss counts (pair_delivery) and, where
     delivery depends on size, the size window (size_windows)."""
     return {"pairs": pair_delivery(result, flows), "size_windows": size_windows(result)}

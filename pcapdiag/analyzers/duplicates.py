@@ -10,9 +10,9 @@ tunnel's own counters stay whole.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..decode.facts import Facts, grouping_column
+from .flows import _flow_hashes
 
 # The column mark() adds to the facts (True: a later sighting of a packet): the one fact column no decoder
 # writes, read by the analyzers (analyzers.update_all) beside the facts schema's own.
@@ -42,8 +42,7 @@ class DuplicateMarker:
         cooked = np.flatnonzero(np.isin(facts["linktype"], _ANY_LINKTYPES) & (facts["inner_ipv"] > 0))
         if len(cooked):
             # text columns by their integer keys: the same identity for the same texts, no string hashing
-            columns = {name: grouping_column(facts, name)[cooked] for name in IDENTITY}
-            identity = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
+            identity = _flow_hashes([grouping_column(facts, name)[cooked] for name in IDENTITY])
             marks[cooked] = self.sighted(identity, facts["ts"][cooked])
         return facts
 

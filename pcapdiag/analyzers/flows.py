@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from ..decode.facts import Facts, grouping_column, keys_of, text_column, text_key
+from ..decode.facts import Facts, grouping_column, keys_of, text_key
 from ..protocols import ARP_PROTO
 from .groups import group_codes, stable_order
+from ..grouping import positions
+from .table import Table
 
 FLOW_KEY = ["encap", "outer_src", "outer_dst", "vni", "inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 FLOW_CAP = 50_000  # flows kept; beyond it the smallest by bytes are evicted (bounded memory)
@@ -46,7 +47,7 @@ _COMBINE = {**{name: np.add for name in _SUMS}, **{name: np.maximum for name in 
 
 @dataclass(frozen=True)
 class FlowsResult:
-    table: pd.DataFrame    # one row per flow (FLOW_KEY and its counters), largest first
+    table: Table           # one row per flow (FLOW_KEY and its counters), largest first
     cap: int               # the flow cap
     evicted_flows: int     # flows evicted beyond the cap, and their packets
     evicted_packets: int
@@ -136,7 +137,7 @@ class FlowAnalyzer:
         """Each flow's row in the table (-1: not there); None while there is no table."""
         if self.columns is None:
             return None
-        return pd.Index(self.columns["flow_hash"]).get_indexer(hashes)
+        return positions(self.columns["flow_hash"], hashes)
 
     def _retransmissions(self, flow_keys, position, codes: np.ndarray, column: dict):
         """Vectorised: per flow, the running maximum of the relative sequence end; a data segment that
@@ -306,12 +307,11 @@ class FlowAnalyzer:
             None if position is None else position[~doomed]
 
     @property
-    def table(self) -> pd.DataFrame | None:
-        """The flow table as a frame (text columns as plain objects, as in the facts)."""
+    def table(self) -> Table | None:
+        """The flow table (its columns, not copies)."""
         if self.columns is None:
             return None
-        return pd.DataFrame({name: text_column(values) if values.dtype == object else values
-                             for name, values in self.columns.items()})
+        return Table(dict(self.columns))
 
     def merge(self, other: "FlowAnalyzer") -> None:
         """Merge the analyzer of the *following* chunk (or file) into this one."""
@@ -443,10 +443,10 @@ class FlowAnalyzer:
     def result(self) -> FlowsResult:
         table = self.table
         if table is None:
-            table = pd.DataFrame(columns=FLOW_KEY + _SUMS + _MAXES + _MINS)
+            table = Table.empty_of(dict.fromkeys(FLOW_KEY + _SUMS + _MAXES + _MINS, object))
         else:
-            table = table.drop(columns=["flow_hash"] + _SEQ).sort_values(
-                ["bytes", "packets"], ascending=False, kind="stable").reset_index(drop=True)
+            order = np.lexsort((-table["packets"], -table["bytes"]))   # stable: equal flows keep their order
+            table = Table({name: table[name][order] for name in table.columns if name not in ["flow_hash"] + _SEQ})
         return FlowsResult(table, self.cap, self.evicted_flows, self.evicted_packets)
 
 

@@ -6,10 +6,11 @@ text of a group is read from its first row only.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
 from ..decode.facts import Facts, grouping_column, text_key
+from ..grouping import factorize, first_rows
+from .table import Table
 
 
 def group_codes(facts: Facts, names: list, rows=None):
@@ -32,18 +33,18 @@ def group_codes(facts: Facts, names: list, rows=None):
             return found
     combined, size = None, 1
     for values in words:
-        codes, uniques = pd.factorize(values, use_na_sentinel=False)   # NaN is a value here, not -1
+        codes, uniques = factorize(values)   # NaN is a value here, not -1
         if combined is None:
             combined, size = codes.astype(np.int64), len(uniques)
             continue
         if size * len(uniques) >= 1 << 62:
             # renumber densely (below the row count) before the product could overflow
-            combined, uniques_so_far = pd.factorize(combined)
+            combined, uniques_so_far = factorize(combined)
             size = len(uniques_so_far)
         combined = combined * len(uniques) + codes
         size *= len(uniques)
     # numbered in order of first appearance, as the factors of the product are
-    combined = pd.factorize(combined)[0].astype(np.int64)
+    combined = factorize(combined)[0]
     return combined, first_rows(combined)
 
 
@@ -58,7 +59,7 @@ def _mixed_codes(words: list):
     mixed = words[0].astype(np.int64, copy=False).view(np.uint64)
     for values in words[1:]:
         mixed = mixed * _MIX + values.astype(np.int64, copy=False).view(np.uint64)   # wraps modulo 2**64
-    codes = pd.factorize(mixed)[0].astype(np.int64)
+    codes = factorize(mixed)[0]
     first = first_rows(codes)
     for values in words:
         if not np.array_equal(values[first].take(codes), values):
@@ -96,14 +97,6 @@ def _packed(columns: list) -> list:
     return words + wide
 
 
-def first_rows(codes):
-    """The first row of each group, for codes numbered in order of first appearance (as pd.factorize
-    numbers them): the rows where the running maximum grows. No sort."""
-    if not len(codes):
-        return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
-
-
 def stable_order(codes):
     """np.argsort(codes, kind="stable") for non-negative codes, by radix sort when they fit 16 bits (a
     batch's group codes always do): ~20x faster than the general sort."""
@@ -113,9 +106,8 @@ def stable_order(codes):
 
 
 def rows_of(facts: Facts, columns: list, at) -> Facts:
-    """Some columns at some row positions (a per-batch piece of evidence: it becomes a DataFrame only when
-    the pieces are folded)."""
-    return Facts({name: facts.take(name, at) for name in columns})
+    """Some columns at some row positions (a per-batch piece of evidence, folded into a Table)."""
+    return Table({name: facts.take(name, at) for name in columns})
 
 
 def class_keys(names) -> np.ndarray:
@@ -133,27 +125,16 @@ def sums_by(codes, groups: int, columns: dict) -> dict:
             for name, values in columns.items()}
 
 
-def as_frame(parts: list) -> pd.DataFrame:
-    """Pieces of rows (Facts or DataFrames, the same columns) as one DataFrame, in order: each run of Facts
-    is built into one frame, not one frame each."""
-    frames, run = [], []
-    for part in parts + [None]:
-        if isinstance(part, Facts):
-            run.append(part)
-            continue
-        if run:
-            frames.append(Facts.concat(run).frame())
-            run = []
-        if part is not None:
-            frames.append(part)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+def as_frame(parts: list) -> Table:
+    """Pieces of rows (Facts or Tables, the same columns) as one Table, in order."""
+    return Table.concat(parts)
 
 
 class FoldedTable:
     """An evidence table kept grouped by `fold` (a group-by over concatenated rows), folded lazily.
 
     Batches' rows wait in a list and are folded in when there are many of them or the table is read:
-    for the few hundred rows a batch adds, pandas' cost per call dwarfs its cost per row.
+    for the few hundred rows a batch adds, a group-by's cost per call dwarfs its cost per row.
     """
 
     BATCHES, ROWS = 32, 200_000
@@ -168,7 +149,7 @@ class FoldedTable:
         self._pending_rows = 0
 
     def add(self, frame) -> None:
-        """frame: a DataFrame or Facts of rows to fold in."""
+        """frame: a Table or Facts of rows to fold in."""
         if frame is None or frame.empty:
             return
         self._pending.append(frame)

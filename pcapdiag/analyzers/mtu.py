@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-import pandas as pd
 
 from ..catalogue import NOMINAL_OVERHEAD
 from ..decode.facts import Facts, grouping_column, keys_of, text_key
 from .groups import TUNNEL_KEYS, FoldedTable, group_codes, rows_of, sums_by
+from .table import Table
 
 EVENT_CAP = 1000       # ICMP too-big events kept as evidence
 TABLE_CAP = 50_000     # rows in the per-pod evidence tables
@@ -31,12 +31,13 @@ FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
 FRAME = "frame"
 
 
-def _group_max(frame: pd.DataFrame, keys: list, cap: int) -> pd.DataFrame:
+def _group_max(frame: Table, keys: list, cap: int) -> Table:
     agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max"}
     agg.update({column: "sum" for column in ("refragmented",) if column in frame})
     agg.update({FRAME: "min"} if FRAME in frame else {})
-    table = frame.groupby(keys, sort=False, dropna=False).agg(agg).reset_index()
-    return table.nlargest(cap, "count") if len(table) > cap else table
+    table = frame.aggregate(keys, agg)
+    # the cap groups with most packets, most first (ties: the earlier group), as pandas' nlargest keeps them
+    return table[np.argsort(-table["count"], kind="stable")[:cap]] if len(table) > cap else table
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class MtuEvidence:
     max_outer_len: int        # largest outer IP packet that was a real wire packet
     max_outer_len_any: int    # largest outer IP packet, offload super-frames included
     offload_frames: int       # frames the decoder marked offload: super-frames and partial checksums alike
-    inner_fragments: pd.DataFrame | None    # by class, node, inner source and destination (+ refragmented)
-    outer_fragments: pd.DataFrame | None    # by class and node pair (+ inner_len, example)
-    large_inner: pd.DataFrame | None        # by class, node, pods, inner length and own overhead
-    after_icmp: pd.DataFrame | None         # by five-tuple: packets larger than an ICMP told the flow (told_mtu)
+    inner_fragments: Table | None    # by class, node, inner source and destination (+ refragmented)
+    outer_fragments: Table | None    # by class and node pair (+ inner_len, example)
+    large_inner: Table | None        # by class, node, pods, inner length and own overhead
+    after_icmp: Table | None         # by five-tuple: packets larger than an ICMP told the flow (told_mtu)
     icmp_events: list                       # the first EVENT_CAP ICMP too-big messages
     icmp_total: int
     offload_sizes: dict = field(default_factory=dict)   # offload frames larger than the Ethernet MTU: size -> frames
@@ -142,8 +143,8 @@ class MtuAnalyzer:
                                     inner_len + MAX_TUNNEL_OVERHEAD > threshold)
 
     def _evidence(self, rows, keys, extra_len="inner_len"):
-        return pd.DataFrame({**{k: rows[k] for k in keys}, "count": 1, "max_len": rows[extra_len],
-                             "first": rows["ts"], "last": rows["ts"], **_frames(rows)})
+        return Table({**{k: rows[k] for k in keys}, "count": np.ones(len(rows), dtype=np.int64),
+                      "max_len": rows[extra_len], "first": rows["ts"], "last": rows["ts"], **_frames(rows)})
 
     def _inner_fragments(self, facts, at):
         """at: the rows of inner fragments in a tunnel (the pod's own packets, not the node's)."""
@@ -169,9 +170,12 @@ class MtuAnalyzer:
             return
         frame = self._evidence(rows, _OUTER_FRAGMENT_KEY, "outer_len")
         # the first fragment carries the inner header: keep the pod flow it belongs to
-        firsts = rows[(rows["outer_frag_off"] == 0) & (rows["inner_src"] != rows["outer_src"])]
-        frame["inner_len"] = rows["inner_len"].where(rows["outer_frag_off"] == 0, -1)
-        frame["example"] = (firsts["inner_src"] + " > " + firsts["inner_dst"]).reindex(rows.index).fillna("")
+        first = rows["outer_frag_off"] == 0
+        pod = first & (rows["inner_src"] != rows["outer_src"])
+        frame["inner_len"] = np.where(first, rows["inner_len"], -1)
+        example = np.full(len(rows), "", dtype=object)
+        example[pod] = rows["inner_src"][pod] + " > " + rows["inner_dst"][pod]
+        frame["example"] = example
         self.outer_fragment_rows.add(frame)
 
     def _large_inner(self, facts, at):
@@ -275,22 +279,22 @@ class MtuAnalyzer:
         after_icmp = other.after_icmp
         if budgets and after_icmp is not None:
             # a flow told here was told before anything in the later chunk: its budget is the smaller one
-            keys = list(after_icmp[FIVE_TUPLE].itertuples(index=False, name=None))
+            keys = zip(*(after_icmp[name].tolist() for name in FIVE_TUPLE))
             earlier = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
-            after_icmp["told_mtu"] = np.minimum(after_icmp["told_mtu"].to_numpy(), earlier)
+            after_icmp["told_mtu"] = np.minimum(after_icmp["told_mtu"], earlier)
         rows = other.unexplained_rows.table
         if rows is None:
             return
         explained = np.zeros(len(rows), dtype=bool)
         if budgets:
-            keys = list(rows[FIVE_TUPLE].itertuples(index=False, name=None))
+            keys = zip(*(rows[name].tolist() for name in FIVE_TUPLE))
             limit = np.array([budgets.get(key, NO_BUDGET) for key in keys], dtype=np.int64)
-            explained = rows["inner_len"].to_numpy() > limit
+            explained = rows["inner_len"] > limit
         if explained.any():
             hits = rows[explained]
-            self.after_icmp_rows.add(pd.DataFrame({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": limit[explained],
-                                                   "count": hits["count"], "max_len": hits["max_len"],
-                                                   "first": hits["first"], "last": hits["last"], **_frames(hits)}))
+            self.after_icmp_rows.add(Table({**{k: hits[k] for k in FIVE_TUPLE}, "told_mtu": limit[explained],
+                                            "count": hits["count"], "max_len": hits["max_len"],
+                                            "first": hits["first"], "last": hits["last"], **_frames(hits)}))
         if self.continuation:
             # this merged state is itself merged after an earlier one (merges as a tree, dask_engine): an ICMP
             # there may explain the rest
@@ -341,10 +345,10 @@ def _capped_table(keys: list) -> FoldedTable:
     return FoldedTable(partial(_group_max, keys=keys, cap=TABLE_CAP), TABLE_CAP)
 
 
-def _outer_fragment_group(frame: pd.DataFrame) -> pd.DataFrame:
+def _outer_fragment_group(frame: Table) -> Table:
     agg = {"count": "sum", "max_len": "max", "first": "min", "last": "max", "inner_len": "max", "example": "max"}
     agg.update({FRAME: "min"} if FRAME in frame else {})
-    return frame.groupby(_OUTER_FRAGMENT_KEY, sort=False).agg(agg).reset_index()
+    return frame.aggregate(_OUTER_FRAGMENT_KEY, agg)
 
 
 _FRAGMENT_COLUMNS = ["outer_class", "outer_src", "outer_dst", "inner_src", "inner_dst", "inner_ip_id", "inner_mf",
@@ -390,10 +394,10 @@ def _grouped_evidence(facts: Facts, at, keys: list, more_keys: dict | None = Non
     return frame
 
 
-def _told_group(frame: pd.DataFrame) -> pd.DataFrame:
+def _told_group(frame: Table) -> Table:
     agg = {"told_mtu": "min", "count": "sum", "max_len": "max", "first": "min", "last": "max"}
     agg.update({FRAME: "min"} if FRAME in frame else {})
-    return frame.groupby(FIVE_TUPLE, sort=False).agg(agg).reset_index()
+    return frame.aggregate(FIVE_TUPLE, agg)
 
 
 def _frames(rows) -> dict:
@@ -402,8 +406,8 @@ def _frames(rows) -> dict:
 
 
 def _rows(facts: Facts, mask, columns):
-    """The masked rows, only the named columns, as a DataFrame; None when no row matches."""
-    return facts.frame(columns, np.flatnonzero(mask)) if mask.any() else None
+    """The masked rows, only the named columns, as a Table; None when no row matches."""
+    return rows_of(facts, columns, np.flatnonzero(mask)) if mask.any() else None
 
 
 def flow_text(proto, src, sport, dst, dport) -> str | None:

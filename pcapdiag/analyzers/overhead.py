@@ -4,12 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..catalogue import ENCRYPTED_CLASSES, NOMINAL_OVERHEAD, OVERHEAD_PADDING, TUNNEL_CLASSES
 from ..decode.encrypted import ESP_CBC_OVERHEAD, ESP_GCM_OVERHEAD, esp_block_estimate
 from ..decode.facts import Facts, keys_of
 from .groups import as_frame, class_keys, group_codes, rows_of, sums_by
+from ..grouping import isin
+from .table import Table
 
 CLASS_KEY = ["outer_class", "tunnel_port"]
 PAIR_KEY = ["outer_class", "outer_src", "outer_dst"]
@@ -18,12 +19,13 @@ PENDING_BATCHES, PENDING_ROWS = 32, 200_000  # fold pending batches when either 
 _SUMS = ["packets", "wire_bytes", "inner_bytes", "overhead_bytes", "by_plausibility", "offload", "outer_ipv6"]
 _ENCRYPTED_KEYS = class_keys(ENCRYPTED_CLASSES)
 UDP_HEADER = 8
+_SUMMED = dict.fromkeys(_SUMS, "sum")
 
 
 def _sum_tables(table, more, keys):
     if table is None:
         return more
-    return pd.concat([table, more]).groupby(keys, sort=False)[_SUMS].sum().reset_index()
+    return Table.concat([table, more]).aggregate(keys, _SUMMED)
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,8 @@ class OverheadAnalyzer:
              "offload", "outer_ipv", "encap", "outer_class", "tunnel_port", "outer_src", "outer_dst", "vni")
 
     def __init__(self):
-        self.by_class: pd.DataFrame | None = None
-        self.by_pair: pd.DataFrame | None = None
+        self.by_class: Table | None = None
+        self.by_pair: Table | None = None
         self.vnis: dict = {}          # (class, port) -> set of VNIs
         self.chains: dict = {}        # full chain -> packets (the per-layer view tshark gives)
         self.per_packet: dict = {}    # (class, port) -> {overhead bytes: packets}: Geneve options vary per packet
@@ -90,27 +92,30 @@ class OverheadAnalyzer:
             _count_into(self.encrypted_sizes.setdefault((cls, port), {}), length, 1)
 
     def _compact(self) -> None:
-        """Fold the batches' grouped rows into the tables: once per many batches, as pandas' cost per call
-        dwarfs its cost per row here."""
+        """Fold the batches' grouped rows into the tables: once per many batches, as a group-by's cost per
+        call dwarfs its cost per row here."""
         if not self.pending:
             return
         grouped = as_frame(self.pending)
         batch = np.repeat(np.arange(len(self.pending)), [len(frame) for frame in self.pending])
         self.pending, self.pending_rows = [], 0
-        by_class = grouped.groupby(CLASS_KEY, sort=False)[_SUMS].sum().reset_index()
-        by_pair = grouped[grouped["outer_class"] != "non-ip"].groupby(PAIR_KEY, sort=False)[_SUMS].sum().reset_index()
+        by_class = grouped.aggregate(CLASS_KEY, _SUMMED)
+        by_pair = grouped[grouped["outer_class"] != "non-ip"].aggregate(PAIR_KEY, _SUMMED)
         self._combine(by_class, by_pair)
-        for (cls, port, vni) in grouped.loc[grouped["vni"] >= 0, CLASS_KEY + ["vni"]].drop_duplicates().itertuples(
-                index=False, name=None):
+        vnis = grouped[grouped["vni"] >= 0].drop_duplicates(CLASS_KEY + ["vni"])
+        for (cls, port, vni) in zip(*(vnis[name].tolist() for name in CLASS_KEY + ["vni"])):
             known = self.vnis.setdefault((cls, int(port)), set())
             if len(known) < 4096:
                 known.add(int(vni))
         # the capped histogram takes sizes batch by batch, each batch's in order (which sizes it keeps when
         # a class has more than HISTOGRAM_CAP of them must not depend on when batches are folded)
-        sized = grouped.assign(batch=batch)[(grouped["size"] >= 0) & grouped["outer_class"].isin(TUNNEL_CLASSES)]
-        for (_, cls, port, size), count in sized.groupby(["batch"] + CLASS_KEY + ["size"])["packets"].sum().items():
+        grouped["batch"] = batch
+        sized = grouped[(grouped["size"] >= 0) & isin(grouped["outer_class"], TUNNEL_CLASSES)].aggregate(
+            ["batch"] + CLASS_KEY + ["size"], {"packets": "sum"}, sort=True)
+        for cls, port, size, count in zip(*(sized[name].tolist() for name in CLASS_KEY + ["size", "packets"])):
             _count_into(self.per_packet.setdefault((cls, int(port)), {}), int(size), int(count))
-        for chain, count in grouped.groupby("encap")["packets"].sum().items():
+        chains = grouped.aggregate(["encap"], {"packets": "sum"})
+        for chain, count in zip(chains["encap"].tolist(), chains["packets"].tolist()):
             self.chains[chain] = self.chains.get(chain, 0) + int(count)
 
     def __getstate__(self):
@@ -142,7 +147,7 @@ class OverheadAnalyzer:
         self._compact()
         rows = []
         if self.by_class is not None:
-            for record in self.by_class.sort_values("packets", ascending=False).to_dict("records"):
+            for record in self.by_class.sort_values("packets", ascending=False).records():
                 cls, port = record["outer_class"], int(record["tunnel_port"])
                 packets = int(record["packets"])
                 rows.append({
@@ -167,8 +172,8 @@ class OverheadAnalyzer:
         pairs = [] if self.by_pair is None else [
             {"type": r["outer_class"], "src": r["outer_src"], "dst": r["outer_dst"], "packets": int(r["packets"]),
              "wire_bytes": int(r["wire_bytes"]), "overhead_bytes": int(r["overhead_bytes"])}
-            for r in self.by_pair[self.by_pair["outer_class"].isin(TUNNEL_CLASSES)]
-            .sort_values("packets", ascending=False).to_dict("records")]
+            for r in self.by_pair[isin(self.by_pair["outer_class"], TUNNEL_CLASSES)]
+            .sort_values("packets", ascending=False).records()]
         return OverheadResult(classes=rows, node_pairs=pairs, chains=dict(sorted(self.chains.items())))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..decode.facts import Facts, keys_of
-from .groups import TUNNEL_KEYS
+from .groups import TUNNEL_KEYS, rows_of
 
 CSUM_BAD = 2
 EXAMPLE_CAP = 5
@@ -71,7 +71,7 @@ class CaptureStats:
             kept = self.examples.setdefault(name, [])
             if len(kept) < EXAMPLE_CAP:
                 # the few example rows only: a boolean index would copy the whole frame
-                examples = facts.frame(rows=np.flatnonzero(mask)[:EXAMPLE_CAP - len(kept)])
+                examples = rows_of(facts, list(facts.columns), np.flatnonzero(mask)[:EXAMPLE_CAP - len(kept)])
                 for row in examples.itertuples(index=False):
                     kept.append({"ts": row.ts, "packet": _describe(row)})
         mirrored = facts["mirror"] != ""
@@ -80,8 +80,10 @@ class CaptureStats:
                 self.mirrors[str(mirror)] = self.mirrors.get(str(mirror), 0) + int(count)
         plausible = facts["by_plausibility"]
         if plausible.any():
-            rows = facts.frame(["outer_class", "tunnel_port"], np.flatnonzero(plausible))
-            for (cls, port), count in rows.groupby(["outer_class", "tunnel_port"]).size().items():
+            rows = rows_of(facts, ["outer_class", "tunnel_port"], np.flatnonzero(plausible))
+            rows["count"] = np.ones(len(rows), dtype=np.int64)
+            counted = rows.aggregate(["outer_class", "tunnel_port"], {"count": "sum"}, sort=True)
+            for cls, port, count in zip(*(counted[name].tolist() for name in ("outer_class", "tunnel_port", "count"))):
                 self.plausibility_ports[(cls, int(port))] = self.plausibility_ports.get((cls, int(port)), 0) + int(count)
 
     def merge(self, other: "CaptureStats") -> None:

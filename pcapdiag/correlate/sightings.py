@@ -14,7 +14,6 @@ Geneve over one level; native packets' inner header is the outer one).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..analyzers.duplicates import ANY_INTERFACE_LINKTYPES
 from ..analyzers.duplicates import IDENTITY as COPY_IDENTITY
@@ -125,7 +124,10 @@ def raw_fields(batch, facts) -> dict:
 
 def identities(facts, rows, raw: dict | None = None) -> np.ndarray:
     """The uint64 identity of some rows of Facts (text columns by their integer keys); raw: the TCP
-    sequence and flags read from the bytes (raw_fields), for the rows whose facts lack them."""
+    sequence and flags read from the bytes (raw_fields), for the rows whose facts lack them. pandas' row
+    hash, imported here: only the several-captures path reads sightings."""
+    import pandas as pd
+
     columns = {name: grouping_column(facts, name)[rows] for name in IDENTITY}
     for name in ("tcp_seq", "tcp_flags"):
         if raw is not None:

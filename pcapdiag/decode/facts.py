@@ -267,12 +267,15 @@ def text_key(text: str) -> int:
 
 
 def column_keys(values):
-    """text_key of every value of an object array: one factorisation, one text_key per distinct value."""
+    """text_key of every value of an object array: one factorisation, one text_key per distinct value
+    (None or NaN: -1, as "")."""
     import numpy as np
-    import pandas as pd
 
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    return np.array([text_key(text) for text in uniques.tolist()] + [-1], dtype=np.int64).take(codes)
+    from ..grouping import factorize
+
+    codes, uniques = factorize(np.asarray(values, dtype=object))
+    return np.array([-1 if text is None or text != text else text_key(text) for text in uniques.tolist()],
+                    dtype=np.int64).take(codes)
 
 
 def key_columns(text: dict, known: dict | None = None) -> dict:

@@ -2,13 +2,21 @@
 and per-packet overhead of each tunnel class, and the byte budgets the MTU checks hold packets to."""
 from __future__ import annotations
 
-import pandas as pd
+import numpy as np
 
 from ..analyzers.mtu import ETHERNET_MTU, flow_text
+from ..analyzers.table import Table
 from ..catalogue import TUNNEL_CLASSES
 from .evidence import flow
 
 TCP_IP_HEADERS = {4: 40, 6: 60}
+_HANDSHAKE = ["inner_src", "inner_dst", "sport", "dport"]
+
+
+def _largest_by_handshake(table: Table, column: str) -> dict:
+    """(inner source, destination, source port, destination port) -> the largest value of the column."""
+    largest = table.aggregate(_HANDSHAKE, {column: "max"})
+    return dict(zip(zip(*(largest[name].tolist() for name in _HANDSHAKE)), largest[column].tolist()))
 
 
 def mss_budget(underlay_mtu: int, overhead: int, address: str) -> int:
@@ -16,7 +24,7 @@ def mss_budget(underlay_mtu: int, overhead: int, address: str) -> int:
     return underlay_mtu - overhead - TCP_IP_HEADERS[6 if ":" in address else 4]
 
 
-def native_path_mtu(flows: pd.DataFrame, underlay_mtu: int, given: bool) -> int:
+def native_path_mtu(flows: Table, underlay_mtu: int, given: bool) -> int:
     """The MTU of the native (untunnelled, not pod-side) path: the underlay's when given; else the largest of the
     inferred underlay and the evidence of the capture's native handshakes, each the smaller MSS of its two ends
     plus their TCP/IP headers (60 bytes on IPv6): both ends' links carry that much (a jumbo-frame LAN)."""
@@ -24,24 +32,22 @@ def native_path_mtu(flows: pd.DataFrame, underlay_mtu: int, given: bool) -> int:
         return underlay_mtu
     native = flows[flows["encap"] == "native"]
     # a handshake is two flow rows (SYN one way, SYN-ACK the other): pair each SYN with its answer
-    answers = native[native["synack_mss"] > 0].groupby(["inner_src", "inner_dst", "sport", "dport"])["synack_mss"]
-    synack = answers.max().to_dict()
+    synack = _largest_by_handshake(native[native["synack_mss"] > 0], "synack_mss")
     agreed = [min(row.syn_mss, answer) + TCP_IP_HEADERS[6 if ":" in row.inner_src else 4]
               for row in native[native["syn_mss"] > 0].itertuples(index=False)
               if (answer := synack.get((row.inner_dst, row.inner_src, row.dport, row.sport), 0)) > 0]
     return max([underlay_mtu, *agreed])
 
 
-def super_segment_flows(flows: pd.DataFrame) -> list[dict]:
+def super_segment_flows(flows: Table) -> list[dict]:
     """TCP flows carrying segments larger than the MSS their receiver advertised: TSO/GSO/GRO merged them,
     so these frames were never on the wire at that size (veth GSO makes 2-3 MSS frames with a real length).
     Flow objects, with the largest segment and the MSS it exceeds."""
     if flows.empty:
         return []
     tcp = flows[(flows["inner_proto"] == 6)]
-    advertised = tcp.assign(mss=tcp[["syn_mss", "synack_mss"]].max(axis=1))
-    advertised = advertised[advertised["mss"] > 0].groupby(
-        ["inner_src", "inner_dst", "sport", "dport"])["mss"].max().to_dict()   # a dict: one lookup per flow
+    tcp["mss"] = np.maximum(tcp["syn_mss"], tcp["synack_mss"])
+    advertised = _largest_by_handshake(tcp[tcp["mss"] > 0], "mss")   # a dict: one lookup per flow
     found = []
     for row in tcp[tcp["max_payload"] > 0].itertuples(index=False):
         receiver_mss = advertised.get((row.inner_dst, row.inner_src, row.dport, row.sport))

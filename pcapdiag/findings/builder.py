@@ -10,8 +10,8 @@ import importlib
 import ipaddress
 from functools import cached_property
 
-import pandas as pd
 
+from ..analyzers.table import Table
 from ..catalogue import severity_rank
 from . import EXTERNAL_CHECKS, SPEC_BY_ID, SPECS
 from . import capture as capture_checks, mtu as mtu_checks, path as path_checks, topology as topology_checks
@@ -33,7 +33,7 @@ def check_of(spec):
 
 
 class FindingBuilder:
-    def __init__(self, model, overhead, topology, flows: pd.DataFrame, mtu, stats, capture_info: dict,
+    def __init__(self, model, overhead, topology, flows: Table, mtu, stats, capture_info: dict,
                  limits: dict | None = None, delivery: dict | None = None, sessions=None):
         self.model, self.overhead, self.topology = model, overhead, topology
         self.limits = limits or {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 
 import numpy as np
-import pandas as pd
 
+from ..analyzers.table import Table
+from ..grouping import factorize, isin, sort_order
 from .budgets import mss_budget
 
 FIVE_TUPLE = ["inner_src", "inner_dst", "inner_proto", "sport", "dport"]
@@ -27,17 +28,17 @@ def ip_sort_key(address: str):
         return (99, 0, str(address))
 
 
-def _copies(flows: pd.DataFrame) -> pd.DataFrame:
+def _copies(flows: Table) -> Table:
     """Tunnelled flows joined with the native flow of the same 5-tuple (an `-i any` capture sees both: the
     tunnel packet on the underlay device and the pod's packet on its veth, cni0 or the tunnel device)."""
     tunnel = flows[flows["encap"] != "native"]
     native = flows[flows["encap"] == "native"]
     if tunnel.empty or native.empty:
-        return flows.iloc[0:0]
-    return tunnel.merge(native[FIVE_TUPLE + ["first"]], on=FIVE_TUPLE, suffixes=("", "_native"))
+        return flows[0:0]
+    return tunnel.join(native[FIVE_TUPLE + ["first"]], FIVE_TUPLE, suffix="_native")
 
 
-def capture_vantage(flows: pd.DataFrame) -> dict | None:
+def capture_vantage(flows: Table) -> dict | None:
     """The node an `-i any` capture was taken on, or None when the capture does not show both copies.
 
     A packet a local pod sends is seen on the pod side before it is encapsulated; one from a pod on
@@ -50,16 +51,20 @@ def capture_vantage(flows: pd.DataFrame) -> dict | None:
     if both.empty:
         return None
     local = np.where(both["first_native"] <= both["first"], both["outer_src"], both["outer_dst"])
-    votes = pd.Series(local).value_counts()
-    return {"node": str(votes.index[0]), "flows_agreeing": int(votes.iloc[0]), "flows_seen_both_ways": len(both),
-            "pod_side_flows": int(len(both[FIVE_TUPLE].drop_duplicates()))}
+    # the most votes (ties: the node first voted for, as pandas' value_counts orders them)
+    codes, nodes = factorize(local)
+    votes = np.bincount(codes)
+    winner = sort_order(votes, ascending=False)[0]
+    return {"node": str(nodes[winner]), "flows_agreeing": int(votes[winner]), "flows_seen_both_ways": len(both),
+            "pod_side_flows": len(both.drop_duplicates(FIVE_TUPLE))}
 
 
-def pod_side_keys(flows: pd.DataFrame) -> set:
+def pod_side_keys(flows: Table) -> set:
     """5-tuples of the native flows that are pod-side copies of tunnelled ones."""
     if flows.empty:
         return set()
-    return set(_copies(flows)[FIVE_TUPLE].itertuples(index=False, name=None))
+    copies = _copies(flows)
+    return set(zip(*(copies[name].tolist() for name in FIVE_TUPLE)))
 
 
 def mtu_by_endpoint(b) -> list[dict]:
@@ -74,19 +79,18 @@ def mtu_by_endpoint(b) -> list[dict]:
         rows.setdefault(node, _row(node, "node", None))
     if not flows.empty:
         # an -i any capture holds a flow twice (tunnel and pod side): count each 5-tuple's numbers once
-        by_flow = flows.groupby(FIVE_TUPLE, sort=False).agg(
-            max_ip_len=("max_ip_len", "max"), retransmits=("retransmits", "max"),
-            max_retransmit_len=("max_retransmit_len", "max")).reset_index()
-        for row in by_flow[by_flow["inner_src"].isin(rows)].itertuples(index=False):
+        by_flow = flows.aggregate(FIVE_TUPLE, dict.fromkeys(["max_ip_len", "retransmits", "max_retransmit_len"],
+                                                            "max"))
+        for row in by_flow[isin(by_flow["inner_src"], rows)].itertuples(index=False):
             entry = rows[row.inner_src]
             entry["largest_packet"] = max(entry["largest_packet"] or 0, int(row.max_ip_len)) or None
             if row.retransmits > 0 and row.max_retransmit_len >= row.max_ip_len > 0:
                 entry["full_size_retransmits"] += int(row.retransmits)
         for column in ("syn_mss", "synack_mss"):
-            advertised = flows[(flows[column] > 0) & flows["inner_src"].isin(rows)]
+            advertised = flows[(flows[column] > 0) & isin(flows["inner_src"], rows)]
             for pod, mss in zip(advertised["inner_src"], advertised[column]):
                 rows[pod]["mss_advertised"].add(int(mss))
-        tunnelled = flows[(flows["encap"] != "native") & flows["outer_src"].isin(rows)]
+        tunnelled = flows[(flows["encap"] != "native") & isin(flows["outer_src"], rows)]
         for node, cls, inner in zip(tunnelled["outer_src"], tunnelled["encap"], tunnelled["max_ip_len"]):
             overlay = b.overlay_for(cls.split(">")[0], "")
             if overlay and inner > 0:
@@ -94,7 +98,8 @@ def mtu_by_endpoint(b) -> list[dict]:
                 entry["largest_packet"] = max(entry["largest_packet"] or 0, int(inner) + overlay["overhead"])
     for table, column in ((mtu.inner_fragments, "inner_src"), (mtu.outer_fragments, "outer_src")):
         if table is not None:
-            for address, count in table.groupby(column)["count"].sum().items():
+            sent = table.aggregate([column], {"count": "sum"})
+            for address, count in zip(sent[column].tolist(), sent["count"].tolist()):
                 if address in rows:
                     rows[address]["fragments_sent"] += int(count)
     for event in mtu.icmp_events:

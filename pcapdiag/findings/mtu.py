@@ -69,7 +69,7 @@ def inner_fragmented(b):
     table = b.mtu.inner_fragments
     if table is None:
         return
-    overlay = b.overlay_for(table["outer_class"].iloc[0], "")
+    overlay = b.overlay_for(table["outer_class"][0], "")
     pods = set(table["inner_src"])
     mtu_text = f"the {overlay['overlay_mtu']} bytes the overlay can carry" if overlay else "the overlay MTU"
     # A pod with the right MTU also fragments its own large datagrams (DNS over UDP, NFS...), and the
@@ -108,7 +108,7 @@ def outer_fragmented(b):
     table = b.mtu.outer_fragments
     if table is None:
         return
-    cls = table["outer_class"].iloc[0]
+    cls = table["outer_class"][0]
     overlay = b.overlay_for(cls, "")
     largest_inner = int(table["inner_len"].max())
     explanation = ""
@@ -252,11 +252,14 @@ def _senders_text(b, rows) -> str:
 
 def _one_sided(b, hits) -> str:
     """One direction of a handshake fits, the other does not: say only what the capture shows of why."""
-    flows = b.flows.set_index(["inner_src", "inner_dst", "sport", "dport"])
+    flows = b.flows
+    rows_of: dict = {}     # (source, destination, ports) -> its flows' rows
+    for at, key in enumerate(zip(*(flows[name].tolist() for name in ("inner_src", "inner_dst", "sport", "dport")))):
+        rows_of.setdefault(key, []).append(at)
     for row, _, budget, kind in hits:
         reverse = (row.inner_dst, row.inner_src, row.dport, row.sport)
-        if reverse in flows.index:
-            other = flows.loc[[reverse]]
+        if reverse in rows_of:
+            other = flows[rows_of[reverse]]
             other_mss = int(max(other["syn_mss"].max(), other["synack_mss"].max()))
             if 0 < other_mss <= budget:
                 return _smaller_mss_text(b, row.inner_dst, row.inner_src, other_mss, float(other["first"].min()))
@@ -273,7 +276,8 @@ def _smaller_mss_text(b, host: str, peer: str, mss: int, since: float) -> str:
         return (f"; {host} advertises {mss} to {peer} after an ICMP too-big told it MTU {told[-1]['mtu']}: a path "
                 f"MTU it cached for that destination, not a correct MTU")
     flows = b.flows
-    elsewhere = flows[flows["inner_src"] == host][["syn_mss", "synack_mss"]].max().max()
+    mine = flows[flows["inner_src"] == host]
+    elsewhere = max(mine["syn_mss"].max(initial=-1), mine["synack_mss"].max(initial=-1))
     if elsewhere > mss:
         return (f"; {host} advertises {mss} to {peer} but {int(elsewhere)} in other handshakes: a limit for that "
                 f"destination (a path MTU cached after an ICMP too-big, or a route's MTU), not its interface MTU")

@@ -19,7 +19,7 @@ def mirror_pairs(b) -> dict:
         return {}
     found = {}
     tunnelled = flows[flows["encap"] != "native"]
-    for (src, dst), group in tunnelled.groupby(["outer_src", "outer_dst"], sort=False):
+    for (src, dst), group in tunnelled.groups(["outer_src", "outer_dst"]):
         inside = set(zip(group["inner_src"], group["inner_dst"]))
         both_ways = len({frozenset(pair) for pair in inside if pair[::-1] in inside and pair[0] != pair[1]})
         for key in (k for k in lonely if k[1:] == (src, dst)):
@@ -47,7 +47,7 @@ def one_way(b):
         answered = {(dst, src, dport, sport) for src, dst, sport, dport, packets, _ in rows if packets > 0}
         unanswered = [at for at, (src, dst, sport, dport, _, syn) in enumerate(rows)
                       if syn > 0 and (src, dst, sport, dport) not in answered]
-        unanswered_flows = [table_flow(row) for row in tunnelled.iloc[unanswered[:EXAMPLES]].itertuples(index=False)]
+        unanswered_flows = [table_flow(row) for row in tunnelled[unanswered[:EXAMPLES]].itertuples(index=False)]
     if not lonely and not unanswered:
         return
     parts = [f"{cls} {src} > {dst} carries {n} packets with none coming back" for (cls, src, dst), n in lonely]

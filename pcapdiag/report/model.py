@@ -1,13 +1,13 @@
-"""The Report: everything one analysis found, as Python objects, a JSON-ready dict and DataFrames."""
+"""The Report: everything one analysis found, as Python objects, a JSON-ready dict and DataFrames (pandas is
+imported only when a DataFrame is asked for)."""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from ..analyzers.overhead import OverheadResult
 from ..analyzers.stats import StatsResult
+from ..analyzers.table import Table
 from ..analyzers.topology import TopologyResult
 from ..catalogue import CONTRACT, severity_rank
 
@@ -32,7 +32,7 @@ class Report:
     stats: StatsResult
     overhead: OverheadResult
     topology: TopologyResult
-    flows: pd.DataFrame        # FlowsResult.table
+    flows: Table               # FlowsResult.table
     mtu: dict                  # the MTU model (underlay, overlays) the findings were judged by
     findings: list = field(default_factory=list)
     delivery: dict = field(default_factory=dict)   # per node pair: loss counts and size windows (delivery.py)
@@ -43,19 +43,21 @@ class Report:
 
     # -- views ----------------------------------------------------------------
     @property
-    def flows_table(self) -> pd.DataFrame:
-        """Flows with the JSON contract's column names, largest first: counts as int64, values a flow may
-        lack (VNI, ports, MSS) as nullable Int64, first/last as datetime64[ns, UTC]."""
+    def flows_table(self):
+        """Flows with the JSON contract's column names, largest first, as a pandas DataFrame: counts as int64,
+        values a flow may lack (VNI, ports, MSS) as nullable Int64, first/last as datetime64[ns, UTC]."""
+        import pandas as pd
+
         columns = _contract_columns(self.flows)
         for name in ("first", "last"):   # seconds since the epoch; a damaged record's impossible time is NaT
             columns[name] = pd.to_datetime(self.flows[name].astype("float64"), unit="s", utc=True,
-                                           errors="coerce").dt.round("us").array   # a float holds no more
+                                           errors="coerce").round("us").array   # a float holds no more
         return pd.DataFrame(columns, columns=list(_FLOW_COLUMNS)).astype(_FLOW_DTYPES)
 
     def flow_records(self, chunk: int = 10_000):
         """The flows as JSON-ready dicts, a chunk at a time (200,000 flows need not be in memory twice)."""
         for start in range(0, len(self.flows), chunk):
-            columns = _contract_columns(self.flows.iloc[start:start + chunk])
+            columns = _contract_columns(self.flows[start:start + chunk])
             for row in zip(*columns.values()):
                 record = dict(zip(_FLOW_COLUMNS, row))
                 yield record if self.context is None else self.context.name_flow(record)
@@ -63,7 +65,9 @@ class Report:
 
 
     @property
-    def nodes_table(self) -> pd.DataFrame:
+    def nodes_table(self):
+        import pandas as pd
+
         rows = [{**node, **{k: " ".join(str(v) for v in node[k]) for k in
                             ("macs", "pods", "pod_cidrs", "bgp_advertised", "vnis", "peers")}}
                 for node in self.topology.nodes]
@@ -71,13 +75,18 @@ class Report:
                                            "vnis", "peers"])
 
     @property
-    def encapsulation_table(self) -> pd.DataFrame:
+    def encapsulation_table(self):
+        import pandas as pd
+
         rows = [{**entry, "vnis": " ".join(str(v) for v in entry["vnis"])} for entry in self.overhead.classes]
         return pd.DataFrame(rows, columns=list(_ENCAPSULATION_DTYPES)).astype(_ENCAPSULATION_DTYPES)
 
     @property
-    def endpoints_table(self) -> pd.DataFrame:
-        """mtu_by_endpoint as a table: one row per pod and node, MSS values joined by spaces."""
+    def endpoints_table(self):
+        """mtu_by_endpoint as a table (a pandas DataFrame): one row per pod and node, MSS values joined by
+        spaces."""
+        import pandas as pd
+
         rows = [{**entry, "mss_advertised": " ".join(map(str, entry["mss_advertised"]))} for entry in self.endpoints]
         return pd.DataFrame(rows, columns=list(_ENDPOINT_DTYPES)).astype(_ENDPOINT_DTYPES)
 
@@ -192,7 +201,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}es" if noun.endswith("ss") else f"{count} {noun}s"
 
 
-def _contract_columns(frame: pd.DataFrame) -> dict:
+def _contract_columns(frame: Table) -> dict:
     """Flow rows with the JSON contract's names and nulls: columns (in _FLOW_COLUMNS order) of plain Python
     values, ready for json.dumps."""
     def present(name):          # an int column with -1 for absent: None (JSON null) there

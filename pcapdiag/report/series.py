@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..catalogue import TUNNEL_CLASSES
-from ..analyzers.flows import MAX_HOLES, serial_offset, walk_segments
+from ..analyzers.flows import MAX_HOLES, _flow_hashes, serial_offset, walk_segments
 from ..analyzers.groups import TUNNEL_KEYS, group_codes
+from ..grouping import factorize
 from ..decode.facts import Facts, grouping_column, keys_of
 
 SIZE_LIMIT = 9216          # the largest jumbo MTU in use; larger sizes (offload super-frames) share one bin
@@ -42,10 +42,9 @@ class RetransmitMarker:
         data = np.flatnonzero((facts["inner_proto"] == 6) & (facts["tcp_payload"] > 0) & (facts["tcp_seq"] >= 0))
         if not len(data):
             return marks
-        flow = pd.util.hash_pandas_object(pd.DataFrame(
-            {name: grouping_column(facts, name)[data] for name in ("encap", "inner_src", "inner_dst", "sport",
-                                                                  "dport")}), index=False).to_numpy()
-        codes, hashes = pd.factorize(flow)
+        flow = _flow_hashes([grouping_column(facts, name)[data] for name in ("encap", "inner_src", "inner_dst", "sport",
+                                                                              "dport")])
+        codes, hashes = factorize(flow)
         seq, length = facts["tcp_seq"][data], facts["tcp_payload"][data]
         first = np.unique(codes, return_index=True)[1]
         base, high = seq[first].copy(), np.full(len(hashes), NOTHING)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import socket
 
 import numpy as np
-import pandas as pd
 
+from ...grouping import factorize
 from ...protocols import JUMBO_FRAME_MAX
 from ..facts import COLUMNS, MAC_KEY_BASE, UNKNOWN_KEY, Facts, TextColumn, key_columns, text_key
 
@@ -72,7 +72,7 @@ class TextTables:
     @staticmethod
     def _pair_texts(keys, cache, fmt_pair):
         """Factorize pair keys; the (first, second) texts per unique key, "" appended (code -1 -> last)."""
-        codes, uniques = pd.factorize(keys, sort=False)
+        codes, uniques = factorize(keys)
         first = np.empty(len(uniques) + 1, dtype=object)
         second = np.empty(len(uniques) + 1, dtype=object)
         first[-1] = second[-1] = ""
@@ -97,7 +97,7 @@ class TextTables:
         # outer source, inner source, outer destination, inner destination
         v4_rows = (np.concatenate(out.addr_rows), np.concatenate(out.inner_rows))
         v4 = [np.concatenate(part) for part in (out.addr_src, out.inner_src, out.addr_dst, out.inner_dst)]
-        codes4, uniques = pd.factorize(np.concatenate(v4))
+        codes4, uniques = factorize(np.concatenate(v4))
         texts = []
         for address in uniques.tolist():
             text = cache.get(address)

@@ -47,7 +47,7 @@ def test_the_sending_node_sees_the_black_hole_and_its_size_window(name):
     assert report["verdict"].startswith("PROBLEM")
 
 
-@pytest.mark.parametrize("name", [n for n, t in TRUTH.items() if t["fault"] == "random" and t["capture"]["side"] == "sender"])
+@pytest.mark.parametrize("name", [n for n, t in TRUTH.items() if t["fault"] == "random"])
 def test_random_loss_is_a_loss_warning_naming_the_direction_and_no_mtu_error(name):
     truth = TRUTH[name]
     report = report_of(name)
@@ -57,6 +57,10 @@ def test_random_loss_is_a_loss_warning_naming_the_direction_and_no_mtu_error(nam
     node = truth["nodes"]
     assert truth["expected"]["lossy_direction"] == "node1->node2"
     assert [(p["src"], p["dst"]) for p in finding["evidence"]["node_pairs"]] == [(node["node1"], node["node2"])]
+    [pair] = finding["evidence"]["node_pairs"]
+    if truth["capture"]["side"] == "receiver":   # losses before the capture point: seen once, late, never twice
+        assert pair["retransmits"] == 0 and pair["reordered"] >= 10
+    assert pair["loss_pct"] >= 100 * truth["expected"]["loss_probability"] / 2
 
 
 @pytest.mark.parametrize("name", [n for n, t in TRUTH.items()

@@ -419,12 +419,14 @@ def _echo_windows(echo: Table, windows: dict) -> None:
 
 def pair_delivery(result: DeliveryResult, flows: Table) -> list[dict]:
     """Per node pair and direction (the data's direction): TCP data segments sent and retransmitted (from
-    the flow table: a repeat of a range already seen), ACKs that carried SACK blocks (the receiver saw a
-    hole), flows never acknowledged at all, and echo requests with and without replies."""
+    the flow table: a repeat of a range already seen), segments that arrived late into a hole (reordered:
+    at the receiving node, the resent copy of a segment lost before the capture point looks so), ACKs that
+    carried SACK blocks (the receiver saw a hole), flows never acknowledged at all, and echo requests with
+    and without replies."""
     pairs: dict = {}
 
     def entry(key):
-        return pairs.setdefault(tuple(key), {"tcp_segments": 0, "retransmits": 0, "sack_acks": 0,
+        return pairs.setdefault(tuple(key), {"tcp_segments": 0, "retransmits": 0, "reordered": 0, "sack_acks": 0,
                                              "tcp_flows": 0, "tcp_flows_unacknowledged": 0,
                                              "echo_requests": 0, "echo_replies": 0})
     if len(result.flows):
@@ -440,10 +442,12 @@ def pair_delivery(result: DeliveryResult, flows: Table) -> list[dict]:
             counts["tcp_flows"] += sending
             counts["tcp_flows_unacknowledged"] += unacked
     if len(flows):
-        tcp = flows[(flows["inner_proto"] == 6) & (flows["retransmits"] > 0)]
-        for key, total in _rows_of(tcp.aggregate(PAIR, {"retransmits": "sum"}), PAIR, "retransmits"):
+        tcp = flows[(flows["inner_proto"] == 6) & ((flows["retransmits"] > 0) | (flows["reordered"] > 0))]
+        for key, retransmits, reordered in _rows_of(tcp.aggregate(PAIR, {"retransmits": "sum", "reordered": "sum"}),
+                                                    PAIR, "retransmits", "reordered"):
             if key in pairs:
-                pairs[key]["retransmits"] += total
+                pairs[key]["retransmits"] += retransmits
+                pairs[key]["reordered"] += reordered
     if len(result.echo):
         for key, requests, replies in _rows_of(result.echo.aggregate(PAIR, {"requests": "sum", "replies": "sum"}),
                                                PAIR, "requests", "replies"):
@@ -454,7 +458,11 @@ def pair_delivery(result: DeliveryResult, flows: Table) -> list[dict]:
     for (encap, src, dst), counts in sorted(pairs.items()):
         segments = counts["tcp_segments"]
         out.append({"encap": encap, "outer_src": src, "outer_dst": dst, **counts,
-                    "retransmit_pct": round(100 * counts["retransmits"] / segments, 2) if segments else None})
+                    "retransmit_pct": round(100 * counts["retransmits"] / segments, 2) if segments else None,
+                    # what a lossy path costs as this capture point sees it: resent where the sender is captured,
+                    # arriving late into holes where the receiver is
+                    "loss_pct": round(100 * (counts["retransmits"] + counts["reordered"]) / segments, 2)
+                    if segments else None})
     return out
 
 

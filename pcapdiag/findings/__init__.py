@@ -150,9 +150,9 @@ SPECS = (   # each: id, severity, title; counts_what, check; doc (two lines); fi
 )
 SPECS += (
     FindingSpec("path.packet-loss", "warning", "packets lost on the path at every size",
-                "retransmitted segments", "packet_loss",
-                "a node pair's direction retransmits >= 2% of its TCP data segments (at least 10), not explained by "
-                "an MTU fault or a one-way tunnel",
+                "retransmitted or late segments", "packet_loss",
+                "a node pair's direction retransmits, or receives late into holes, >= 2% of its TCP data segments "
+                "(at least 10), not explained by an MTU fault or a one-way tunnel",
                 fix="find the lossy hop between {src} and {dst} (interface errors and drops, a congested or "
                     "faulty link, a policer); this is not an MTU problem"),
     # Kubernetes names held against the capture (pcapdiag/cluster, `--cluster FILE`): raised by cross_check,

@@ -4,7 +4,9 @@
   path without an ICMP message — the most common MTU incident, and invisible to the checks that compare
   sizes with a computed overlay MTU when the fault is outside the node.
 - path.packet-loss: a node pair's direction loses packets at every size (retransmissions, SACK holes,
-  unanswered echoes well above a healthy capture's), which is a fault too, just not an MTU one.
+  unanswered echoes well above a healthy capture's), which is a fault too, just not an MTU one.  At the
+  receiving node a segment lost before the capture point is never seen twice: its resent copy arrives late
+  into the hole (counted as reordered), so lost-or-late segments are what the rate counts.
 """
 from __future__ import annotations
 
@@ -82,20 +84,24 @@ def packet_loss(b):
     lossy = [pair for pair in b.delivery["pairs"]
              if (pair["encap"], pair["outer_src"], pair["outer_dst"]) not in windowed
              and pair["tcp_flows_unacknowledged"] < pair["tcp_flows"]      # one-way: tunnel.one-way says it
-             and pair["retransmits"] >= LOSS_MIN_RETRANSMITS
-             and (pair["retransmit_pct"] or 0) >= LOSS_MIN_PERCENT]
+             and pair["retransmits"] + pair["reordered"] >= LOSS_MIN_RETRANSMITS
+             and (pair["loss_pct"] or 0) >= LOSS_MIN_PERCENT]
     if not lossy:
         return
     pairs = [node_pair(p["encap"], p["outer_src"], p["outer_dst"], tcp_segments=p["tcp_segments"],
-                       retransmits=p["retransmits"], retransmit_pct=p["retransmit_pct"], sack_acks=p["sack_acks"],
+                       retransmits=p["retransmits"], retransmit_pct=p["retransmit_pct"], reordered=p["reordered"],
+                       loss_pct=p["loss_pct"], sack_acks=p["sack_acks"],
                        echo_requests=p["echo_requests"], echo_replies=p["echo_replies"]) for p in lossy]
     texts = [f"{p['type']} {p['src']} > {p['dst']}: {p['retransmits']} of {p['tcp_segments']} TCP data segments "
-             f"retransmitted ({p['retransmit_pct']}%), {p['sack_acks']} ACKs reporting holes (SACK)"
+             f"retransmitted ({p['retransmit_pct']}%)"
+             + (f", {p['reordered']} arrived late into holes (lost before this capture point and resent, or "
+                f"reordered; {p['loss_pct']}% with the retransmissions)" if p["reordered"] else "")
+             + f", {p['sack_acks']} ACKs reporting holes (SACK)"
              + (f", {p['echo_requests'] - p['echo_replies']} of {p['echo_requests']} echo requests unanswered"
                 if p["echo_requests"] else "") for p in pairs]
     b.add("path.packet-loss", "; ".join(texts[:3]) + ": packets are lost at every size, not only large ones",
-          sum(p["retransmits"] for p in pairs),
-          with_text({"node_pairs": pairs, "thresholds": {"retransmits": LOSS_MIN_RETRANSMITS,
-                                                         "retransmit_pct": LOSS_MIN_PERCENT}},
+          sum(p["retransmits"] + p["reordered"] for p in pairs),
+          with_text({"node_pairs": pairs, "thresholds": {"retransmits_and_late": LOSS_MIN_RETRANSMITS,
+                                                         "loss_pct": LOSS_MIN_PERCENT}},
                     ("direction", texts)),
           fix=b.fix("path.packet-loss", src=pairs[0]["src"], dst=pairs[0]["dst"]))

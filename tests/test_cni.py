@@ -178,7 +178,7 @@ def test_a_weaker_second_mark_is_kept_as_evidence():
 def test_bad_input_is_unknown_not_an_exception(bad):
     guess = guess_cni(bad)
     assert guess["name"] == "unknown" and guess["confidence"] == "none"
-    assert set(guess) == {"name", "mode", "confidence", "evidence", "candidates", "needed", "mtu_setting"}
+    assert set(guess) == {"name", "mode", "confidence", "summary", "evidence", "candidates", "needed", "mtu_setting"}
 
 
 def test_every_named_cni_has_an_mtu_setting():

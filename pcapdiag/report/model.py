@@ -56,7 +56,8 @@ class Report:
         flows = self.flows
         if not len(flows):
             return []
-        wanted = (flows["inner_proto"] == ESP_PROTO) | flows["sport"].isin(FLOW_PORTS) | flows["dport"].isin(FLOW_PORTS)
+        ports = list(FLOW_PORTS)
+        wanted = (flows["inner_proto"] == ESP_PROTO) | flows["sport"].isin(ports) | flows["dport"].isin(ports)
         columns = _contract_columns(flows[wanted])
         return [dict(zip(_FLOW_COLUMNS, row)) for row in zip(*columns.values())]
 

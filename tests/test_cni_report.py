@@ -9,8 +9,8 @@ from conftest import SAMPLES, analyze_json, run_cli
 from pcapdiag.cni import MTU_FIX_WORDS, guess_cni, in_cni_terms
 
 HEADER = {
-    "vxlan-flannel-8472.pcap": "CNI: flannel vxlan (high) - VXLAN on UDP 8472 with VNI 1 (172 packets), one VTEP MAC per "
-                               "node (3 nodes)",
+    "vxlan-flannel-8472.pcap": "CNI: flannel vxlan (high) - VXLAN on UDP 8472 with VNI 1 (172 packets), one VTEP "
+                               "MAC per node (3 nodes)",
     "ipip.pcap": "CNI: unknown ipip - IPv4-in-IPv4 between nodes (97 packets); could be calico or kube-router",
     "geneve.pcap": "CNI: unknown geneve - Geneve on UDP 6081 with VNI 100 (84 packets); could be ovn-kubernetes, "
                    "antrea, cilium or kube-ovn",

@@ -13,6 +13,9 @@ of a /26 IPAM block, and its BGP announces those /26 blocks; Cilium puts the sen
 identity into the VNI (many VNIs, 256 and up, are normal) and runs WireGuard on UDP 51871; Weave uses
 TCP/UDP 6783 and VXLAN on 6784.  When the marks fit more than one CNI, or none, the answer is
 "unknown" with the candidates and what would tell them apart: never a wrong name.
+
+Every report carries the guess (Report.cni, the JSON's "cni", the "CNI:" header line of the text and
+HTML reports), and in_cni_terms follows its MTU fixes with where that CNI keeps the MTU (MTU_FIX_WORDS).
 """
 from __future__ import annotations
 

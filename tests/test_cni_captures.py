@@ -1,11 +1,12 @@
-"""The CNI guess on every sample, lab and corpus capture, against a table checked by hand.
+"""The CNI guess on every sample (sample_pcaps/**), lab and corpus capture, against a table checked by hand.
 
 How each row was checked: the sample and lab captures' README/truth.json say what they imitate, and the
 guess names a CNI only where the wire carries that CNI's own default marks; "Calico-like" or
 "Antrea-like" captures whose marks are generic (IPIP without BGP or a tunl0 address, Geneve whose
 option classes the report does not carry, BIRD announcing /24s, VXLAN 4789 with a random VNI) stay
 unknown.  The public corpus captures come from protocol test suites (tcpdump, zeek, suricata, nDPI,
-libpcap) and namespace experiments (kaorimatz/pcaps), not from Kubernetes clusters (manifest.tsv): none
+libpcap) and namespace experiments (kaorimatz/pcaps), not from Kubernetes clusters (manifest.tsv's repo
+column names every origin; none is a cluster, the GCP and AWS ones are cloud networks, not CNIs): none
 carries a CNI's defaults (VNIs 100, 5001, 4242, a 4789/VNI 1 Linux test, AWS mirroring VNI 5569041,
 GCP/AWS Geneve), so every one is unknown, with the mode its tunnel shows.
 """

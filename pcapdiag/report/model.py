@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..analyzers.overhead import OverheadResult
 from ..analyzers.stats import StatsResult
 from ..analyzers.table import Table
@@ -57,7 +59,8 @@ class Report:
         if not len(flows):
             return []
         ports = list(FLOW_PORTS)
-        wanted = (flows["inner_proto"] == ESP_PROTO) | flows["sport"].isin(ports) | flows["dport"].isin(ports)
+        wanted = ((np.asarray(flows["inner_proto"]) == ESP_PROTO) | np.isin(flows["sport"], ports)
+                  | np.isin(flows["dport"], ports))
         columns = _contract_columns(flows[wanted])
         return [dict(zip(_FLOW_COLUMNS, row)) for row in zip(*columns.values())]
 

@@ -178,9 +178,37 @@ def test_a_weaker_second_mark_is_kept_as_evidence():
 def test_bad_input_is_unknown_not_an_exception(bad):
     guess = guess_cni(bad)
     assert guess["name"] == "unknown" and guess["confidence"] == "none"
-    assert set(guess) == {"name", "mode", "confidence", "evidence", "candidates", "needed", "mtu_setting"}
+    assert set(guess) == {"name", "mode", "confidence", "summary", "evidence", "candidates", "needed", "mtu_setting"}
 
 
 def test_every_named_cni_has_an_mtu_setting():
     assert set(MTU_SETTINGS) == {"flannel", "calico", "cilium", "antrea", "ovn-kubernetes", "weave", "kube-router"}
     assert all(len(text) > 40 for text in MTU_SETTINGS.values())
+
+
+def test_the_decoders_esp_class_in_udp_4500_and_as_ip_protocol_50():
+    in_udp = guess_cni(report([vxlan(4500, [], kind="esp")]))
+    assert (in_udp["name"], in_udp["mode"]) == ("unknown", "ipsec")
+    assert in_udp["summary"].startswith("unknown ipsec - ESP in UDP 4500;") and "ESP (IP" not in in_udp["summary"]
+    bare = guess_cni(report([vxlan(None, [], kind="esp")]))
+    assert bare["evidence"][0] == "ESP (IP protocol 50) between the nodes" and bare["candidates"][0] == "cilium"
+
+
+def test_wireguard_classified_on_another_port_is_wireguard_of_an_unknown_cni():
+    guess = guess_cni(report([vxlan(41000, [], kind="wireguard")]))
+    assert (guess["name"], guess["mode"]) == ("unknown", "wireguard")
+    assert guess["candidates"] == ["cilium", "calico", "flannel"]
+    assert guess["summary"] == ("unknown wireguard - WireGuard on UDP 41000 (100 packets); could be cilium, calico or "
+                                "flannel")
+
+
+def test_a_tunnel_no_rule_reads_is_the_mode_of_an_unknown_guess():
+    guess = guess_cni(report([vxlan(None, [], kind="gre")]))
+    assert (guess["name"], guess["mode"], guess["mtu_setting"]) == ("unknown", "gre", None)
+    assert "no CNI uses by default" in guess["evidence"][0]
+
+
+def test_one_node_with_one_vtep_mac_is_flannel_with_medium_confidence():
+    guess = guess_cni(report([vxlan(8472, [1])], TWO_NODES[:1]))
+    assert (guess["name"], guess["confidence"]) == ("flannel", "medium")
+    assert guess["evidence"][1] == "VTEP MACs of 1 node only: one per node not shown"

@@ -19,7 +19,7 @@ def test_mtu_broken_names_the_pods(lab_reports):
     assert fragmented["severity"] == "error"
     assert "10.168.14.37" in fragmented["summary"] and "10.168.14.0/24" in fragmented["summary"]
     assert fragmented["count"] == 12  # tshark: 12 inner IP fragments
-    assert "1450" in fragmented["summary"] and fragmented["fix"] == "set the pod MTU to 1450"
+    assert "1450" in fragmented["summary"] and fragmented["fix"].startswith("set the pod MTU to 1450 (flannel: ")
     # the same error carries the SYN MSS. The pod's full-size segments died inside the sending node, before
     # the capture point: their resends are the first sighting of those ranges on the wire, arriving behind a
     # later segment, so they are reordered, not retransmitted, and are not cited (issue 19, item 4)
@@ -106,7 +106,8 @@ def test_fail_on_sets_exit_code():
 def test_text_report_leads_with_verdict_and_errors():
     text = run_cli("analyze", LAB / "vxlan-mtu-broken.pcap", "-q").stdout
     lines = text.splitlines()
-    assert lines[3].startswith("PROBLEM")
-    assert lines[6].lstrip().startswith("ERROR the pod MTU is larger than the overlay's")
+    verdict = lines.index("") + 1          # after the header (capture, CNI) and a blank line
+    assert lines[2].startswith("CNI: flannel vxlan (high)") and lines[verdict].startswith("PROBLEM")
+    assert lines[verdict + 3].lstrip().startswith("ERROR the pod MTU is larger than the overlay's")
     assert text.index("Problems") < text.index("Findings") < text.index("Encapsulation") < text.index("Nodes")
     assert text.index("ERROR mtu.inner-fragmented") > text.index("Findings")

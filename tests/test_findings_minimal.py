@@ -22,6 +22,7 @@ from click.testing import CliRunner
 import pcapdiag
 from pcapdiag.catalogue import CATALOGUE, CONTRACT
 from pcapdiag.cli import main
+from pcapdiag.cni import MTU_FIX_WORDS
 from pcapdiag.findings import EXTERNAL_CHECKS, SPEC_BY_ID, SPECS
 from pcapdiag.findings.evidence import iso
 
@@ -43,6 +44,11 @@ MSS_OK, MSS_BIG = 1410, 1460        # the budget on a 1500 underlay over VXLAN i
 
 def run(path, *args):
     return CliRunner().invoke(main, ["analyze", str(path), *map(str, args)], catch_exceptions=False)
+
+
+# the minimal captures carry flannel's VXLAN defaults (UDP 8472, VNI 1, one VTEP MAC per node): the MTU fixes end
+# with where flannel keeps the MTU (pcapdiag.cni)
+FLANNEL = f" ({MTU_FIX_WORDS['flannel']})"
 
 
 def analyze_json(path, *args) -> dict:
@@ -209,7 +215,7 @@ def test_inner_too_big_pod_sends_1500_into_1450_overlay(tmp_path):
     assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 x 1500 bytes, native) (frame 4)"]
     assert evidence["first"] == pytest.approx(BASE_TS + 0.003) and evidence["last"] == pytest.approx(BASE_TS + 0.005)
     assert evidence["first_iso"] == iso(BASE_TS + 0.003) and evidence["first_iso"].endswith("Z")
-    assert finding["fix"] == "set the pod MTU to 1450 (or raise the underlay MTU to 1550)"
+    assert finding["fix"] == "set the pod MTU to 1450 (or raise the underlay MTU to 1550)" + FLANNEL
     assert report["verdict"].startswith("PROBLEM")
     # the 1500-MTU pods' handshake advertises MSS 1460: a warning of its own, and carried by the error
     assert ids(report) == {"mtu.inner-too-big", "mtu.mss-too-big"}
@@ -295,7 +301,7 @@ def test_inner_fragmented_cut_twice_pod_mtu_1500_over_1450_overlay(tmp_path):
     assert finding["evidence"]["flows"] == [flow(src=POD_A, dst=POD_B, encap="vxlan", outer_src=NODE_A, fragments=3,
                                                  largest_fragment=1444, frame=1)]
     assert lines(finding, "flow") == ["10.244.1.5 > 10.244.2.7 (3 fragments, vxlan via 192.168.1.10) (frame 1)"]
-    assert finding["fix"] == "set the pod MTU to 1450"
+    assert finding["fix"] == "set the pod MTU to 1450" + FLANNEL
     assert "mtu.outer-fragmented" not in ids(report)
 
 
@@ -316,7 +322,7 @@ def test_inner_fragmented_corroborated_by_the_pods_mss(tmp_path):
         flow(src=POD_B, sport=DPORT, dst=POD_A, dport=SPORT, outer_src=NODE_B, outer_dst=NODE_A,
              handshake="SYN-ACK", **vxlan)]
     assert finding["evidence"]["mss"] == the(report, "mtu.mss-too-big")["evidence"]["flows"]
-    assert finding["fix"] == "set the pod MTU to 1450"
+    assert finding["fix"] == "set the pod MTU to 1450" + FLANNEL
 
 
 def test_inner_fragmented_corroborated_by_icmp_too_big_to_the_pod(tmp_path):
@@ -328,8 +334,8 @@ def test_inner_fragmented_corroborated_by_icmp_too_big_to_the_pod(tmp_path):
     finding = assert_triggers(report, "mtu.inner-fragmented", count=2)
     assert finding["summary"] == INNER_FRAGMENTED_SUMMARY
     assert finding["evidence"]["corroboration"] == ["they were sent ICMP too-big"]
-    assert finding["fix"] == "set the pod MTU to 1450"
-    assert the(report, "mtu.icmp-too-big")["fix"] == "make the sending pods' MTU at most 1450"
+    assert finding["fix"] == "set the pod MTU to 1450" + FLANNEL
+    assert the(report, "mtu.icmp-too-big")["fix"] == "make the sending pods' MTU at most 1450" + FLANNEL
 
 
 @pytest.mark.parametrize("datagram", [
@@ -351,7 +357,7 @@ def test_inner_fragmented_uncorroborated_is_info(tmp_path, datagram):
         "datagrams larger than the 1450 bytes the overlay can carry does this too, and nothing else suggests a wrong pod MTU")
     assert finding["evidence"]["corroboration"] == []
     assert finding["evidence"]["largest_fragment"] == 1444
-    assert finding["fix"] == "if these pods' MTU is above the overlay's: set the pod MTU to 1450"
+    assert finding["fix"] == "if these pods' MTU is above the overlay's: set the pod MTU to 1450" + FLANNEL
     assert run(path, "-q", "--fail-on", "warning").exit_code == 0
 
 
@@ -383,7 +389,7 @@ def test_outer_fragmented_vtep_fragments_vxlan(tmp_path):
     assert finding["evidence"]["text"] == ["flow: 10.244.1.5 > 10.244.2.7",
                                            "node_pair: 192.168.1.10 > 192.168.1.11 (2 fragments) (frame 4)"]
     assert finding["evidence"]["largest_inner"] == 1500 and finding["evidence"]["underlay_mtu"] == 1500
-    assert finding["fix"] == "set the overlay (tunnel device) and pod MTU to 1450"
+    assert finding["fix"] == "set the overlay (tunnel device) and pod MTU to 1450" + FLANNEL
     # both fragments are counted as VXLAN (the second by its datagram's first fragment)
     assert [(e["type"], e["packets"]) for e in report["encapsulation"]] == [("vxlan", 5)]
 
@@ -432,7 +438,7 @@ def test_icmp_too_big_fix_subtracts_the_tunnel_overhead(tmp_path):
     """The MTU applies to the quoted VXLAN (outer) packet: pods must stay at 1400 - 50 = 1350."""
     report = analyze_json(icmp_quoting_vxlan_capture(tmp_path), "--underlay-mtu", 1500)
     finding = the(report, "mtu.icmp-too-big")
-    assert finding["fix"] == "make the sending pods' MTU at most 1350"
+    assert finding["fix"] == "make the sending pods' MTU at most 1350" + FLANNEL
     assert finding["evidence"]["next_hop_mtus"] == [1400]   # the evidence keeps the MTU the router named
 
 
@@ -496,7 +502,7 @@ def test_pmtud_blackhole_flow_ignores_the_icmp(tmp_path):
 def test_pmtud_blackhole_near_miss_flow_obeys_the_icmp(tmp_path):
     report = analyze_json(told_then_keeps_sending_capture(tmp_path, 1450))
     assert "mtu.pmtud-blackhole" not in ids(report)
-    assert the(report, "mtu.icmp-too-big")["fix"] == "make the sending pods' MTU at most 1450"
+    assert the(report, "mtu.icmp-too-big")["fix"] == "make the sending pods' MTU at most 1450" + FLANNEL
 
 
 def test_pmtud_blackhole_icmp_quoting_a_tunnel_compares_against_the_reduced_budget(tmp_path):
@@ -561,7 +567,8 @@ def test_mss_too_big_1460_over_vxlan_on_1500_underlay(tmp_path):
                                       "tcp 10.244.2.7:80 > 10.244.1.5:40000 SYN-ACK MSS 1460"]
     assert [(f["src"], f["sport"], f["handshake"], f["mss"], f["budget"]) for f in finding["evidence"]["flows"]] == [
         (POD_A, SPORT, "SYN", 1460, 1410), (POD_B, DPORT, "SYN-ACK", 1460, 1410)]
-    assert finding["fix"] == "set the pod MTU so the MSS is at most 1410, or clamp MSS to 1410 on the nodes"
+    assert finding["fix"] == ("set the pod MTU so the MSS is at most 1410, or clamp MSS to 1410 on the nodes"
+                              + FLANNEL)
 
 
 def test_mss_too_big_one_sided_clamping(tmp_path):

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from conftest import LAB, SAMPLES, analyze_json, needs_corpus, run_cli
+from pcapdiag.cni import MTU_FIX_WORDS
 
 TRUTH = json.loads((SAMPLES / "truth.json").read_text())
 
@@ -63,7 +64,8 @@ def test_outer_fragmentation_fix_names_the_tunnel_device_not_only_the_pods(tmp_p
     report = analyze_json(pcap(tmp_path, handshake(MSS_BIG, MSS_BIG)
                                + [ethernet(piece) for piece in fragments(outer, 1500)]))
     assert [p["id"] for p in report["problems"]] == ["mtu.tunnel-device-mtu"]
-    assert report["verdict"].endswith("fix: set the tunnel device and pod MTU to 1450")
+    assert report["verdict"].endswith(f"fix: {report['problems'][0]['fix']}")
+    assert report["problems"][0]["fix"].startswith("set the tunnel device and pod MTU to 1450")
 
 
 @pytest.mark.parametrize("name", ["vxlan-mtu-broken.pcap", "vxlan-mtu-broken.node1-any.pcap"])
@@ -71,9 +73,10 @@ def test_sample_broken_mtu_is_one_problem(name):
     report = analyze_json(SAMPLES / name)
     assert [p["id"] for p in report["problems"]] == ["mtu.pod-mtu-too-big"]
     problem = report["problems"][0]
-    assert problem["severity"] == "error" and problem["fix"] == "set the pod MTU to 1450"
+    fix = f"set the pod MTU to 1450 ({MTU_FIX_WORDS['flannel']})"   # the sample is flannel's (pcapdiag.cni)
+    assert problem["severity"] == "error" and problem["fix"] == fix
     assert {"mtu.inner-fragmented", "mtu.mss-too-big"} <= set(problem["findings"])
-    assert report["verdict"] == "PROBLEM: the pod MTU is larger than the overlay's - fix: set the pod MTU to 1450"
+    assert report["verdict"] == f"PROBLEM: the pod MTU is larger than the overlay's - fix: {fix}"
     assert {f["id"] for f in report["findings"]} >= set(problem["findings"])   # findings stay as they were
 
 
@@ -148,7 +151,7 @@ def test_any_capture_says_which_node_and_which_copy(name, node, lab_reports):
     report = lab_reports(name)
     assert report["capture"]["vantage"]["node"] == address
     text = run_cli("analyze", LAB / name, "-q").stdout
-    assert f"Captured inside node {address}" in text.splitlines()[2]
+    assert f"Captured inside node {address}" in text.splitlines()[3]   # under the capture and CNI lines
     flows = text[text.index("Top 10 flows"):].splitlines()
     assert any(line.startswith("pod side") for line in flows) and not any(line.startswith("native")
                                                                            for line in flows)

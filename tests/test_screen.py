@@ -35,7 +35,8 @@ def test_a_capture_with_no_ip_packets_fails_check_by_default(tmp_path, records):
     expect = tmp_path / "expect.toml"
     expect.write_text('fail_on = "warning"\nallow_empty = true\n')
     assert run_cli("check", path, "-q", "--expect", expect).exit_code == 0
-    verdict = run_cli("analyze", path, "-q").stdout.splitlines()[3]
+    lines = run_cli("analyze", path, "-q").stdout.splitlines()
+    verdict = lines[lines.index("") + 1]   # the header (capture, CNI), a blank line, the verdict
     assert verdict.startswith("NO IP TRAFFIC") and "OK" not in verdict
 
 

@@ -88,6 +88,12 @@ def _n(value) -> str:
     return esc(value)
 
 
+def _cni(data: dict) -> str:
+    """The CNI guess's line under the capture facts (a saved report from before the guess has none)."""
+    summary = (data.get("cni") or {}).get("summary")
+    return f"<p class=\"meta\">CNI: {esc(summary)}</p>" if summary else ""
+
+
 def _header(data: dict) -> str:
     capture = data.get("capture") or {}
     duration = capture.get("duration_s")
@@ -96,7 +102,7 @@ def _header(data: dict) -> str:
     return (f"<header><h1>pcapdiag {esc(data.get('version', ''))} &mdash; {esc(capture.get('file', ''))}</h1>"
             f"<p class=\"meta\">{esc(capture.get('format', ''))}, "
             f"{esc(', '.join(map(str, capture.get('link_types') or [])))}; {_n(capture.get('packets', 0))} packets, "
-            f"{esc(size_text(capture.get('bytes') or 0))} on the wire, {span}</p></header>"
+            f"{esc(size_text(capture.get('bytes') or 0))} on the wire, {span}</p>{_cni(data)}</header>"
             f"<div class=\"verdict {_worst(data.get('findings') or [])}\">{esc(data.get('verdict', ''))}</div>")
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..analyzers.overhead import OverheadResult
 from ..analyzers.stats import StatsResult
 from ..analyzers.table import Table
 from ..analyzers.topology import TopologyResult
 from ..catalogue import CONTRACT, severity_rank
+from ..cni import ESP_PROTO, FLOW_PORTS, guess_cni, in_cni_terms
 
 from ..protocols import PROTO_NAMES   # noqa: F401 (findings.evidence reads it from here)
 
@@ -40,6 +43,26 @@ class Report:
     endpoints: list = field(default_factory=list)   # per pod and node, sizes against the MTU
     vantage: dict | None = None   # the node an `-i any` capture was taken on (findings/endpoints.py)
     sessions: object = None       # encrypted tunnel sessions per peer pair (analyzers/sessions.py's SessionsResult)
+    cni: dict | None = None       # the CNI guess (cni.guess_cni); None: worked out from this report
+
+    def __post_init__(self):
+        """The CNI guess, made once so the text, JSON and HTML show the same; the MTU fixes name where that CNI
+        keeps the MTU (problems get the same in the problems property)."""
+        if self.cni is None:
+            self.cni = guess_cni({"encapsulation": self.overhead.classes, "nodes": self.topology.nodes,
+                                  "flows": self._cni_flows()})
+        self.findings = in_cni_terms(self.findings, self.cni)
+
+    def _cni_flows(self) -> list:
+        """The flows guess_cni reads (ESP, its UDP ports), as the JSON has them: a few of possibly 200,000."""
+        flows = self.flows
+        if not len(flows):
+            return []
+        ports = list(FLOW_PORTS)
+        wanted = ((np.asarray(flows["inner_proto"]) == ESP_PROTO) | np.isin(flows["sport"], ports)
+                  | np.isin(flows["dport"], ports))
+        columns = _contract_columns(flows[wanted])
+        return [dict(zip(_FLOW_COLUMNS, row)) for row in zip(*columns.values())]
 
     # -- views ----------------------------------------------------------------
     @property
@@ -119,6 +142,7 @@ class Report:
                 "damage": self.info.get("damage", {}), "warnings": self.info.get("warnings", []),
                 "vantage": self.vantage,
             },
+            "cni": self.cni,
             "encapsulation": self.overhead.classes,
             "encapsulation_chains": self.overhead.chains,
             "node_pairs": self.overhead.node_pairs,
@@ -166,7 +190,7 @@ class Report:
         findings a context adds (report/context.py) are grouped too."""
         from ..findings.problems import group_problems
 
-        return group_problems(self.findings, self.mtu)
+        return in_cni_terms(group_problems(self.findings, self.mtu), self.cni)
 
     @property
     def ip_packets(self) -> int:

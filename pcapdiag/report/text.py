@@ -39,6 +39,7 @@ def render_text(report: Report, top: int = 10, detail: bool = True) -> str:
         f"{capture['start'] or '-'} .. {capture['end'] or '-'}"
         + (f" ({capture['duration_s']:.3f} s)" if capture["duration_s"] is not None else ""),
     ]
+    lines += _wrapped(f"CNI: {report.cni['summary']}", 5)   # the guess (pcapdiag.cni), one line where it fits
     lines += _vantage(report)
     lines += ["", data["verdict"], ""]
     lines += _problems(report)

@@ -23,6 +23,7 @@ client receives the correlation without the copies (vantage points, paths, journ
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import logging
@@ -228,9 +229,13 @@ def merge_tree(submit, parts: list, same_file: bool, name: str):
 
 def merge_pair(earlier, later, same_file: bool):
     """Merge the (state, infos) of the parts just after each other; same_file: ranges of one file, so the later
-    part's frame numbers follow the earlier part's records (files number their frames each from 1)."""
-    state, infos = earlier
-    later_state, later_infos = later
+    part's frame numbers follow the earlier part's records (files number their frames each from 1).
+
+    The inputs are copied first: a worker hands a task's result by reference to the next task it runs, and
+    the same part is read by other tasks too (its progress count, a merge Dask runs again after losing a
+    worker), which must not see it already merged into (the progress test caught a count of two files)."""
+    state, infos = copy.deepcopy(earlier)
+    later_state, later_infos = copy.deepcopy(later)
     if same_file:
         shift_frames(later_state, sum(info["frames"] for info in infos))
     merge_all(state, later_state)

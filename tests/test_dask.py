@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import pytest
 
@@ -97,6 +98,7 @@ def test_a_worker_killed_mid_run_changes_nothing(client, captures, serial_json, 
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])   # the workers cannot import this test module
     marker = tmp_path / "killed"
+    before = set(client.scheduler_info()["workers"])
     client.register_plugin(KillOnce(str(marker)), name="kill-once")
     try:
         report = pcapdiag.analyze(captures, client=client, chunk_bytes=CHUNK_BYTES)
@@ -104,6 +106,14 @@ def test_a_worker_killed_mid_run_changes_nothing(client, captures, serial_json, 
         client.unregister_worker_plugin("kill-once")
     assert marker.exists()
     assert render_json(report) == serial_json
+    # the kill lands 0.2 s after its task starts, possibly after the run ended: wait for the replacement
+    # worker, so that the kill does not fall into the next test's run
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = set(client.scheduler_info()["workers"])
+        if len(workers) == len(before) and workers != before:
+            break
+        time.sleep(0.1)
 
 
 def test_progress_counts_every_task_and_packet(client, captures):
